@@ -1,0 +1,1 @@
+//! tierdb-btree: being written

@@ -1,0 +1,77 @@
+//! The trait every tier implements, and the read view it hands out.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tierdb_io::Result;
+
+use crate::{Seq, WriteOp};
+
+/// A double-ended iterator over `(key, value)` pairs in key order.
+pub type TierIter = Box<dyn DoubleEndedIterator<Item = Result<(Bytes, Bytes)>> + Send>;
+
+/// An immutable view of a tier's contents as of one sequence number.
+///
+/// A view stays valid and unchanged for as long as it is held, whatever is
+/// applied, persisted or compacted meanwhile (the tier keeps whatever the view
+/// needs alive). Views are cheap to create and to clone.
+pub trait ReadView: Send + Sync {
+    /// The sequence number this view reflects (every write set applied with a
+    /// sequence at or below it, none above).
+    fn seq(&self) -> Seq;
+    /// The value of `key`, if present.
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>>;
+    /// The entries with keys in `(lower, upper)`, in key order, both ways.
+    fn range(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Result<TierIter>;
+}
+
+/// Figures a tier reports about itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TierStats {
+    /// Live entries (as of the latest applied write set).
+    pub entries: u64,
+    /// Bytes of the tier's files on disk.
+    pub disk_bytes: u64,
+    /// Bytes written to the tier's files since open.
+    pub bytes_written: u64,
+    /// Bytes of applied state not yet persisted (held in memory).
+    pub dirty_bytes: u64,
+    /// Page/block reads that were served by the shared cache.
+    pub cache_hits: u64,
+    /// Page/block reads that went to disk.
+    pub cache_misses: u64,
+    /// Number of completed persists (checkpoints or flushes) since open.
+    pub persists: u64,
+    /// The sequence number of the last durable persist.
+    pub persisted_seq: Seq,
+}
+
+/// How a partition's data is stored. Implemented by the B+tree and LSM tiers.
+///
+/// Concurrency contract: `apply` is never called concurrently with itself
+/// (the layer above serialises commits); `read_view`, reads through views,
+/// `persist` and `stats` may run concurrently with `apply` and each other.
+pub trait Tier: Send + Sync {
+    /// Applies a committed write set. `seq` is strictly greater than every
+    /// sequence applied before. After it returns, `read_view` reflects it.
+    fn apply(&self, seq: Seq, ops: &[WriteOp]) -> Result<()>;
+
+    /// A view of everything applied so far.
+    fn read_view(&self) -> Arc<dyn ReadView>;
+
+    /// The highest sequence applied (or recovered), 0 if none.
+    fn applied_seq(&self) -> Seq;
+
+    /// Makes everything applied so far durable in the tier's own files and
+    /// returns the sequence now persisted. After a crash the tier recovers at
+    /// least this sequence. Runs concurrently with `apply` and reads without
+    /// blocking them beyond short critical sections.
+    fn persist(&self) -> Result<Seq>;
+
+    /// The sequence of the last durable persist (or the one recovered on open).
+    fn persisted_seq(&self) -> Seq;
+
+    /// Figures about the tier.
+    fn stats(&self) -> TierStats;
+}

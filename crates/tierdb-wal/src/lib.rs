@@ -1,0 +1,1 @@
+//! tierdb-wal: being written
