@@ -67,7 +67,15 @@ pub trait Tier: Send + Sync {
     /// returns the sequence now persisted. After a crash the tier recovers at
     /// least this sequence. Runs concurrently with `apply` and reads without
     /// blocking them beyond short critical sections.
-    fn persist(&self) -> Result<Seq>;
+    ///
+    /// Write-ahead rule: once the tier has fixed the sequence `s` it is going
+    /// to persist, and before it makes that persist durable (writes its
+    /// header, installs its table), it must call `wal_durable_to(s)`, which
+    /// returns once the WAL holds every record up to `s` durably. Without it a
+    /// crash could leave the tier ahead of the log, and a transaction spanning
+    /// partitions could come back in one partition but not in another. An
+    /// error from the callback aborts the persist (nothing is committed).
+    fn persist(&self, wal_durable_to: &dyn Fn(Seq) -> Result<()>) -> Result<Seq>;
 
     /// The sequence of the last durable persist (or the one recovered on open).
     fn persisted_seq(&self) -> Seq;
