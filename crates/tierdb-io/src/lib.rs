@@ -12,8 +12,10 @@
 
 mod error;
 mod os_vfs;
+mod sim_vfs;
 mod vfs;
 
 pub use error::{Error, Result};
 pub use os_vfs::OsVfs;
+pub use sim_vfs::{Fault, FaultKind, FaultOp, SimVfs};
 pub use vfs::{OpenMode, Vfs, VfsFile, VfsLock};

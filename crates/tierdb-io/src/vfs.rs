@@ -77,7 +77,10 @@ pub trait VfsFile: Send + Sync + Debug {
         let len = usize::try_from(len).map_err(|_| {
             crate::Error::io(
                 self.path(),
-                std::io::Error::new(std::io::ErrorKind::OutOfMemory, "file too large to read whole"),
+                std::io::Error::new(
+                    std::io::ErrorKind::OutOfMemory,
+                    "file too large to read whole",
+                ),
             )
         })?;
         let mut buf = vec![0; len];

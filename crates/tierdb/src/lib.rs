@@ -1,1 +1,67 @@
-//! tierdb
+//! tierdb: an embedded, transactional key-value store whose key space is split
+//! into ranges (partitions), each stored in the index structure that suits it:
+//! a B+tree for read-mostly ranges, an LSM tree for write-heavy ones. All
+//! partitions share one write-ahead log, one page cache and one transaction
+//! sequence, so a transaction may touch any of them and still commit
+//! atomically.
+//!
+//! ```
+//! use tierdb::{Db, Durability, Options, WriteBatch};
+//!
+//! # fn main() -> tierdb::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = Db::open(dir.path().join("shop.tdb"), Options::default().durability(Durability::Sync))?;
+//! db.put(b"p/0001", b"teapot")?;
+//! assert_eq!(db.get(b"p/0001")?.as_deref(), Some(&b"teapot"[..]));
+//!
+//! let mut batch = WriteBatch::new();
+//! batch.put(b"p/0002", b"kettle");
+//! batch.delete(b"p/0001");
+//! db.write(batch)?;
+//!
+//! let mut tx = db.begin();
+//! let stock = tx.get(b"stock/2")?.unwrap_or_default();
+//! tx.put(b"stock/2", [&stock[..], b"1"].concat())?;
+//! tx.commit()?;
+//!
+//! for item in db.prefix(b"p/")? {
+//!     let (key, value) = item?;
+//!     println!("{key:?} = {value:?}");
+//! }
+//! db.close()?;
+//! # Ok(()) }
+//! ```
+//!
+//! See the crate README and `docs/design.md` for the architecture, and
+//! `docs/format/` for every on-disk format.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod background;
+mod commit_pipeline;
+mod commit_record;
+mod conflict_tracker;
+mod db;
+mod db_open;
+mod iter;
+mod limits;
+mod manifest;
+mod options;
+mod partition;
+mod snapshot;
+mod stats;
+mod txn;
+mod version;
+mod write_batch;
+
+pub use bytes::Bytes;
+pub use db::{CheckpointInfo, CommitInfo, Db};
+pub use iter::Iter;
+pub use limits::{MAX_COMMIT_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+pub use options::{Durability, Isolation, Options, RecoveryMode, Tier, TxnOptions};
+pub use partition::{PartitionId, PartitionInfo, PartitionStats};
+pub use snapshot::Snapshot;
+pub use stats::Stats;
+pub use tierdb_io::{Error, Fault, FaultKind, FaultOp, OsVfs, Result, SimVfs, Vfs, VfsFile};
+pub use txn::Txn;
+pub use write_batch::WriteBatch;

@@ -1,0 +1,226 @@
+//! Applying puts and deletes to a tree version by path copying.
+//!
+//! Every node on the path of a touched key is made mutable with
+//! [`Node::edit`] (`Arc::make_mut`): a node still shared with a read view,
+//! a running checkpoint, the cache or the published tree is copied; a node
+//! this write set already copied is changed in place, so a batch copies each
+//! node at most once. A node loaded from disk that is changed frees its
+//! extent (at the write set's sequence, see `space`); so does an overflow
+//! value that is overwritten or deleted.
+//!
+//! After each insert an overfull child is split; after each delete an
+//! underfull child (under a quarter page) is joined with a sibling and cut
+//! again if the pair does not fit in one page (a borrow). The root grows a
+//! level when it overflows and loses one when it is a branch with one child.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tierdb_io::{Error, Result};
+
+use crate::layout::Layout;
+use crate::node::{Body, Branch, Child, Entry, Leaf, Node, Value};
+use crate::read::find_entry;
+use crate::space::PageRun;
+use crate::split::{join_bodies, split_body};
+use crate::store::Store;
+
+/// The most levels a tree may have; deeper means a corrupt or cyclic file.
+pub(crate) const HEIGHT_MAX: u32 = 64;
+
+/// One write set being applied to a private copy of the root.
+pub(crate) struct Mutation<'a> {
+    store: &'a Store,
+    layout: Layout,
+    /// Extents and runs this write set replaced.
+    pub(crate) freed: Vec<PageRun>,
+    /// Change in the number of entries.
+    pub(crate) entries_delta: i64,
+    /// Estimated bytes newly held in memory.
+    pub(crate) dirty_bytes: u64,
+    /// The tree's height (1 = a single leaf).
+    pub(crate) height: u32,
+}
+
+impl<'a> Mutation<'a> {
+    /// A mutation of a tree of `height` levels.
+    pub(crate) fn new(store: &'a Store, height: u32) -> Self {
+        Mutation { store, layout: store.layout(), freed: Vec::new(), entries_delta: 0, dirty_bytes: 0, height }
+    }
+
+    /// Sets `key` to `value`.
+    pub(crate) fn put(&mut self, root: &mut Child, key: Bytes, value: Bytes) -> Result<()> {
+        self.insert_into(root, key, value)?;
+        self.grow_root(root)
+    }
+
+    /// Removes `key` if present.
+    pub(crate) fn delete(&mut self, root: &mut Child, key: &[u8]) -> Result<()> {
+        if find_entry(self.store, root, key)?.is_none() {
+            return Ok(());
+        }
+        self.remove_from(root, key)?;
+        self.shrink_root(root)
+    }
+
+    fn insert_into(&mut self, child: &mut Child, key: Bytes, value: Bytes) -> Result<()> {
+        let node = self.materialize(child)?;
+        match &mut node.body {
+            Body::Leaf(leaf) => {
+                self.upsert(leaf, key, value);
+                Ok(())
+            }
+            Body::Branch(branch) => {
+                let index = branch.child_index(&key);
+                let next = branch.children.get_mut(index).ok_or_else(|| internal("child index"))?;
+                self.insert_into(next, key, value)?;
+                self.split_if_overfull(branch, index)
+            }
+        }
+    }
+
+    fn upsert(&mut self, leaf: &mut Leaf, key: Bytes, value: Bytes) {
+        if !self.layout.leaf_value_inline(key.len(), value.len() as u64) {
+            self.dirty_bytes += value.len() as u64;
+        }
+        match leaf.search(&key) {
+            Ok(index) => {
+                let old = std::mem::replace(&mut leaf.entries[index].value, Value::Inline(value));
+                self.free_value(&old);
+            }
+            Err(index) => {
+                leaf.entries.insert(index, Entry { key, value: Value::Inline(value) });
+                self.entries_delta += 1;
+            }
+        }
+    }
+
+    fn remove_from(&mut self, child: &mut Child, key: &[u8]) -> Result<()> {
+        let node = self.materialize(child)?;
+        match &mut node.body {
+            Body::Leaf(leaf) => {
+                if let Ok(index) = leaf.search(key) {
+                    let entry = leaf.entries.remove(index);
+                    self.free_value(&entry.value);
+                    self.entries_delta -= 1;
+                }
+                Ok(())
+            }
+            Body::Branch(branch) => {
+                let index = branch.child_index(key);
+                let next = branch.children.get_mut(index).ok_or_else(|| internal("child index"))?;
+                self.remove_from(next, key)?;
+                self.join_if_underfull(branch, index)
+            }
+        }
+    }
+
+    fn free_value(&mut self, value: &Value) {
+        if let Value::Overflow(run) = value {
+            let count = run.page_count(self.layout.page_size);
+            self.freed.push(PageRun { start: run.start_page, count });
+        }
+    }
+
+    /// Makes `child` an in-memory node this mutation may change, loading it
+    /// (and freeing its extent) if it is on disk.
+    fn materialize<'c>(&mut self, child: &'c mut Child) -> Result<&'c mut Node> {
+        if let Child::Disk(disk) = *child {
+            let node = self.store.load_node(disk)?;
+            let count = node.origin.map_or(1, |o| o.page_count);
+            self.freed.push(PageRun { start: disk.page, count });
+            self.dirty_bytes += self.layout.page_size as u64;
+            *child = Child::Mem(node);
+        }
+        match child {
+            Child::Mem(node) => Ok(Node::edit(node)),
+            Child::Disk(_) => Err(internal("materialize")),
+        }
+    }
+
+    fn node_bytes(&self, child: &Child) -> Option<usize> {
+        match child {
+            Child::Mem(node) => Some(self.layout.node_bytes(&node.body)),
+            Child::Disk(_) => None,
+        }
+    }
+
+    fn split_if_overfull(&mut self, branch: &mut Branch, index: usize) -> Result<()> {
+        match branch.children.get(index).and_then(|c| self.node_bytes(c)) {
+            Some(bytes) if !self.layout.fits(bytes) => self.recut(branch, index, index),
+            _ => Ok(()),
+        }
+    }
+
+    fn join_if_underfull(&mut self, branch: &mut Branch, index: usize) -> Result<()> {
+        let underfull = branch
+            .children
+            .get(index)
+            .and_then(|c| self.node_bytes(c))
+            .is_some_and(|bytes| self.layout.underfull(bytes));
+        if !underfull || branch.children.len() < 2 {
+            return Ok(());
+        }
+        let (first, last) = if index + 1 < branch.children.len() { (index, index + 1) } else { (index - 1, index) };
+        self.recut(branch, first, last)
+    }
+
+    /// Replaces children `first..=last` of `branch` by their joined contents
+    /// cut into pieces that fit (one piece: a merge; two: a borrow).
+    fn recut(&mut self, branch: &mut Branch, first: usize, last: usize) -> Result<()> {
+        let mut bodies = Vec::with_capacity(last - first + 1);
+        for child in branch.children.get_mut(first..=last).ok_or_else(|| internal("recut range"))? {
+            let node = self.materialize(child)?;
+            let empty = Body::Leaf(Leaf::default());
+            bodies.push(std::mem::replace(&mut node.body, empty));
+        }
+        let separators: Vec<Bytes> = branch.keys.drain(first..last).collect();
+        let joined = join_bodies(bodies, separators).ok_or_else(|| internal("siblings of different kinds"))?;
+        let pieces = split_body(self.layout, joined);
+        let mut keys = Vec::with_capacity(pieces.len());
+        let mut children = Vec::with_capacity(pieces.len());
+        for (separator, body) in pieces {
+            keys.extend(separator);
+            children.push(Child::Mem(Arc::new(Node::new(body))));
+        }
+        self.dirty_bytes += (children.len().saturating_sub(last - first + 1) * self.layout.page_size) as u64;
+        branch.children.splice(first..=last, children);
+        branch.keys.splice(first..first, keys);
+        Ok(())
+    }
+
+    fn grow_root(&mut self, root: &mut Child) -> Result<()> {
+        while self.node_bytes(root).is_some_and(|bytes| !self.layout.fits(bytes)) {
+            if self.height >= HEIGHT_MAX {
+                return Err(internal("tree too high"));
+            }
+            let old = std::mem::replace(root, Child::Mem(Arc::new(Node::empty_leaf())));
+            let mut branch = Branch { keys: Vec::new(), children: vec![old] };
+            self.recut(&mut branch, 0, 0)?;
+            *root = Child::Mem(Arc::new(Node::new(Body::Branch(branch))));
+            self.height += 1;
+        }
+        Ok(())
+    }
+
+    fn shrink_root(&mut self, root: &mut Child) -> Result<()> {
+        loop {
+            let only_child = match root {
+                Child::Mem(node) => match &node.body {
+                    Body::Branch(branch) if branch.children.len() == 1 => branch.children.first().cloned(),
+                    _ => None,
+                },
+                Child::Disk(_) => None,
+            };
+            let Some(child) = only_child else { return Ok(()) };
+            *root = child;
+            self.height = self.height.saturating_sub(1).max(1);
+        }
+    }
+}
+
+/// An error for a broken internal invariant (a bug, or a corrupt file whose
+/// checksums happen to match).
+pub(crate) fn internal(what: &str) -> Error {
+    Error::InvalidArgument(format!("internal B+tree invariant broken: {what}"))
+}

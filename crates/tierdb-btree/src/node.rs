@@ -1,0 +1,194 @@
+//! The decoded, in-memory B+tree node, shared between versions of the tree
+//! as `Arc<Node>`.
+//!
+//! A tree is immutable once published: `apply` makes a new version by path
+//! copying (`Arc::make_mut` through [`Node::edit`]), so a node reachable from a
+//! read view or from a running checkpoint is never changed in place.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+/// Where a child node lives on disk: its first page and the crc32 of that
+/// page (the checksum tree: a parent vouches for its child's bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct DiskRef {
+    /// The node's first page.
+    pub(crate) page: u64,
+    /// crc32 of that page, as stored in its header.
+    pub(crate) checksum: u32,
+}
+
+/// A value stored in an overflow run: `len` bytes from `start_page`, in
+/// `ceil(len / page_size)` contiguous pages, crc32 `checksum`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RunRef {
+    /// The first page of the run.
+    pub(crate) start_page: u64,
+    /// Bytes of the value.
+    pub(crate) len: u64,
+    /// crc32 of the value's bytes.
+    pub(crate) checksum: u32,
+}
+
+impl RunRef {
+    /// Pages the run occupies.
+    pub(crate) fn page_count(&self, page_size: usize) -> u64 {
+        self.len.div_ceil(page_size as u64).max(1)
+    }
+}
+
+/// A leaf entry's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Value {
+    /// Held in memory (small, or large and not yet checkpointed).
+    Inline(Bytes),
+    /// Stored on disk in an overflow run owned by this entry.
+    Overflow(RunRef),
+}
+
+impl Value {
+    /// The value's length in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Value::Inline(bytes) => bytes.len() as u64,
+            Value::Overflow(run) => run.len,
+        }
+    }
+}
+
+/// One key/value pair of a leaf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// The key.
+    pub(crate) key: Bytes,
+    /// The value.
+    pub(crate) value: Value,
+}
+
+/// A branch's pointer to a child node.
+#[derive(Clone, Debug)]
+pub(crate) enum Child {
+    /// Unchanged since it was checkpointed; load through the cache.
+    Disk(DiskRef),
+    /// Held in memory (changed since the last checkpoint, or not yet swizzled).
+    Mem(Arc<Node>),
+}
+
+/// Sorted entries.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Leaf {
+    /// Entries in strictly increasing key order.
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// Separators and children: `children[i]` holds the keys `k` with
+/// `keys[i-1] <= k < keys[i]`; `children.len() == keys.len() + 1`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Branch {
+    /// Separators in strictly increasing order.
+    pub(crate) keys: Vec<Bytes>,
+    /// One more child than separators.
+    pub(crate) children: Vec<Child>,
+}
+
+/// A leaf or a branch.
+#[derive(Clone, Debug)]
+pub(crate) enum Body {
+    /// A leaf.
+    Leaf(Leaf),
+    /// A branch.
+    Branch(Branch),
+}
+
+/// Where a node decoded from disk came from: its extent and checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Origin {
+    /// The node's first page.
+    pub(crate) page: u64,
+    /// Pages of its extent (1 + pages holding spilled keys).
+    pub(crate) page_count: u64,
+    /// crc32 of the first page.
+    pub(crate) checksum: u32,
+}
+
+/// A node: its contents and, if it was decoded from disk and not changed
+/// since, where it came from.
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    /// The contents.
+    pub(crate) body: Body,
+    /// Set on nodes decoded from a page; cleared by [`Node::edit`].
+    pub(crate) origin: Option<Origin>,
+}
+
+impl Node {
+    /// A new in-memory node.
+    pub(crate) fn new(body: Body) -> Self {
+        Node { body, origin: None }
+    }
+
+    /// The root of an empty tree.
+    pub(crate) fn empty_leaf() -> Self {
+        Node::new(Body::Leaf(Leaf::default()))
+    }
+
+    /// Mutable access for path copying: clones the node if anyone else
+    /// (a view, a checkpoint, the cache) holds it, and forgets its origin.
+    pub(crate) fn edit(arc: &mut Arc<Node>) -> &mut Node {
+        let node = Arc::make_mut(arc);
+        node.origin = None;
+        node
+    }
+
+    /// The identity of a node within one tree version (its address, stable
+    /// while anyone holds the `Arc`).
+    pub(crate) fn identity(arc: &Arc<Node>) -> usize {
+        Arc::as_ptr(arc) as usize
+    }
+}
+
+impl Leaf {
+    /// `Ok(index)` of `key`, or `Err(insertion index)`.
+    pub(crate) fn search(&self, key: &[u8]) -> Result<usize, usize> {
+        self.entries.binary_search_by(|e| e.key.as_ref().cmp(key))
+    }
+}
+
+impl Branch {
+    /// The index of the child whose key range holds `key`.
+    pub(crate) fn child_index(&self, key: &[u8]) -> usize {
+        self.keys.partition_point(|sep| sep.as_ref() <= key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_index_follows_separators() {
+        let branch = Branch {
+            keys: vec![Bytes::from_static(b"m"), Bytes::from_static(b"t")],
+            children: Vec::new(),
+        };
+        assert_eq!(branch.child_index(b"a"), 0);
+        assert_eq!(branch.child_index(b"m"), 1);
+        assert_eq!(branch.child_index(b"s"), 1);
+        assert_eq!(branch.child_index(b"t"), 2);
+        assert_eq!(branch.child_index(b"z"), 2);
+    }
+
+    #[test]
+    fn edit_copies_shared_nodes_and_forgets_origin() {
+        let mut a = Arc::new(Node {
+            body: Body::Leaf(Leaf::default()),
+            origin: Some(Origin { page: 5, page_count: 1, checksum: 1 }),
+        });
+        let b = a.clone();
+        Node::edit(&mut a);
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert!(a.origin.is_none());
+        assert!(b.origin.is_some());
+    }
+}

@@ -1,0 +1,152 @@
+//! Cutting an overfull node into pieces that fit, and joining siblings.
+//!
+//! Every cell is at most a quarter page (see `layout`), so cutting a run of
+//! cells at byte-balanced points always yields pieces that fit; the loop
+//! below only adds pieces until they do.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use crate::layout::Layout;
+use crate::node::{Body, Branch, Child, Entry, Leaf};
+
+/// Cuts cells of `sizes` bytes into consecutive pieces of at most
+/// `capacity` bytes each, balanced by bytes, using as few pieces as it can.
+pub(crate) fn piece_bounds(sizes: &[usize], capacity: usize) -> Vec<Range<usize>> {
+    let total: usize = sizes.iter().sum();
+    let first_try = total.div_ceil(capacity.max(1)).max(1);
+    for pieces in first_try..=sizes.len().max(1) {
+        let bounds = balanced_bounds(sizes, pieces);
+        let fits = bounds.iter().all(|r| sizes[r.clone()].iter().sum::<usize>() <= capacity);
+        if fits {
+            return bounds;
+        }
+    }
+    (0..sizes.len()).map(|i| i..i + 1).collect()
+}
+
+/// Cuts `sizes` into at most `pieces` non-empty ranges near equal byte counts.
+fn balanced_bounds(sizes: &[usize], pieces: usize) -> Vec<Range<usize>> {
+    let total: usize = sizes.iter().sum();
+    let mut bounds = Vec::with_capacity(pieces);
+    let mut start = 0;
+    let mut acc = 0;
+    for (i, size) in sizes.iter().enumerate() {
+        // Cut before cell i if its midpoint lies past the next target.
+        let target = total * (bounds.len() + 1) / pieces;
+        if i > start && bounds.len() + 1 < pieces && acc + size / 2 > target {
+            bounds.push(start..i);
+            start = i;
+        }
+        acc += size;
+    }
+    bounds.push(start..sizes.len());
+    bounds
+}
+
+/// A piece of a split node and the separator that goes before it in the
+/// parent (`None` for the first piece).
+pub(crate) type Piece = (Option<Bytes>, Body);
+
+/// Cuts a node's contents into pieces that fit in a page.
+pub(crate) fn split_body(layout: Layout, body: Body) -> Vec<Piece> {
+    match body {
+        Body::Leaf(leaf) => split_leaf(layout, leaf.entries),
+        Body::Branch(branch) => split_branch(layout, branch),
+    }
+}
+
+fn split_leaf(layout: Layout, mut entries: Vec<Entry>) -> Vec<Piece> {
+    let bounds = piece_bounds(&layout.leaf_cell_sizes(&entries), layout.capacity());
+    let mut pieces = Vec::with_capacity(bounds.len());
+    for range in bounds.iter().rev() {
+        let part: Vec<Entry> = entries.drain(range.clone()).collect();
+        let separator = (range.start > 0).then(|| part.first().map(|e| e.key.clone())).flatten();
+        pieces.push((separator, Body::Leaf(Leaf { entries: part })));
+    }
+    pieces.reverse();
+    pieces
+}
+
+fn split_branch(layout: Layout, branch: Branch) -> Vec<Piece> {
+    let sizes = layout.branch_cell_sizes(&branch.keys, branch.children.len());
+    let bounds = piece_bounds(&sizes, layout.capacity());
+    let mut keys = branch.keys.into_iter();
+    let mut children = branch.children.into_iter();
+    let mut pieces = Vec::with_capacity(bounds.len());
+    for range in bounds {
+        // The separator before this piece moves up to the parent.
+        let separator = if range.start > 0 { keys.next() } else { None };
+        let len = range.len();
+        let piece_children: Vec<Child> = children.by_ref().take(len).collect();
+        let piece_keys: Vec<Bytes> = keys.by_ref().take(len.saturating_sub(1)).collect();
+        pieces.push((separator, Body::Branch(Branch { keys: piece_keys, children: piece_children })));
+    }
+    pieces
+}
+
+/// Joins adjacent siblings (in order) and the separators between them.
+/// Returns `None` if they are not all of one kind.
+pub(crate) fn join_bodies(bodies: Vec<Body>, separators: Vec<Bytes>) -> Option<Body> {
+    let mut bodies = bodies.into_iter();
+    let first = bodies.next()?;
+    match first {
+        Body::Leaf(mut leaf) => {
+            for body in bodies {
+                let Body::Leaf(next) = body else { return None };
+                leaf.entries.extend(next.entries);
+            }
+            Some(Body::Leaf(leaf))
+        }
+        Body::Branch(mut branch) => {
+            for (body, separator) in bodies.zip(separators) {
+                let Body::Branch(next) = body else { return None };
+                branch.keys.push(separator);
+                branch.keys.extend(next.keys);
+                branch.children.extend(next.children);
+            }
+            Some(Body::Branch(branch))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Value;
+
+    #[test]
+    fn bounds_fit_and_balance() {
+        let sizes = vec![100; 50];
+        let bounds = piece_bounds(&sizes, 3000);
+        assert_eq!(bounds, vec![0..25, 25..50]);
+        let bounds = piece_bounds(&[10, 10, 10], 3000);
+        assert_eq!(bounds, vec![0..3]);
+        let uneven = [1000, 10, 10, 10, 1000, 1000, 1000];
+        for r in piece_bounds(&uneven, 2100) {
+            assert!(uneven[r].iter().sum::<usize>() <= 2100);
+        }
+    }
+
+    #[test]
+    fn split_and_join_leaf_round_trip() {
+        let layout = Layout::new(1024);
+        let entries: Vec<Entry> = (0..100u32)
+            .map(|i| Entry {
+                key: Bytes::from(format!("key{i:05}")),
+                value: Value::Inline(Bytes::from(vec![7; 20])),
+            })
+            .collect();
+        let pieces = split_body(layout, Body::Leaf(Leaf { entries: entries.clone() }));
+        assert!(pieces.len() >= 3);
+        for (i, (sep, body)) in pieces.iter().enumerate() {
+            assert!(layout.fits(layout.node_bytes(body)));
+            assert_eq!(sep.is_some(), i > 0);
+        }
+        let seps: Vec<Bytes> = pieces.iter().filter_map(|(s, _)| s.clone()).collect();
+        let joined = join_bodies(pieces.into_iter().map(|(_, b)| b).collect(), seps).unwrap();
+        let Body::Leaf(leaf) = joined else { panic!("leaf expected") };
+        assert_eq!(leaf.entries, entries);
+    }
+}

@@ -1,0 +1,261 @@
+//! The tier's file: positioned page reads and writes, node loads through
+//! the shared cache with checksum verification, and overflow-run reads.
+//!
+//! Every failure to read or verify bytes becomes `Error::Corruption` naming
+//! the file and the byte offset of the page (a read past the end of the file
+//! included: a truncated file is corrupt, not an I/O error).
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use tierdb_cache::{PageCache, PageKey};
+use tierdb_io::{Error, Result, VfsFile};
+
+use crate::layout::Layout;
+use crate::node::{Child, DiskRef, Node, RunRef, Value};
+use crate::page_format::{decode_node, parse_header, PAGE_TYPE_BRANCH, PAGE_TYPE_LEAF};
+
+/// Overflow values up to this many bytes are kept in the shared cache.
+const CACHED_VALUE_BYTES_MAX: u64 = 256 * 1024;
+
+/// A cached overflow value, tagged with its checksum so a stale entry is
+/// never mistaken for the current one.
+#[derive(Debug)]
+struct CachedValue {
+    checksum: u32,
+    bytes: Bytes,
+}
+
+/// The open tier file and its counters.
+#[derive(Debug)]
+pub(crate) struct Store {
+    file: Arc<dyn VfsFile>,
+    path: PathBuf,
+    layout: Layout,
+    cache: Arc<PageCache>,
+    file_id: u64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    bytes_written: AtomicU64,
+}
+
+impl Store {
+    /// Wraps an open file.
+    pub(crate) fn new(file: Arc<dyn VfsFile>, layout: Layout, cache: Arc<PageCache>, file_id: u64) -> Self {
+        let path = file.path().to_path_buf();
+        Store {
+            file,
+            path,
+            layout,
+            cache,
+            file_id,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+        }
+    }
+
+    /// The page-size rules of this file.
+    pub(crate) fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A corruption error at `page`.
+    pub(crate) fn corrupt_page(&self, page: u64, reason: impl Into<String>) -> Error {
+        let offset = page.saturating_mul(self.layout.page_size as u64);
+        Error::corruption(&self.path, offset, reason)
+    }
+
+    /// The byte offset of `page`, checked.
+    pub(crate) fn offset_of(&self, page: u64) -> Result<u64> {
+        page.checked_mul(self.layout.page_size as u64)
+            .ok_or_else(|| self.corrupt_page(page, "page number out of range"))
+    }
+
+    /// Reads `len` bytes at `offset`; a read past the end is corruption.
+    pub(crate) fn read_at(&self, offset: u64, len: u64, page: u64) -> Result<Vec<u8>> {
+        let end = offset.checked_add(len).ok_or_else(|| self.corrupt_page(page, "length overflows"))?;
+        let file_len = self.file.len()?;
+        if end > file_len {
+            return Err(self.corrupt_page(page, format!("{len} bytes at offset {offset} run past end of file ({file_len})")));
+        }
+        let len = usize::try_from(len).map_err(|_| self.corrupt_page(page, "length too large"))?;
+        let mut buf = vec![0u8; len];
+        self.file.read_exact_at(&mut buf, offset).map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == ErrorKind::UnexpectedEof => {
+                self.corrupt_page(page, "page beyond end of file")
+            }
+            other => other,
+        })?;
+        Ok(buf)
+    }
+
+    /// Writes `bytes` at page `page`.
+    pub(crate) fn write_pages(&self, page: u64, bytes: &[u8]) -> Result<()> {
+        let offset = self.offset_of(page)?;
+        self.write_at(offset, bytes)
+    }
+
+    /// Writes `bytes` at `offset`, counting them.
+    pub(crate) fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
+        self.file.write_all_at(bytes, offset)?;
+        self.bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `fdatasync`.
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.file.sync()
+    }
+
+    /// The file's length in bytes.
+    pub(crate) fn file_len(&self) -> Result<u64> {
+        self.file.len()
+    }
+
+    /// Counters: (cache hits, cache misses, bytes written).
+    pub(crate) fn counters(&self) -> (u64, u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+            self.bytes_written.load(Ordering::Relaxed),
+        )
+    }
+
+    fn key(&self, page: u64) -> PageKey {
+        PageKey { file: self.file_id, page }
+    }
+
+    /// Forgets whatever the cache holds for the extent starting at `page`
+    /// (called when the page is allocated again).
+    pub(crate) fn forget(&self, page: u64) {
+        self.cache.remove(self.key(page));
+    }
+
+    /// Puts a node just written at `node.origin` into the cache.
+    pub(crate) fn cache_node(&self, node: &Arc<Node>) {
+        if let Some(origin) = node.origin {
+            let charge = self.charge(origin.page_count);
+            self.cache.insert(self.key(origin.page), Arc::clone(node), charge);
+        }
+    }
+
+    fn charge(&self, pages: u64) -> usize {
+        usize::try_from(pages).unwrap_or(usize::MAX).saturating_mul(self.layout.page_size)
+    }
+
+    /// The node a child points at.
+    pub(crate) fn resolve(&self, child: &Child) -> Result<Arc<Node>> {
+        match child {
+            Child::Mem(node) => Ok(Arc::clone(node)),
+            Child::Disk(disk) => self.load_node(*disk),
+        }
+    }
+
+    /// Loads the node at `disk` through the cache, verifying its checksum
+    /// against the parent's pointer.
+    pub(crate) fn load_node(&self, disk: DiskRef) -> Result<Arc<Node>> {
+        let mut loaded = false;
+        let node = self.cache.get_or_load(self.key(disk.page), || {
+            loaded = true;
+            let node = Arc::new(self.read_node(disk)?);
+            Ok::<_, Error>((node, self.layout.page_size))
+        })?;
+        let matches = node.origin.is_some_and(|o| o.page == disk.page && o.checksum == disk.checksum);
+        if matches {
+            let counter = if loaded { &self.misses } else { &self.hits };
+            counter.fetch_add(1, Ordering::Relaxed);
+            return Ok(node);
+        }
+        // A stale entry from before the page was reused: read it afresh.
+        self.cache.remove(self.key(disk.page));
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let node = Arc::new(self.read_node(disk)?);
+        self.cache_node(&node);
+        Ok(node)
+    }
+
+    /// Reads and decodes the node at `disk` from the file (no cache).
+    pub(crate) fn read_node(&self, disk: DiskRef) -> Result<Node> {
+        let page_size = self.layout.page_size as u64;
+        let offset = self.offset_of(disk.page)?;
+        let first = self.read_at(offset, page_size, disk.page)?;
+        let header = parse_header(&first).map_err(|r| self.corrupt_page(disk.page, r))?;
+        self.check_node_header(disk, header.page, header.crc, header.page_type)?;
+        let tail = if header.tail_pages == 0 {
+            Vec::new()
+        } else {
+            let tail_len = header.tail_pages.checked_mul(page_size).ok_or_else(|| self.corrupt_page(disk.page, "tail too long"))?;
+            let tail = self.read_at(offset + page_size, tail_len, disk.page)?;
+            if crc32fast::hash(&tail) != header.tail_crc {
+                return Err(self.corrupt_page(disk.page, "tail pages checksum mismatch"));
+            }
+            tail
+        };
+        decode_node(self.layout, &first, &tail, &header).map_err(|r| self.corrupt_page(disk.page, r))
+    }
+
+    fn check_node_header(&self, disk: DiskRef, page: u64, crc: u32, page_type: u8) -> Result<()> {
+        if page != disk.page {
+            return Err(self.corrupt_page(disk.page, format!("page claims to be page {page} (misdirected write?)")));
+        }
+        if crc != disk.checksum {
+            return Err(self.corrupt_page(
+                disk.page,
+                format!("page checksum {crc:#010x} differs from the parent's {:#010x} (stale or lost write?)", disk.checksum),
+            ));
+        }
+        if page_type != PAGE_TYPE_LEAF && page_type != PAGE_TYPE_BRANCH {
+            return Err(self.corrupt_page(disk.page, format!("page type {page_type} is not a tree node")));
+        }
+        Ok(())
+    }
+
+    /// The bytes of a value, reading its overflow run if it has one.
+    pub(crate) fn value_bytes(&self, value: &Value) -> Result<Bytes> {
+        match value {
+            Value::Inline(bytes) => Ok(bytes.clone()),
+            Value::Overflow(run) => self.read_value(*run),
+        }
+    }
+
+    fn read_value(&self, run: RunRef) -> Result<Bytes> {
+        if run.len > CACHED_VALUE_BYTES_MAX {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return self.read_run(run);
+        }
+        let mut loaded = false;
+        let cached = self.cache.get_or_load(self.key(run.start_page), || {
+            loaded = true;
+            let bytes = self.read_run(run)?;
+            let charge = bytes.len().max(1);
+            Ok::<_, Error>((Arc::new(CachedValue { checksum: run.checksum, bytes }), charge))
+        })?;
+        if cached.checksum == run.checksum && cached.bytes.len() as u64 == run.len {
+            let counter = if loaded { &self.misses } else { &self.hits };
+            counter.fetch_add(1, Ordering::Relaxed);
+            return Ok(cached.bytes.clone());
+        }
+        self.cache.remove(self.key(run.start_page));
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.read_run(run)
+    }
+
+    /// Reads and verifies an overflow run (no cache).
+    pub(crate) fn read_run(&self, run: RunRef) -> Result<Bytes> {
+        let offset = self.offset_of(run.start_page)?;
+        let bytes = self.read_at(offset, run.len, run.start_page)?;
+        if crc32fast::hash(&bytes) != run.checksum {
+            return Err(self.corrupt_page(run.start_page, "overflow run checksum mismatch"));
+        }
+        Ok(Bytes::from(bytes))
+    }
+}

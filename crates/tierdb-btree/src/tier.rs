@@ -1,0 +1,214 @@
+//! `BTreeTier`: the B+tree behind the `Tier` trait.
+//!
+//! Locks, each held only briefly:
+//! - `writer`: serialises `apply` and the post-checkpoint swizzle (the only
+//!   two things that replace the current root).
+//! - `tree`: the published root, its sequence, entry count and height.
+//!   Readers and the checkpoint clone them under it.
+//! - `space`: free space and the view registry. Taken inside `tree` when a
+//!   view registers or a write set publishes its frees, so a page freed at
+//!   `F` is never seen free by a checkpoint while a view older than `F` is
+//!   unregistered.
+//! - `checkpoint`: the persist mutex; holds the durable header.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tierdb_cache::PageCache;
+use tierdb_io::{Error, Result, Vfs};
+use tierdb_tier::{ReadView, Seq, Tier, TierStats, WriteOp};
+
+use crate::checkpoint::{write_checkpoint, Committed, Snapshot};
+use crate::header::Header;
+use crate::mutate::Mutation;
+use crate::node::{Child, Node};
+use crate::open::open_file;
+use crate::options::BTreeOptions;
+use crate::space::{PageRun, Space};
+use crate::store::Store;
+use crate::swizzle::swizzle;
+use crate::view::{BTreeView, ViewPin};
+
+/// The durable state and the persist mutex.
+struct Durable {
+    header: Header,
+    poisoned: Option<String>,
+}
+
+/// A B+tree tier over one file. See the crate documentation.
+pub struct BTreeTier {
+    store: Arc<Store>,
+    writer: Mutex<()>,
+    tree: Mutex<Snapshot>,
+    space: Arc<Mutex<Space>>,
+    checkpoint: Mutex<Durable>,
+    dirty_bytes: AtomicU64,
+    persists: AtomicU64,
+    persisted_seq: AtomicU64,
+}
+
+impl std::fmt::Debug for BTreeTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BTreeTier").field("path", &self.store.path()).finish_non_exhaustive()
+    }
+}
+
+impl BTreeTier {
+    /// Opens the tier's single file at `path` (creating it if missing or
+    /// empty). `file_id` is its key space in the shared cache. An existing
+    /// file keeps its own page size; `opts.page_size` applies to new files
+    /// (and must be valid either way: `Error::InvalidArgument`).
+    pub fn open(vfs: Arc<dyn Vfs>, path: &Path, cache: Arc<PageCache>, file_id: u64, opts: BTreeOptions) -> Result<BTreeTier> {
+        cache.remove_file(file_id);
+        let opened = open_file(&*vfs, path, cache, file_id, &opts)?;
+        let header = opened.header;
+        let mut space = Space::new(header.total_pages, &opened.free_list.runs, header.checkpoint_seq, header.generation);
+        for page in &opened.free_list.list_pages {
+            space.free_after_generation(PageRun { start: *page, count: 1 }, header.generation + 1);
+        }
+        let store = Arc::new(opened.store);
+        let root = match header.root {
+            Some(disk) => {
+                store.load_node(disk)?;
+                Child::Disk(disk)
+            }
+            None => Child::Mem(Arc::new(Node::empty_leaf())),
+        };
+        let snapshot = Snapshot { root, seq: header.checkpoint_seq, entries: header.entries, height: header.height };
+        Ok(BTreeTier {
+            store,
+            writer: Mutex::new(()),
+            tree: Mutex::new(snapshot),
+            space: Arc::new(Mutex::new(space)),
+            checkpoint: Mutex::new(Durable { header, poisoned: None }),
+            dirty_bytes: AtomicU64::new(0),
+            persists: AtomicU64::new(0),
+            persisted_seq: AtomicU64::new(header.checkpoint_seq),
+        })
+    }
+
+    /// Bytes of modified pages (and of large values bound for overflow runs)
+    /// held in memory since the last checkpoint. Estimated between
+    /// checkpoints, recomputed exactly by each one.
+    pub fn dirty_bytes(&self) -> u64 {
+        self.dirty_bytes.load(Ordering::Relaxed)
+    }
+
+    fn apply_ops(&self, seq: Seq, ops: &[WriteOp]) -> Result<()> {
+        let _writer = self.writer.lock();
+        let mut next = self.tree.lock().clone();
+        if seq <= next.seq {
+            return Err(Error::InvalidArgument(format!("apply at sequence {seq}, already applied {}", next.seq)));
+        }
+        let mut mutation = Mutation::new(&self.store, next.height);
+        for op in ops {
+            match op {
+                WriteOp::Put { key, value } => mutation.put(&mut next.root, key.clone(), value.clone())?,
+                WriteOp::Delete { key } => mutation.delete(&mut next.root, key)?,
+            }
+        }
+        next.seq = seq;
+        next.height = mutation.height;
+        next.entries = next.entries.saturating_add_signed(mutation.entries_delta);
+        let mut tree = self.tree.lock();
+        *tree = next;
+        let mut space = self.space.lock();
+        for run in mutation.freed {
+            space.free_after_seq(run, seq);
+        }
+        drop(space);
+        drop(tree);
+        self.dirty_bytes.fetch_add(mutation.dirty_bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn persist_now(&self, wal_durable_to: &dyn Fn(Seq) -> Result<()>) -> Result<Seq> {
+        let mut durable = self.checkpoint.lock();
+        if let Some(reason) = &durable.poisoned {
+            return Err(Error::Poisoned { reason: reason.clone() });
+        }
+        let snapshot = self.tree.lock().clone();
+        if matches!(snapshot.root, Child::Disk(_)) && snapshot.seq == durable.header.checkpoint_seq {
+            return Ok(snapshot.seq);
+        }
+        wal_durable_to(snapshot.seq)?;
+        let committed = match write_checkpoint(&self.store, &self.space, &durable.header, &snapshot) {
+            Ok(committed) => committed,
+            Err(e) => {
+                durable.poisoned = Some(format!("checkpoint failed: {e}"));
+                return Err(e);
+            }
+        };
+        durable.header = committed.header;
+        drop(snapshot);
+        self.finish_checkpoint(committed);
+        Ok(durable.header.checkpoint_seq)
+    }
+
+    /// Releases what the previous checkpoint held and swizzles the current
+    /// tree.
+    fn finish_checkpoint(&self, committed: Committed) {
+        let header = committed.header;
+        {
+            let mut space = self.space.lock();
+            space.set_durable(header.checkpoint_seq, header.generation);
+            for page in &committed.list_pages {
+                space.free_after_generation(PageRun { start: *page, count: 1 }, header.generation + 1);
+            }
+        }
+        let _writer = self.writer.lock();
+        let mut root = self.tree.lock().root.clone();
+        let swizzled = swizzle(&mut root, &committed.written, &self.store);
+        self.tree.lock().root = root;
+        drop(committed);
+        let mut space = self.space.lock();
+        for run in swizzled.orphans {
+            space.free_after_generation(run, header.generation + 1);
+        }
+        space.promote();
+        drop(space);
+        self.dirty_bytes.store(swizzled.dirty_bytes, Ordering::Relaxed);
+        self.persists.fetch_add(1, Ordering::Relaxed);
+        self.persisted_seq.store(header.checkpoint_seq, Ordering::Release);
+    }
+}
+
+impl Tier for BTreeTier {
+    fn apply(&self, seq: Seq, ops: &[WriteOp]) -> Result<()> {
+        self.apply_ops(seq, ops)
+    }
+
+    fn read_view(&self) -> Arc<dyn ReadView> {
+        let tree = self.tree.lock();
+        let pin = ViewPin::register(&self.space, &mut self.space.lock(), tree.seq);
+        Arc::new(BTreeView { seq: tree.seq, root: tree.root.clone(), store: Arc::clone(&self.store), pin: Arc::new(pin) })
+    }
+
+    fn applied_seq(&self) -> Seq {
+        self.tree.lock().seq
+    }
+
+    fn persist(&self, wal_durable_to: &dyn Fn(Seq) -> Result<()>) -> Result<Seq> {
+        self.persist_now(wal_durable_to)
+    }
+
+    fn persisted_seq(&self) -> Seq {
+        self.persisted_seq.load(Ordering::Acquire)
+    }
+
+    fn stats(&self) -> TierStats {
+        let (cache_hits, cache_misses, bytes_written) = self.store.counters();
+        TierStats {
+            entries: self.tree.lock().entries,
+            disk_bytes: self.store.file_len().unwrap_or(0),
+            bytes_written,
+            dirty_bytes: self.dirty_bytes(),
+            cache_hits,
+            cache_misses,
+            persists: self.persists.load(Ordering::Relaxed),
+            persisted_seq: self.persisted_seq(),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Read views: a sequence number and the root of the tree version as of it.
+//!
+//! A view registers its sequence in the tier's view registry (in `Space`)
+//! while it or any iterator made from it lives, so pages it can reach are
+//! not reused under it.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tierdb_io::Result;
+use tierdb_tier::{ReadView, Seq, TierIter};
+
+use crate::cursor::RangeIter;
+use crate::node::Child;
+use crate::read;
+use crate::space::Space;
+use crate::store::Store;
+
+/// Keeps a view's sequence registered until dropped.
+#[derive(Debug)]
+pub(crate) struct ViewPin {
+    space: Arc<Mutex<Space>>,
+    seq: Seq,
+}
+
+impl ViewPin {
+    /// Registers a view at `seq` in `space` (already locked by the caller,
+    /// who also read the root under the tree lock).
+    pub(crate) fn register(space_arc: &Arc<Mutex<Space>>, space: &mut Space, seq: Seq) -> Self {
+        space.register_view(seq);
+        ViewPin { space: Arc::clone(space_arc), seq }
+    }
+}
+
+impl Drop for ViewPin {
+    fn drop(&mut self) {
+        self.space.lock().unregister_view(self.seq);
+    }
+}
+
+/// A B+tree read view.
+pub(crate) struct BTreeView {
+    pub(crate) seq: Seq,
+    pub(crate) root: Child,
+    pub(crate) store: Arc<Store>,
+    pub(crate) pin: Arc<ViewPin>,
+}
+
+impl ReadView for BTreeView {
+    fn seq(&self) -> Seq {
+        self.seq
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        read::get(&self.store, &self.root, key)
+    }
+
+    fn range(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Result<TierIter> {
+        let iter = RangeIter::new(Arc::clone(&self.store), Arc::clone(&self.pin), self.root.clone(), lower, upper);
+        Ok(Box::new(iter))
+    }
+}

@@ -1,0 +1,200 @@
+//! The commit pipeline. Under one short lock: validate (conflict check),
+//! take the next sequence, append the WAL record (to memory), apply the write
+//! set to the tiers (in memory) and publish the new version. Then, outside
+//! the lock, wait for the durability asked for — concurrent `Sync` commits
+//! share one write and one fdatasync (group commit, in the WAL).
+//!
+//! Readers see a commit as soon as it is published, possibly before its
+//! record is durable. That never breaks the prefix property: records reach
+//! the log in sequence order, so a durable commit implies every earlier one
+//! is durable too.
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use tierdb_tier::{Seq, WriteOp};
+
+use crate::commit_record::{self, PartitionWrite};
+use crate::conflict_tracker::{ConflictCheck, ConflictTracker, is_empty_range};
+use crate::db::{CommitInfo, DbInner};
+use crate::limits::{check_commit_bytes, check_key, check_value};
+use crate::version::Version;
+use crate::{Durability, Result};
+
+/// Volatile records buffered beyond this many bytes are written out, so the
+/// WAL's memory stays bounded.
+const VOLATILE_BUFFER_BYTES: u64 = 16 << 20;
+
+/// State owned by the commit lock.
+pub(crate) struct CommitState {
+    /// Sequence the next commit gets.
+    pub next_seq: Seq,
+    pub conflicts: ConflictTracker,
+}
+
+/// One step of a write set, in order.
+enum Step {
+    Write(PartitionWrite),
+    DeleteRange(Bound<Bytes>, Bound<Bytes>),
+}
+
+/// A write set on its way to commit.
+pub(crate) struct CommitRequest {
+    steps: Vec<Step>,
+    bytes: usize,
+    pub check: Option<ConflictCheck>,
+    pub durability: Durability,
+}
+
+impl CommitRequest {
+    pub fn new(durability: Durability) -> Self {
+        CommitRequest {
+            steps: Vec::new(),
+            bytes: 0,
+            check: None,
+            durability,
+        }
+    }
+
+    pub fn put(&mut self, db: &DbInner, key: Bytes, value: Bytes) -> Result<()> {
+        check_key(&key)?;
+        check_value(&value)?;
+        self.bytes += key.len() + value.len();
+        check_commit_bytes(self.bytes)?;
+        let partition = db.partitions[db.partition_index(&key)].entry.id;
+        self.steps.push(Step::Write(PartitionWrite {
+            partition,
+            op: WriteOp::Put { key, value },
+        }));
+        Ok(())
+    }
+
+    pub fn delete(&mut self, db: &DbInner, key: Bytes) -> Result<()> {
+        check_key(&key)?;
+        self.bytes += key.len();
+        check_commit_bytes(self.bytes)?;
+        let partition = db.partitions[db.partition_index(&key)].entry.id;
+        self.steps.push(Step::Write(PartitionWrite {
+            partition,
+            op: WriteOp::Delete { key },
+        }));
+        Ok(())
+    }
+
+    pub fn delete_range(&mut self, lo: Bound<Bytes>, hi: Bound<Bytes>) {
+        self.steps.push(Step::DeleteRange(lo, hi));
+    }
+}
+
+impl DbInner {
+    /// Commits `req`; see the module docs for the steps.
+    pub fn commit(&self, req: CommitRequest) -> Result<CommitInfo> {
+        self.check_writable()?;
+        let durability = req.durability;
+        let seq = {
+            let mut state = self.commit.lock();
+            self.check_writable()?;
+            let current = self.version.load_full();
+            let writes = self.expand(req.steps, &current)?;
+            if writes.is_empty() {
+                return Ok(CommitInfo {
+                    seq: current.seq,
+                    durability,
+                });
+            }
+            if let Some(check) = &req.check {
+                state
+                    .conflicts
+                    .check(check, writes.iter().map(|w| w.op.key()))?;
+            }
+            let seq = state.next_seq;
+            self.log_and_apply(seq, &writes, &current)?;
+            state.next_seq = seq + 1;
+            state.conflicts.record(seq, writes.iter().map(|w| w.op.key()));
+            if state.conflicts.wants_trim() {
+                state.conflicts.trim(self.oldest_live_txn());
+            }
+            seq
+        };
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.wait_durable(seq, durability)?;
+        if self.wal.live_bytes() > self.opts.checkpoint_wal_bytes {
+            self.background.wake();
+        }
+        Ok(CommitInfo { seq, durability })
+    }
+
+    /// Turns the steps into point writes, expanding range deletes against
+    /// the latest state (the commit lock is held, so nothing interleaves).
+    fn expand(&self, steps: Vec<Step>, current: &Version) -> Result<Vec<PartitionWrite>> {
+        let mut writes: Vec<PartitionWrite> = Vec::with_capacity(steps.len());
+        let mut bytes = 0usize;
+        for step in steps {
+            match step {
+                Step::Write(w) => writes.push(w),
+                Step::DeleteRange(lo, hi) => {
+                    if is_empty_range(&lo, &hi) {
+                        continue;
+                    }
+                    let mut keys: Vec<Bytes> = writes
+                        .iter()
+                        .filter(|w| RangeBounds::<Bytes>::contains(&(lo.as_ref(), hi.as_ref()), w.op.key()))
+                        .map(|w| w.op.key().clone())
+                        .collect();
+                    for item in crate::snapshot::read_range(self, current, lo, hi)? {
+                        keys.push(item?.0);
+                    }
+                    keys.sort();
+                    keys.dedup();
+                    for key in keys {
+                        bytes += key.len();
+                        check_commit_bytes(bytes)?;
+                        let partition = self.partitions[self.partition_index(&key)].entry.id;
+                        writes.push(PartitionWrite {
+                            partition,
+                            op: WriteOp::Delete { key },
+                        });
+                    }
+                }
+            }
+        }
+        Ok(writes)
+    }
+
+    /// Appends the record, applies it to the tiers and publishes the new
+    /// version. Any failure past the append poisons the database: memory
+    /// and log might disagree, so no further write is allowed.
+    fn log_and_apply(&self, seq: Seq, writes: &[PartitionWrite], current: &Version) -> Result<()> {
+        let payload = commit_record::encode(writes);
+        self.wal.append(seq, &payload).map_err(|e| self.poison(e))?;
+        let mut by_partition: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
+        for w in writes {
+            let i = self.partition_index(w.op.key());
+            by_partition.entry(i).or_default().push(w.op.clone());
+        }
+        let mut views = current.views.clone();
+        for (i, ops) in by_partition {
+            let p = &self.partitions[i];
+            p.store.apply(seq, &ops).map_err(|e| self.poison(e))?;
+            p.writes.fetch_add(ops.len() as u64, Ordering::Relaxed);
+            views[i] = p.store.read_view();
+        }
+        self.version.store(Arc::new(Version { seq, views }));
+        Ok(())
+    }
+
+    fn wait_durable(&self, seq: Seq, durability: Durability) -> Result<()> {
+        let done = match durability {
+            Durability::Sync => self.wal.sync_to(seq),
+            Durability::Buffered => self.wal.write_to(seq),
+            Durability::Volatile if self.wal.buffered_bytes() > VOLATILE_BUFFER_BYTES => {
+                self.wal.write_to(seq)
+            }
+            Durability::Volatile => Ok(()),
+        };
+        done.map_err(|e| self.poison(e))
+    }
+}

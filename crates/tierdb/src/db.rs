@@ -1,0 +1,394 @@
+//! `Db`: the handle services hold. Cheap to clone; clones share one database.
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tierdb_cache::PageCache;
+use tierdb_io::VfsLock;
+use tierdb_tier::{Seq, Tier as TierStore};
+use tierdb_wal::Wal;
+
+use crate::background::Background;
+use crate::commit_pipeline::{CommitRequest, CommitState};
+use crate::iter::{Iter, owned_bounds, prefix_bounds};
+use crate::manifest::PartitionEntry;
+use crate::snapshot::{read_get, read_range};
+use crate::version::Version;
+use crate::write_batch::BatchOp;
+use crate::{
+    Durability, Error, Options, PartitionId, PartitionInfo, PartitionStats, Result, Snapshot,
+    Stats, Txn, TxnOptions, WriteBatch,
+};
+
+/// A database handle. `Clone + Send + Sync`: clones share one database (an
+/// `Arc` inside). See the crate docs for an example.
+#[derive(Clone)]
+pub struct Db {
+    pub(crate) inner: Arc<DbInner>,
+}
+
+/// What a successful commit reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommitInfo {
+    /// The commit's sequence number (its place in the global commit order).
+    /// A commit with no writes reports the sequence it read from.
+    pub seq: u64,
+    /// The durability it was committed with.
+    pub durability: Durability,
+}
+
+/// What a completed checkpoint reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckpointInfo {
+    /// Every commit up to this sequence is in the partitions' own files.
+    pub seq: u64,
+}
+
+/// One partition of an open database.
+pub(crate) struct Partition {
+    pub entry: PartitionEntry,
+    pub store: Arc<dyn TierStore>,
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+    pub scans: AtomicU64,
+}
+
+/// Counters of the database as a whole.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub commits: AtomicU64,
+    pub conflicts: AtomicU64,
+    pub checkpoints: AtomicU64,
+    pub checkpoint_seq: AtomicU64,
+    pub background_errors: AtomicU64,
+}
+
+pub(crate) struct DbInner {
+    pub dir: PathBuf,
+    pub opts: Options,
+    pub wal: Arc<Wal>,
+    pub cache: Arc<PageCache>,
+    /// In key order of their start keys.
+    pub partitions: Vec<Partition>,
+    pub version: ArcSwap<Version>,
+    pub commit: Mutex<CommitState>,
+    /// Snapshot sequences of live transactions, with counts.
+    pub active_txns: Mutex<BTreeMap<Seq, usize>>,
+    pub closed: AtomicBool,
+    pub poison: Mutex<Option<String>>,
+    pub checkpoint_lock: Mutex<()>,
+    pub background: Background,
+    pub lock: Mutex<Option<Box<dyn VfsLock>>>,
+    pub counters: Counters,
+    pub open_duration: Duration,
+    pub open_replayed: u64,
+}
+
+impl Db {
+    /// Opens the database in directory `path`, creating it if the directory
+    /// is missing or empty. A non-empty directory that is not a tierdb
+    /// database, or one that another handle or process has open, is refused
+    /// and left untouched.
+    pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        crate::db_open::open(path.as_ref(), opts)
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.check_open()?;
+        let version = self.inner.version.load();
+        read_get(&self.inner, &version, key.as_ref())
+    }
+
+    /// Sets `key` to `value` (a transaction of its own, default durability).
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<CommitInfo> {
+        let mut batch = WriteBatch::new();
+        batch.put(key, value);
+        self.write(batch)
+    }
+
+    /// Removes `key` (a transaction of its own).
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<CommitInfo> {
+        let mut batch = WriteBatch::new();
+        batch.delete(key);
+        self.write(batch)
+    }
+
+    /// Removes every key in `range` atomically.
+    pub fn delete_range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Result<CommitInfo> {
+        let mut batch = WriteBatch::new();
+        batch.delete_range(range);
+        self.write(batch)
+    }
+
+    /// Applies `batch` atomically with the database's default durability.
+    pub fn write(&self, batch: WriteBatch) -> Result<CommitInfo> {
+        self.write_with(batch, self.inner.opts.durability)
+    }
+
+    /// Applies `batch` atomically with the given durability.
+    pub fn write_with(&self, batch: WriteBatch, durability: Durability) -> Result<CommitInfo> {
+        self.check_open()?;
+        let mut req = CommitRequest::new(durability);
+        for op in batch.ops {
+            match op {
+                BatchOp::Put(k, v) => req.put(&self.inner, k, v)?,
+                BatchOp::Delete(k) => req.delete(&self.inner, k)?,
+                BatchOp::DeleteRange(lo, hi) => req.delete_range(lo, hi),
+            }
+        }
+        self.inner.commit(req)
+    }
+
+    /// The entries with keys in `range`, in key order (double-ended), as of
+    /// now. Accepts any `RangeBounds<&[u8]>`: `..`, `a..`, `..b`, `a..=b`,
+    /// `(Bound, Bound)`.
+    pub fn range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Result<Iter> {
+        self.check_open()?;
+        let (lo, hi) = owned_bounds(&range);
+        let version = self.inner.version.load_full();
+        let inner = read_range(&self.inner, &version, lo, hi)?;
+        Ok(Iter::new(self.clone(), Box::new(inner)))
+    }
+
+    /// The entries whose keys start with `prefix`, in key order.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Iter> {
+        let (lo, hi) = prefix_bounds(prefix.as_ref());
+        self.range((as_ref_bound(&lo), as_ref_bound(&hi)))
+    }
+
+    /// Starts a transaction with snapshot isolation and the default
+    /// durability.
+    pub fn begin(&self) -> Txn {
+        self.begin_with(TxnOptions::default())
+    }
+
+    /// Starts a transaction with the given options.
+    pub fn begin_with(&self, opts: TxnOptions) -> Txn {
+        Txn::new(self.clone(), opts)
+    }
+
+    /// A consistent read view of the whole database as of now. Holding it
+    /// keeps what it sees alive; it never blocks writers.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.clone(), self.inner.version.load_full())
+    }
+
+    /// Makes everything committed so far durable in the partitions' own
+    /// files and trims the WAL. Runs alongside readers and writers.
+    pub fn checkpoint(&self) -> Result<CheckpointInfo> {
+        self.check_open()?;
+        self.inner.checkpoint()
+    }
+
+    /// The partitions, in key order.
+    pub fn partitions(&self) -> Vec<PartitionInfo> {
+        self.inner.partition_infos()
+    }
+
+    /// Figures about the database.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// Checkpoints, syncs and closes the database and releases its lock.
+    /// Every later call on this handle, its clones, snapshots, transactions
+    /// and iterators gives `Error::Closed`.
+    pub fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        self.inner.check_open()
+    }
+}
+
+fn as_ref_bound(b: &Bound<Bytes>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(&k[..]),
+        Bound::Excluded(k) => Bound::Excluded(&k[..]),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+impl DbInner {
+    pub fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Refuses writes after an unrecoverable failure.
+    pub fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        match &*self.poison.lock() {
+            Some(reason) => Err(Error::Poisoned {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records an unrecoverable failure; returns the error to report.
+    pub fn poison(&self, err: Error) -> Error {
+        let mut poison = self.poison.lock();
+        if poison.is_none() {
+            *poison = Some(err.to_string());
+        }
+        err
+    }
+
+    /// Index of the partition holding `key`.
+    pub fn partition_index(&self, key: &[u8]) -> usize {
+        self.partitions
+            .partition_point(|p| &p.entry.start[..] <= key)
+            .saturating_sub(1)
+    }
+
+    /// The oldest snapshot a live transaction reads from.
+    pub fn oldest_live_txn(&self) -> Option<Seq> {
+        self.active_txns.lock().keys().next().copied()
+    }
+
+    /// Persists every partition and trims the WAL. Callers check that the
+    /// database is open (`close` itself checkpoints after marking it closed).
+    pub fn checkpoint(&self) -> Result<CheckpointInfo> {
+        let _one_at_a_time = self.checkpoint_lock.lock();
+        if let Some(reason) = &*self.poison.lock() {
+            return Err(Error::Poisoned {
+                reason: reason.clone(),
+            });
+        }
+        let mut persisted = Seq::MAX;
+        let wal = &self.wal;
+        for p in &self.partitions {
+            let seq = p
+                .store
+                .persist(&|seq| wal.sync_to(seq))
+                .map_err(|e| self.poison(e))?;
+            persisted = persisted.min(seq);
+        }
+        if persisted == Seq::MAX {
+            persisted = 0;
+        }
+        wal.release_upto(persisted).map_err(|e| self.poison(e))?;
+        self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .checkpoint_seq
+            .store(persisted, Ordering::Relaxed);
+        Ok(CheckpointInfo { seq: persisted })
+    }
+
+    /// Whether the WAL or the dirty pages have passed their bounds.
+    pub fn needs_checkpoint(&self) -> bool {
+        if self.wal.live_bytes() > self.opts.checkpoint_wal_bytes {
+            return true;
+        }
+        let dirty: u64 = self
+            .partitions
+            .iter()
+            .map(|p| p.store.stats().dirty_bytes)
+            .sum();
+        dirty > self.opts.checkpoint_dirty_bytes
+    }
+
+    fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(Error::Closed);
+        }
+        self.background.stop();
+        // Let a commit that passed its open check finish applying.
+        drop(self.commit.lock());
+        let result = if self.poison.lock().is_some() {
+            Ok(())
+        } else {
+            self.checkpoint().map(|_| ())
+        };
+        let closed = self.wal.close();
+        self.lock.lock().take();
+        result.and(closed)
+    }
+
+    fn partition_infos(&self) -> Vec<PartitionInfo> {
+        self.partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let s = p.store.stats();
+                PartitionInfo {
+                    id: PartitionId(p.entry.id),
+                    start: p.entry.start.clone(),
+                    end: self.partitions.get(i + 1).map(|n| n.entry.start.clone()),
+                    tier: p.entry.tier,
+                    stats: PartitionStats {
+                        entries: s.entries,
+                        disk_bytes: s.disk_bytes,
+                        bytes_written: s.bytes_written,
+                        dirty_bytes: s.dirty_bytes,
+                        cache_hits: s.cache_hits,
+                        cache_misses: s.cache_misses,
+                        persists: s.persists,
+                        persisted_seq: s.persisted_seq,
+                        reads: p.reads.load(Ordering::Relaxed),
+                        writes: p.writes.load(Ordering::Relaxed),
+                        scans: p.scans.load(Ordering::Relaxed),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    fn stats(&self) -> Stats {
+        let wal = self.wal.stats();
+        let cache = self.cache.stats();
+        let c = &self.counters;
+        Stats {
+            seq: self.version.load().seq,
+            commits: c.commits.load(Ordering::Relaxed),
+            conflicts: c.conflicts.load(Ordering::Relaxed),
+            wal_records: wal.records,
+            wal_group_writes: wal.group_writes,
+            wal_syncs: wal.syncs,
+            wal_bytes_written: wal.bytes_written,
+            wal_live_bytes: self.wal.live_bytes(),
+            checkpoints: c.checkpoints.load(Ordering::Relaxed),
+            checkpoint_seq: c.checkpoint_seq.load(Ordering::Relaxed),
+            background_errors: c.background_errors.load(Ordering::Relaxed),
+            open_duration: self.open_duration,
+            open_replayed_records: self.open_replayed,
+            cache_hits: cache.hits,
+            cache_misses: cache.misses,
+            cache_evictions: cache.evictions,
+            cache_used_bytes: cache.used_bytes,
+            cache_capacity_bytes: self.cache.capacity_bytes() as u64,
+            partitions: self.partition_infos(),
+        }
+    }
+}
+
+impl Drop for DbInner {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) {
+            // Not closed: nothing is lost (the WAL holds every commit), but
+            // write out buffered records so a clean exit keeps them. Errors
+            // are ignored: after a simulated crash every handle fails.
+            self.background.stop();
+            let _ = self.wal.sync_all();
+        }
+    }
+}

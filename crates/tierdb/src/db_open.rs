@@ -1,0 +1,276 @@
+//! Opening a database: refuse what is not ours, take the lock, create or
+//! read the manifest, open every partition's tier, replay the WAL above
+//! what the tiers persisted, publish the first version.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use tierdb_btree::{BTreeOptions, BTreeTier};
+use tierdb_cache::PageCache;
+use tierdb_io::Vfs;
+use tierdb_tier::{Seq, Tier as TierStore, WriteOp};
+use tierdb_wal::{Wal, WalOptions};
+
+use crate::background::Background;
+use crate::commit_pipeline::CommitState;
+use crate::conflict_tracker::ConflictTracker;
+use crate::db::{Counters, Db, DbInner, Partition};
+use crate::manifest::{MANIFEST_FILE, Manifest, PartitionEntry};
+use crate::version::Version;
+use crate::{Error, Options, Result, Tier};
+
+/// The lock file; held for as long as the database is open.
+const LOCK_FILE: &str = "LOCK";
+/// The WAL's directory inside the database directory.
+const WAL_DIR: &str = "wal";
+/// Entries a directory may hold and still count as empty (a creation that
+/// crashed before its manifest was written), besides partition files.
+const LEFTOVERS_OF_CREATION: &[&str] = &[LOCK_FILE, "MANIFEST.tmp", WAL_DIR];
+
+pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
+    let started = Instant::now();
+    opts.validate()?;
+    let vfs = opts.vfs.clone();
+    let exists = check_directory(&*vfs, dir)?;
+    if !exists {
+        vfs.create_dir_all(dir)?;
+    }
+    let lock = vfs.lock(&dir.join(LOCK_FILE))?;
+    let is_new = !vfs.exists(&dir.join(MANIFEST_FILE))?;
+    let manifest = if is_new {
+        remove_leftovers_of_creation(&*vfs, dir)?;
+        Manifest::new(opts.default_tier, opts.page_size as u32)
+    } else {
+        let manifest = Manifest::read(&*vfs, dir)?;
+        check_partition_files(&*vfs, dir, &manifest)?;
+        manifest
+    };
+    let cache = Arc::new(PageCache::new(opts.cache_bytes));
+    let partitions = open_partitions(&vfs, dir, &manifest, &cache)?;
+    let (wal, replayed) = replay_wal(&vfs, dir, &opts, &partitions)?;
+    if is_new {
+        publish_new_database(&*vfs, dir, &manifest)?;
+    }
+    let last_seq = partitions
+        .iter()
+        .map(|p| p.store.applied_seq())
+        .max()
+        .unwrap_or(0)
+        .max(wal.last_lsn());
+    let views = partitions.iter().map(|p| p.store.read_view()).collect();
+    let inner = Arc::new(DbInner {
+        dir: dir.to_path_buf(),
+        wal,
+        cache,
+        partitions,
+        version: ArcSwap::from_pointee(Version {
+            seq: last_seq,
+            views,
+        }),
+        commit: Mutex::new(CommitState {
+            next_seq: last_seq + 1,
+            conflicts: ConflictTracker::default(),
+        }),
+        active_txns: Mutex::new(BTreeMap::new()),
+        closed: AtomicBool::new(false),
+        poison: Mutex::new(None),
+        checkpoint_lock: Mutex::new(()),
+        background: Background::default(),
+        lock: Mutex::new(Some(lock)),
+        counters: Counters::default(),
+        open_duration: started.elapsed(),
+        open_replayed: replayed,
+        opts,
+    });
+    if inner.opts.background_checkpoints {
+        inner.background.start(Arc::downgrade(&inner));
+    }
+    Ok(Db { inner })
+}
+
+/// Returns whether `dir` exists; refuses a directory that holds something
+/// other than a tierdb database, before anything is written.
+fn check_directory(vfs: &dyn Vfs, dir: &Path) -> Result<bool> {
+    if !vfs.exists(dir)? {
+        return Ok(false);
+    }
+    let names = vfs.list(dir).map_err(|e| Error::NotADatabase {
+        path: dir.to_path_buf(),
+        reason: format!("cannot list it as a directory ({e})"),
+    })?;
+    if names.iter().any(|n| n == MANIFEST_FILE) {
+        return Ok(true);
+    }
+    let foreign: Vec<&String> = names
+        .iter()
+        .filter(|n| !LEFTOVERS_OF_CREATION.contains(&n.as_str()) && !is_partition_file(n))
+        .collect();
+    let wal_dir = dir.join(WAL_DIR);
+    if foreign.is_empty() && names.iter().any(|n| n == WAL_DIR) {
+        let odd: Vec<String> = vfs.list(&wal_dir)?.into_iter().filter(|n| !is_wal_segment(n)).collect();
+        if !odd.is_empty() {
+            return Err(Error::NotADatabase {
+                path: dir.to_path_buf(),
+                reason: format!("it has no {MANIFEST_FILE} and its wal/ holds {odd:?}"),
+            });
+        }
+    }
+    if !foreign.is_empty() {
+        return Err(Error::NotADatabase {
+            path: dir.to_path_buf(),
+            reason: format!("it is not empty and has no {MANIFEST_FILE} (found {foreign:?})"),
+        });
+    }
+    Ok(true)
+}
+
+/// Makes a new database exist: its files were created first, so writing
+/// the manifest (what makes the directory a database) comes last.
+fn publish_new_database(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<()> {
+    vfs.sync_dir(dir)?;
+    manifest.write(vfs, dir)?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        vfs.sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// A creation that crashed before its manifest was written may have left
+/// partition files and WAL segments; they hold no commit (none can be made
+/// before the manifest exists), so they are removed and created afresh.
+fn remove_leftovers_of_creation(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+    for name in vfs.list(dir)? {
+        if is_partition_file(&name) {
+            vfs.remove(&dir.join(&name))?;
+        }
+    }
+    let wal_dir = dir.join(WAL_DIR);
+    if vfs.exists(&wal_dir)? {
+        for name in vfs.list(&wal_dir)? {
+            vfs.remove(&wal_dir.join(name))?;
+        }
+    }
+    vfs.sync_dir(dir)
+}
+
+/// `p000000.btree` and the like.
+fn is_partition_file(name: &str) -> bool {
+    let stem = name
+        .strip_suffix(".btree")
+        .or_else(|| name.strip_suffix(".lsm"))
+        .and_then(|s| s.strip_prefix('p'));
+    stem.is_some_and(|d| d.len() == 6 && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `000001.log` and the like.
+fn is_wal_segment(name: &str) -> bool {
+    name.strip_suffix(".log")
+        .is_some_and(|d| d.len() == 6 && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Every partition of an existing database must have its file: a missing
+/// one would otherwise be silently recreated empty.
+fn check_partition_files(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<()> {
+    for entry in &manifest.partitions {
+        let path = dir.join(entry.file_name());
+        if !vfs.exists(&path)? {
+            return Err(Error::corruption(path, 0, "partition file named in the manifest is missing"));
+        }
+    }
+    Ok(())
+}
+
+fn open_partitions(
+    vfs: &Arc<dyn Vfs>,
+    dir: &Path,
+    manifest: &Manifest,
+    cache: &Arc<PageCache>,
+) -> Result<Vec<Partition>> {
+    manifest
+        .partitions
+        .iter()
+        .map(|entry| {
+            let store = open_tier(vfs, dir, entry, cache)?;
+            Ok(Partition {
+                entry: entry.clone(),
+                store,
+                reads: AtomicU64::new(0),
+                writes: AtomicU64::new(0),
+                scans: AtomicU64::new(0),
+            })
+        })
+        .collect()
+}
+
+fn open_tier(
+    vfs: &Arc<dyn Vfs>,
+    dir: &Path,
+    entry: &PartitionEntry,
+    cache: &Arc<PageCache>,
+) -> Result<Arc<dyn TierStore>> {
+    let path = dir.join(entry.file_name());
+    match entry.tier {
+        Tier::BTree => {
+            let opts = BTreeOptions {
+                page_size: entry.page_size as usize,
+            };
+            let tier = BTreeTier::open(vfs.clone(), &path, cache.clone(), u64::from(entry.id), opts)?;
+            Ok(Arc::new(tier))
+        }
+        Tier::Lsm => Err(Error::InvalidArgument(format!(
+            "partition {} uses the LSM tier, which this version of tierdb cannot open",
+            entry.id
+        ))),
+    }
+}
+
+/// Opens the WAL and replays every record above what each partition
+/// persisted. Returns the WAL and the number of records replayed.
+fn replay_wal(
+    vfs: &Arc<dyn Vfs>,
+    dir: &Path,
+    opts: &Options,
+    partitions: &[Partition],
+) -> Result<(Arc<Wal>, u64)> {
+    let by_id: BTreeMap<u32, usize> = partitions
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.entry.id, i))
+        .collect();
+    let replay_after: Seq = partitions
+        .iter()
+        .map(|p| p.store.persisted_seq())
+        .min()
+        .unwrap_or(0);
+    let wal_dir = dir.join(WAL_DIR);
+    let mut wal_opts = WalOptions::new(&wal_dir);
+    wal_opts.segment_bytes = opts.wal_segment_bytes;
+    wal_opts.recovery = opts.recovery_mode;
+    wal_opts.sync_interval = opts.buffered_sync_interval;
+    let mut replayed = 0u64;
+    let mut replay = |lsn: u64, payload: &[u8]| -> Result<()> {
+        let writes = crate::commit_record::decode(payload, &wal_dir, lsn)?;
+        let mut ops: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
+        for w in writes {
+            let i = *by_id.get(&w.partition).ok_or_else(|| {
+                Error::corruption(&wal_dir, 0, format!("record {lsn} names unknown partition {}", w.partition))
+            })?;
+            ops.entry(i).or_default().push(w.op);
+        }
+        for (i, ops) in ops {
+            let store = &partitions[i].store;
+            if lsn > store.applied_seq() {
+                store.apply(lsn, &ops)?;
+            }
+        }
+        replayed += 1;
+        Ok(())
+    };
+    let (wal, _recovered) = Wal::open(vfs.clone(), wal_opts, replay_after, &mut replay)?;
+    Ok((wal, replayed))
+}

@@ -1,0 +1,215 @@
+//! The manifest: the database's identity and partition map, in one small
+//! file replaced atomically (write `MANIFEST.tmp`, sync, rename, sync the
+//! directory). Format: docs/format/manifest.md.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use tierdb_io::{OpenMode, Vfs};
+
+use crate::{Error, Result, Tier};
+
+/// File name of the manifest inside the database directory.
+pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
+const MANIFEST_TMP: &str = "MANIFEST.tmp";
+const MAGIC: &[u8; 8] = b"TDBMANIF";
+/// The manifest format version this build writes and reads.
+pub(crate) const MANIFEST_VERSION: u32 = 1;
+const TIER_BTREE: u8 = 1;
+const TIER_LSM: u8 = 2;
+
+/// One partition as the manifest records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PartitionEntry {
+    pub id: u32,
+    pub start: Bytes,
+    pub tier: Tier,
+    pub page_size: u32,
+}
+
+impl PartitionEntry {
+    /// The partition's data file, relative to the database directory.
+    pub fn file_name(&self) -> String {
+        match self.tier {
+            Tier::BTree => format!("p{:06}.btree", self.id),
+            Tier::Lsm => format!("p{:06}.lsm", self.id),
+        }
+    }
+}
+
+/// The whole manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Manifest {
+    pub next_partition_id: u32,
+    /// Sorted by start key; the first starts at the empty key.
+    pub partitions: Vec<PartitionEntry>,
+}
+
+impl Manifest {
+    /// The manifest of a new database: one partition covering everything.
+    pub fn new(tier: Tier, page_size: u32) -> Self {
+        Manifest {
+            next_partition_id: 1,
+            partitions: vec![PartitionEntry {
+                id: 0,
+                start: Bytes::new(),
+                tier,
+                page_size,
+            }],
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&MANIFEST_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.next_partition_id.to_le_bytes());
+        out.extend_from_slice(&(self.partitions.len() as u32).to_le_bytes());
+        for p in &self.partitions {
+            out.extend_from_slice(&p.id.to_le_bytes());
+            out.push(match p.tier {
+                Tier::BTree => TIER_BTREE,
+                Tier::Lsm => TIER_LSM,
+            });
+            out.extend_from_slice(&p.page_size.to_le_bytes());
+            out.extend_from_slice(&(p.start.len() as u32).to_le_bytes());
+            out.extend_from_slice(&p.start);
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    fn decode(buf: &[u8], file: &Path) -> Result<Self> {
+        let bad = |offset: usize, reason: &str| Error::corruption(file, offset as u64, reason);
+        if buf.len() < 24 || &buf[..8] != MAGIC {
+            return Err(bad(0, "bad magic or too short for a manifest"));
+        }
+        let body_len = buf.len() - 4;
+        let stored = read_u32(buf, body_len).ok_or_else(|| bad(body_len, "truncated"))?;
+        if crc32fast::hash(&buf[..body_len]) != stored {
+            return Err(bad(body_len, "checksum mismatch"));
+        }
+        let version = read_u32(buf, 8).ok_or_else(|| bad(8, "truncated"))?;
+        if version != MANIFEST_VERSION {
+            return Err(Error::UnsupportedVersion {
+                file: file.to_path_buf(),
+                found: version,
+                supported: MANIFEST_VERSION,
+            });
+        }
+        let body = &buf[..body_len];
+        let next_partition_id = read_u32(body, 12).ok_or_else(|| bad(12, "truncated"))?;
+        let count = read_u32(body, 16).ok_or_else(|| bad(16, "truncated"))? as usize;
+        let mut pos = 20;
+        let mut partitions = Vec::with_capacity(count.min(body.len() / 13));
+        for _ in 0..count {
+            let (entry, next) = decode_entry(body, pos).ok_or_else(|| bad(pos, "bad partition entry"))?;
+            partitions.push(entry);
+            pos = next;
+        }
+        if pos != body_len {
+            return Err(bad(pos, "trailing bytes"));
+        }
+        let m = Manifest {
+            next_partition_id,
+            partitions,
+        };
+        m.check_invariants().map_err(|reason| bad(20, &reason))?;
+        Ok(m)
+    }
+
+    fn check_invariants(&self) -> std::result::Result<(), String> {
+        let first = self.partitions.first().ok_or("no partitions")?;
+        if !first.start.is_empty() {
+            return Err("first partition does not start at the empty key".into());
+        }
+        for w in self.partitions.windows(2) {
+            if w[0].start >= w[1].start {
+                return Err("partitions out of order".into());
+            }
+        }
+        if self.partitions.iter().any(|p| p.id >= self.next_partition_id) {
+            return Err("partition id not below next_partition_id".into());
+        }
+        Ok(())
+    }
+
+    /// Reads the manifest of the database in `dir`.
+    pub fn read(vfs: &dyn Vfs, dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST_FILE);
+        let buf = vfs.open(&path, OpenMode::Read)?.read_all()?;
+        Self::decode(&buf, &path)
+    }
+
+    /// Replaces the manifest of `dir` atomically and durably.
+    pub fn write(&self, vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+        let tmp: PathBuf = dir.join(MANIFEST_TMP);
+        let file = vfs.open(&tmp, OpenMode::Create)?;
+        file.set_len(0)?;
+        file.write_all_at(&self.encode(), 0)?;
+        file.sync()?;
+        drop(file);
+        vfs.rename(&tmp, &dir.join(MANIFEST_FILE))?;
+        vfs.sync_dir(dir)
+    }
+}
+
+fn read_u32(buf: &[u8], at: usize) -> Option<u32> {
+    let b = buf.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn decode_entry(body: &[u8], pos: usize) -> Option<(PartitionEntry, usize)> {
+    let id = read_u32(body, pos)?;
+    let tier = match *body.get(pos + 4)? {
+        TIER_BTREE => Tier::BTree,
+        TIER_LSM => Tier::Lsm,
+        _ => return None,
+    };
+    let page_size = read_u32(body, pos + 5)?;
+    let len = read_u32(body, pos + 9)? as usize;
+    let start_at = pos + 13;
+    let start = body.get(start_at..start_at.checked_add(len)?)?;
+    let entry = PartitionEntry {
+        id,
+        start: Bytes::copy_from_slice(start),
+        tier,
+        page_size,
+    };
+    Some((entry, start_at + len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_every_damage_is_detected() {
+        let m = Manifest::new(Tier::BTree, 4096);
+        let bytes = m.encode();
+        let path = Path::new("MANIFEST");
+        assert_eq!(Manifest::decode(&bytes, path).unwrap(), m);
+        for i in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut b = bytes.clone();
+                b[i] ^= 1 << bit;
+                let err = Manifest::decode(&b, path).unwrap_err();
+                assert!(err.is_corruption(), "byte {i} bit {bit}: {err}");
+            }
+            let err = Manifest::decode(&bytes[..i], path).unwrap_err();
+            assert!(err.is_corruption(), "truncated to {i}: {err}");
+        }
+    }
+
+    #[test]
+    fn newer_version_is_refused_by_name() {
+        let mut bytes = Manifest::new(Tier::BTree, 4096).encode();
+        bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let n = bytes.len() - 4;
+        let crc = crc32fast::hash(&bytes[..n]);
+        bytes[n..].copy_from_slice(&crc.to_le_bytes());
+        let err = Manifest::decode(&bytes, Path::new("MANIFEST")).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedVersion { found: 2, .. }), "{err}");
+    }
+}

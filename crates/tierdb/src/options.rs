@@ -1,0 +1,238 @@
+//! `Options` (per database) and `TxnOptions` (per transaction).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tierdb_io::{OsVfs, Vfs};
+pub use tierdb_wal::RecoveryMode;
+
+use crate::{Error, Result};
+
+/// The index structure a partition stores its data in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Tier {
+    /// A copy-on-write B+tree: best for read-mostly ranges.
+    #[default]
+    BTree,
+    /// A log-structured merge tree: best for write-heavy ranges. Not yet
+    /// available in this version: opening with it gives `InvalidArgument`.
+    Lsm,
+}
+
+/// When a commit counts as done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Durability {
+    /// The commit's WAL record is on stable storage (fdatasync) before
+    /// `commit` returns. Survives power loss. Concurrent commits share one
+    /// sync (group commit).
+    #[default]
+    Sync,
+    /// The record is written to the OS before `commit` returns and synced by
+    /// a background flusher within `Options::buffered_sync_interval`.
+    /// Survives a process crash; a power loss may lose the last interval.
+    Buffered,
+    /// The record stays in memory and is written with the next group or
+    /// checkpoint. A crash may lose it (never partially, never out of order).
+    Volatile,
+}
+
+/// Isolation level of a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Isolation {
+    /// Reads come from the snapshot taken at `begin`; the commit fails with
+    /// `Error::Conflict` if another transaction committed a write to a key
+    /// this one writes after that snapshot (first committer wins).
+    #[default]
+    Snapshot,
+    /// As `Snapshot`, and the commit also fails if anything this transaction
+    /// read (keys and scanned ranges) was changed after its snapshot, so the
+    /// committed history is serializable.
+    Serializable,
+}
+
+/// Options of a database, set when it is opened. A plain builder; the
+/// defaults suit a service with a few hundred MiB of hot data.
+///
+/// ```
+/// use tierdb::{Durability, Options, Tier};
+/// let opts = Options::default()
+///     .cache_bytes(256 << 20)
+///     .default_tier(Tier::BTree)
+///     .durability(Durability::Sync);
+/// # let _ = opts;
+/// ```
+#[derive(Clone)]
+pub struct Options {
+    pub(crate) cache_bytes: usize,
+    pub(crate) default_tier: Tier,
+    pub(crate) durability: Durability,
+    pub(crate) page_size: usize,
+    pub(crate) wal_segment_bytes: u64,
+    pub(crate) checkpoint_wal_bytes: u64,
+    pub(crate) checkpoint_dirty_bytes: u64,
+    pub(crate) buffered_sync_interval: Duration,
+    pub(crate) recovery_mode: RecoveryMode,
+    pub(crate) background_checkpoints: bool,
+    pub(crate) vfs: Arc<dyn Vfs>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            cache_bytes: 64 << 20,
+            default_tier: Tier::BTree,
+            durability: Durability::Sync,
+            page_size: 4096,
+            wal_segment_bytes: 64 << 20,
+            checkpoint_wal_bytes: 64 << 20,
+            checkpoint_dirty_bytes: 64 << 20,
+            buffered_sync_interval: Duration::from_millis(100),
+            recovery_mode: RecoveryMode::Strict,
+            background_checkpoints: true,
+            vfs: Arc::new(OsVfs::new()),
+        }
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("cache_bytes", &self.cache_bytes)
+            .field("default_tier", &self.default_tier)
+            .field("durability", &self.durability)
+            .field("page_size", &self.page_size)
+            .field("wal_segment_bytes", &self.wal_segment_bytes)
+            .field("checkpoint_wal_bytes", &self.checkpoint_wal_bytes)
+            .field("checkpoint_dirty_bytes", &self.checkpoint_dirty_bytes)
+            .field("buffered_sync_interval", &self.buffered_sync_interval)
+            .field("recovery_mode", &self.recovery_mode)
+            .field("background_checkpoints", &self.background_checkpoints)
+            .field("vfs", &self.vfs)
+            .finish()
+    }
+}
+
+impl Options {
+    /// Memory budget of the shared page cache, in bytes (default 64 MiB).
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// Tier of the first partition of a new database (default B+tree).
+    pub fn default_tier(mut self, tier: Tier) -> Self {
+        self.default_tier = tier;
+        self
+    }
+
+    /// Default durability of commits (default `Sync`).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// B+tree page size in bytes for new partitions: a power of two from
+    /// 1 KiB to 64 KiB (default 4 KiB). Existing partitions keep theirs.
+    pub fn page_size(mut self, bytes: usize) -> Self {
+        self.page_size = bytes;
+        self
+    }
+
+    /// Size at which the WAL starts a new segment (default 64 MiB).
+    pub fn wal_segment_bytes(mut self, bytes: u64) -> Self {
+        self.wal_segment_bytes = bytes;
+        self
+    }
+
+    /// A checkpoint runs in the background when the live WAL passes this
+    /// many bytes (default 64 MiB), which bounds the time a reopen spends
+    /// replaying the log whatever the uptime.
+    pub fn checkpoint_wal_bytes(mut self, bytes: u64) -> Self {
+        self.checkpoint_wal_bytes = bytes;
+        self
+    }
+
+    /// A checkpoint runs in the background when pages modified since the
+    /// last one take more than this many bytes of memory (default 64 MiB).
+    /// Together with `cache_bytes` this bounds the engine's memory.
+    pub fn checkpoint_dirty_bytes(mut self, bytes: u64) -> Self {
+        self.checkpoint_dirty_bytes = bytes;
+        self
+    }
+
+    /// Longest time a `Buffered` commit waits to be synced (default 100 ms).
+    pub fn buffered_sync_interval(mut self, interval: Duration) -> Self {
+        self.buffered_sync_interval = interval;
+        self
+    }
+
+    /// How recovery treats a damaged WAL (default: strict — a torn tail is
+    /// cut, any other damage is `Error::Corruption`).
+    pub fn recovery_mode(mut self, mode: RecoveryMode) -> Self {
+        self.recovery_mode = mode;
+        self
+    }
+
+    /// Whether a background thread runs checkpoints when the WAL or the
+    /// dirty pages pass their bounds (default true). When false, call
+    /// `Db::checkpoint` yourself (deterministic tests do).
+    pub fn background_checkpoints(mut self, enabled: bool) -> Self {
+        self.background_checkpoints = enabled;
+        self
+    }
+
+    /// The file system to use (default the real one, `OsVfs`). Tests pass a
+    /// `SimVfs` to simulate power loss and I/O errors.
+    pub fn vfs(mut self, vfs: Arc<dyn Vfs>) -> Self {
+        self.vfs = vfs;
+        self
+    }
+
+    /// Refuses option values that cannot work, before anything is touched.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let ps = self.page_size;
+        if !(1024..=65536).contains(&ps) || !ps.is_power_of_two() {
+            return Err(Error::InvalidArgument(format!(
+                "page_size {ps} must be a power of two from 1024 to 65536"
+            )));
+        }
+        if self.wal_segment_bytes < 4096 {
+            return Err(Error::InvalidArgument(
+                "wal_segment_bytes must be at least 4096".into(),
+            ));
+        }
+        if self.buffered_sync_interval.is_zero() {
+            return Err(Error::InvalidArgument(
+                "buffered_sync_interval must be positive".into(),
+            ));
+        }
+        if self.default_tier == Tier::Lsm {
+            return Err(Error::InvalidArgument(
+                "the LSM tier is not available in this version of tierdb; use Tier::BTree".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Options of one transaction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxnOptions {
+    pub(crate) isolation: Isolation,
+    pub(crate) durability: Option<Durability>,
+}
+
+impl TxnOptions {
+    /// Isolation level (default snapshot isolation).
+    pub fn isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
+    /// Durability of this transaction's commit (default: the database's).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = Some(durability);
+        self
+    }
+}

@@ -1,0 +1,62 @@
+//! Partitions: ranges of the key space, each stored in its own tier.
+//!
+//! This version keeps one partition covering the whole key space; the types
+//! below already carry what range partitioning needs (start key, id, tier).
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::Tier;
+
+/// Identifies a partition for as long as it exists. Never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionId(pub u32);
+
+impl fmt::Display for PartitionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{}", self.0)
+    }
+}
+
+/// What one partition holds and how it is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// The partition's id.
+    pub id: PartitionId,
+    /// First key of the range (inclusive).
+    pub start: Bytes,
+    /// End of the range (exclusive); `None` for the last partition.
+    pub end: Option<Bytes>,
+    /// The tier storing it.
+    pub tier: Tier,
+    /// Its figures.
+    pub stats: PartitionStats,
+}
+
+/// Figures of one partition.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartitionStats {
+    /// Live entries.
+    pub entries: u64,
+    /// Bytes of its files on disk.
+    pub disk_bytes: u64,
+    /// Bytes written to its files since open.
+    pub bytes_written: u64,
+    /// Bytes of modified pages held in memory, not yet checkpointed.
+    pub dirty_bytes: u64,
+    /// Page reads served by the shared cache.
+    pub cache_hits: u64,
+    /// Page reads that went to disk.
+    pub cache_misses: u64,
+    /// Checkpoints (B+tree) or flushes (LSM) completed since open.
+    pub persists: u64,
+    /// Sequence number persisted in its own files.
+    pub persisted_seq: u64,
+    /// Point reads routed to it since open.
+    pub reads: u64,
+    /// Writes (puts and deletes) applied to it since open.
+    pub writes: u64,
+    /// Range scans started on it since open.
+    pub scans: u64,
+}

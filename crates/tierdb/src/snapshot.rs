@@ -1,0 +1,123 @@
+//! `Snapshot`: a consistent read view across all partitions, and the read
+//! paths shared by snapshots, transactions and the `Db` itself.
+
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use tierdb_tier::TierIter;
+
+use crate::conflict_tracker::is_empty_range;
+use crate::db::{Db, DbInner};
+use crate::iter::{ConcatIter, Iter, owned_bounds, prefix_bounds};
+use crate::limits::check_key;
+use crate::version::Version;
+use crate::Result;
+
+/// A read view of the whole database as of one commit. Reads through it
+/// never change, whatever is committed meanwhile; holding it never blocks
+/// writers (it keeps the pages it may read alive).
+pub struct Snapshot {
+    db: Db,
+    version: Arc<Version>,
+}
+
+impl Snapshot {
+    pub(crate) fn new(db: Db, version: Arc<Version>) -> Self {
+        Snapshot { db, version }
+    }
+
+    /// The sequence of the last commit this snapshot sees.
+    pub fn seq(&self) -> u64 {
+        self.version.seq
+    }
+
+    /// The value of `key` as of this snapshot.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.db.check_open()?;
+        read_get(&self.db.inner, &self.version, key.as_ref())
+    }
+
+    /// The entries in `range` as of this snapshot, in key order.
+    pub fn range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Result<Iter> {
+        self.db.check_open()?;
+        let (lo, hi) = owned_bounds(&range);
+        let inner = read_range(&self.db.inner, &self.version, lo, hi)?;
+        Ok(Iter::new(self.db.clone(), Box::new(inner)))
+    }
+
+    /// The entries whose keys start with `prefix`, as of this snapshot.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Iter> {
+        self.db.check_open()?;
+        let (lo, hi) = prefix_bounds(prefix.as_ref());
+        let inner = read_range(&self.db.inner, &self.version, lo, hi)?;
+        Ok(Iter::new(self.db.clone(), Box::new(inner)))
+    }
+}
+
+/// A point read in `version`, routed to the partition holding `key`.
+pub(crate) fn read_get(db: &DbInner, version: &Version, key: &[u8]) -> Result<Option<Bytes>> {
+    check_key(key)?;
+    let i = db.partition_index(key);
+    db.partitions[i].reads.fetch_add(1, Ordering::Relaxed);
+    version.views[i].get(key)
+}
+
+/// A range read in `version`, across every partition it overlaps.
+pub(crate) fn read_range(
+    db: &DbInner,
+    version: &Version,
+    lo: Bound<Bytes>,
+    hi: Bound<Bytes>,
+) -> Result<ConcatIter> {
+    let mut parts: Vec<TierIter> = Vec::new();
+    if !is_empty_range(&lo, &hi) {
+        for (i, p) in db.partitions.iter().enumerate() {
+            let start = Bound::Included(p.entry.start.clone());
+            let end = db.partitions.get(i + 1).map_or(Bound::Unbounded, |n| {
+                Bound::Excluded(n.entry.start.clone())
+            });
+            let plo = max_lower(&lo, &start);
+            let phi = min_upper(&hi, &end);
+            if is_empty_range(&plo, &phi) {
+                continue;
+            }
+            p.scans.fetch_add(1, Ordering::Relaxed);
+            parts.push(version.views[i].range(plo, phi)?);
+        }
+    }
+    Ok(ConcatIter::new(parts))
+}
+
+/// The tighter of two lower bounds.
+fn max_lower(a: &Bound<Bytes>, b: &Bound<Bytes>) -> Bound<Bytes> {
+    match (a, b) {
+        (Bound::Unbounded, x) | (x, Bound::Unbounded) => x.clone(),
+        (Bound::Included(x), Bound::Included(y)) => Bound::Included(x.max(y).clone()),
+        (Bound::Excluded(x), Bound::Excluded(y)) => Bound::Excluded(x.max(y).clone()),
+        (Bound::Included(i), Bound::Excluded(e)) | (Bound::Excluded(e), Bound::Included(i)) => {
+            if i > e {
+                Bound::Included(i.clone())
+            } else {
+                Bound::Excluded(e.clone())
+            }
+        }
+    }
+}
+
+/// The tighter of two upper bounds.
+fn min_upper(a: &Bound<Bytes>, b: &Bound<Bytes>) -> Bound<Bytes> {
+    match (a, b) {
+        (Bound::Unbounded, x) | (x, Bound::Unbounded) => x.clone(),
+        (Bound::Included(x), Bound::Included(y)) => Bound::Included(x.min(y).clone()),
+        (Bound::Excluded(x), Bound::Excluded(y)) => Bound::Excluded(x.min(y).clone()),
+        (Bound::Included(i), Bound::Excluded(e)) | (Bound::Excluded(e), Bound::Included(i)) => {
+            if i < e {
+                Bound::Included(i.clone())
+            } else {
+                Bound::Excluded(e.clone())
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! `Stats`: figures about the whole database, from `Db::stats`.
+
+use std::time::Duration;
+
+use crate::PartitionInfo;
+
+/// Figures about a database, per partition and in total.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Sequence of the last visible commit.
+    pub seq: u64,
+    /// Commits since open (each a WAL record).
+    pub commits: u64,
+    /// Commits refused with `Error::Conflict` since open.
+    pub conflicts: u64,
+    /// WAL records written (appended) since open.
+    pub wal_records: u64,
+    /// WAL group writes since open (one write call each).
+    pub wal_group_writes: u64,
+    /// WAL fdatasyncs since open. `commits / wal_syncs` is the average group
+    /// size of `Sync` commits.
+    pub wal_syncs: u64,
+    /// Bytes written to the WAL since open.
+    pub wal_bytes_written: u64,
+    /// Bytes in live WAL segments (what a reopen would read).
+    pub wal_live_bytes: u64,
+    /// Checkpoints completed since open.
+    pub checkpoints: u64,
+    /// Sequence of the last completed checkpoint.
+    pub checkpoint_seq: u64,
+    /// Background errors (e.g. a failed background checkpoint).
+    pub background_errors: u64,
+    /// How long the last `Db::open` took, recovery included.
+    pub open_duration: Duration,
+    /// WAL records replayed by the last open.
+    pub open_replayed_records: u64,
+    /// Page cache: lookups served from memory.
+    pub cache_hits: u64,
+    /// Page cache: lookups that went to disk.
+    pub cache_misses: u64,
+    /// Page cache: entries evicted.
+    pub cache_evictions: u64,
+    /// Page cache: bytes held.
+    pub cache_used_bytes: u64,
+    /// Page cache: budget.
+    pub cache_capacity_bytes: u64,
+    /// Every partition, in key order.
+    pub partitions: Vec<PartitionInfo>,
+}
+
+impl Stats {
+    /// Live entries across partitions.
+    pub fn entries(&self) -> u64 {
+        self.partitions.iter().map(|p| p.stats.entries).sum()
+    }
+
+    /// Bytes on disk across partition files (the WAL not included).
+    pub fn disk_bytes(&self) -> u64 {
+        self.partitions.iter().map(|p| p.stats.disk_bytes).sum()
+    }
+
+    /// Modified pages held in memory across partitions.
+    pub fn dirty_bytes(&self) -> u64 {
+        self.partitions.iter().map(|p| p.stats.dirty_bytes).sum()
+    }
+}

@@ -1,0 +1,96 @@
+//! Shared pieces of the integration suites: the tiers every suite runs
+//! against, a reference model, and helpers to open databases on `SimVfs`.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tierdb::{Db, Options, SimVfs, Tier};
+
+/// Every tier the conformance, crash and bad-input suites run against. A new
+/// tier is added here and nowhere else.
+pub const TIERS: &[Tier] = &[Tier::BTree];
+
+/// The reference model: a sorted map.
+pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Options for deterministic tests on a simulated file system: no background
+/// threads doing I/O at times the test does not control, small pages and
+/// segments so that a few hundred writes exercise splits and rotation.
+pub fn sim_options(sim: &Arc<SimVfs>, tier: Tier) -> Options {
+    Options::default()
+        .vfs(sim.clone())
+        .default_tier(tier)
+        .page_size(1024)
+        .wal_segment_bytes(16 * 1024)
+        .cache_bytes(256 * 1024)
+        .background_checkpoints(false)
+        .buffered_sync_interval(Duration::from_secs(3600))
+}
+
+/// Everything in the database, in key order, read forward.
+pub fn dump(db: &Db) -> Model {
+    db.range(..)
+        .expect("range")
+        .map(|r| {
+            let (k, v) = r.expect("iterating");
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+}
+
+/// The model's entries in `(lo, hi)`, forward or reversed.
+pub fn model_range(model: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>, rev: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+    if range_is_empty(lo, hi) {
+        return Vec::new();
+    }
+    let mut v: Vec<_> = model
+        .range((lo.clone(), hi.clone()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if rev {
+        v.reverse();
+    }
+    v
+}
+
+/// True if no key can lie in `(lo, hi)` (BTreeMap::range would panic).
+pub fn range_is_empty(lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    match (lo, hi) {
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a), Bound::Excluded(b))
+        | (Bound::Excluded(a), Bound::Included(b))
+        | (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
+        _ => false,
+    }
+}
+
+/// Borrowed form of owned bounds, as `Db::range` takes them.
+pub fn borrow(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// Collects an iterator of results, forward or reversed.
+pub fn collect(iter: tierdb::Iter, rev: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let map = |r: tierdb::Result<(bytes::Bytes, bytes::Bytes)>| {
+        let (k, v) = r.expect("iterating");
+        (k.to_vec(), v.to_vec())
+    };
+    if rev { iter.rev().map(map).collect() } else { iter.map(map).collect() }
+}
+
+/// A value of `len` bytes that encodes `key` and `version`, so that a value
+/// found under the wrong key or from the wrong commit is recognised.
+pub fn value_for(key: &[u8], version: u64, len: usize) -> Vec<u8> {
+    let mut v = format!("{}@{version}:", String::from_utf8_lossy(key)).into_bytes();
+    while v.len() < len {
+        v.push(b'a' + (v.len() % 26) as u8);
+    }
+    v
+}

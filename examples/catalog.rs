@@ -1,0 +1,222 @@
+//! The catalog example: builds a product catalog in a local database,
+//! updates and queries it the way an online shop does, and prints figures.
+//!
+//! ```text
+//! cargo run --release --example catalog                 # 100,000 products
+//! cargo run --release --example catalog -- --n 1000000  # more
+//! cargo run --release --example catalog -- --dir ./catalog.tdb --keep
+//! ```
+//!
+//! Phases: bulk load in random order (batches of 1,000); durable (`Sync`)
+//! stock updates from 1 thread, then from 4 threads (group commit); batched
+//! non-durable price updates; random point reads; category scans of 100
+//! products (forward and backward); close and reopen; statistics.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use tierdb::{Db, Durability, Options, Tier, WriteBatch};
+
+const CATEGORIES: u64 = 200;
+
+struct Args {
+    n: u64,
+    dir: PathBuf,
+    keep: bool,
+    cache_mib: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        n: 100_000,
+        dir: std::env::temp_dir().join(format!("tierdb-catalog-{}", std::process::id())),
+        keep: false,
+        cache_mib: 256,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--n" => args.n = it.next().and_then(|v| v.parse().ok()).expect("--n NUMBER"),
+            "--dir" => args.dir = it.next().map(PathBuf::from).expect("--dir PATH"),
+            "--cache-mib" => args.cache_mib = it.next().and_then(|v| v.parse().ok()).expect("--cache-mib NUMBER"),
+            "--keep" => args.keep = true,
+            "--help" | "-h" => {
+                println!("usage: catalog [--n PRODUCTS] [--dir PATH] [--keep] [--cache-mib MIB]");
+                std::process::exit(0);
+            }
+            other => panic!("unknown argument {other} (try --help)"),
+        }
+    }
+    args
+}
+
+fn product_key(id: u64) -> String {
+    format!("p/{:03}/{id:08}", id % CATEGORIES)
+}
+
+fn product_value(id: u64, rng: &mut StdRng) -> Vec<u8> {
+    let len = rng.random_range(100..=500);
+    let mut v = format!(
+        "{{\"id\":{id},\"name\":\"product {id}\",\"price_cents\":{},\"desc\":\"",
+        rng.random_range(100..100_000)
+    )
+    .into_bytes();
+    while v.len() < len - 2 {
+        v.push(b'a' + rng.random_range(0..26u8));
+    }
+    v.extend_from_slice(b"\"}");
+    v
+}
+
+fn rate(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+fn report(phase: &str, count: u64, elapsed: Duration, unit: &str) -> f64 {
+    let r = rate(count, elapsed);
+    println!("{phase:<38} {count:>9} {unit:<8} {:>9.1} ms  {r:>12.0} {unit}/s", elapsed.as_secs_f64() * 1e3);
+    r
+}
+
+fn load(db: &Db, n: u64) -> tierdb::Result<()> {
+    let mut ids: Vec<u64> = (0..n).collect();
+    let mut rng = StdRng::seed_from_u64(1);
+    ids.shuffle(&mut rng);
+    let t = Instant::now();
+    for chunk in ids.chunks(1000) {
+        let mut batch = WriteBatch::new();
+        for &id in chunk {
+            batch.put(product_key(id), product_value(id, &mut rng));
+            batch.put(format!("stock/{id:08}"), rng.random_range(0..500u32).to_string());
+        }
+        db.write(batch)?;
+    }
+    report("load (batches of 1000, Sync)", n, t.elapsed(), "products");
+    Ok(())
+}
+
+/// Durable single-key stock updates from `threads` threads for `window`.
+fn stock_updates(db: &Db, n: u64, threads: u64, window: Duration) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let t = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|th| {
+            let (db, done) = (db.clone(), done.clone());
+            thread::spawn(move || {
+                let mut rng = StdRng::seed_from_u64(100 + th);
+                while t.elapsed() < window {
+                    let id = rng.random_range(0..n);
+                    let stock = rng.random_range(0..500u32).to_string();
+                    db.put(format!("stock/{id:08}"), stock).expect("stock update");
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("updater thread");
+    }
+    let label = format!("stock updates, Sync, {threads} thread(s)");
+    report(&label, done.load(Ordering::Relaxed), t.elapsed(), "commits")
+}
+
+fn price_updates(db: &Db, n: u64) -> tierdb::Result<()> {
+    let mut rng = StdRng::seed_from_u64(7);
+    let t = Instant::now();
+    let batches = 50;
+    for _ in 0..batches {
+        let mut batch = WriteBatch::new();
+        for _ in 0..1000 {
+            let id = rng.random_range(0..n);
+            batch.put(product_key(id), product_value(id, &mut rng));
+        }
+        db.write_with(batch, Durability::Buffered)?;
+    }
+    report("price updates (batches of 1000, Buffered)", batches * 1000, t.elapsed(), "updates");
+    Ok(())
+}
+
+fn point_reads(db: &Db, n: u64) -> tierdb::Result<()> {
+    let mut rng = StdRng::seed_from_u64(9);
+    let count = 200_000u64.min(n * 4);
+    let t = Instant::now();
+    let mut found = 0;
+    for _ in 0..count {
+        // Skewed: half the reads go to the first 1% of products.
+        let id = if rng.random_bool(0.5) { rng.random_range(0..n.div_ceil(100)) } else { rng.random_range(0..n) };
+        found += u64::from(db.get(product_key(id))?.is_some());
+    }
+    report("point reads (skewed)", count, t.elapsed(), "reads");
+    assert_eq!(found, count, "every product must be found");
+    Ok(())
+}
+
+fn category_scans(db: &Db) -> tierdb::Result<()> {
+    let mut rng = StdRng::seed_from_u64(11);
+    let scans = 5_000u64;
+    let t = Instant::now();
+    let mut items = 0u64;
+    for i in 0..scans {
+        let prefix = format!("p/{:03}/", rng.random_range(0..CATEGORIES));
+        let iter = db.prefix(prefix.as_bytes())?;
+        let got: Vec<_> = if i % 2 == 0 { iter.take(100).collect() } else { iter.rev().take(100).collect() };
+        for item in got {
+            item?;
+            items += 1;
+        }
+    }
+    report("category scans (100 items, both ways)", scans, t.elapsed(), "scans");
+    println!("{:<38} {items:>9} items", "  items returned");
+    Ok(())
+}
+
+fn main() -> tierdb::Result<()> {
+    let args = parse_args();
+    if args.dir.exists() && !args.keep {
+        std::fs::remove_dir_all(&args.dir).ok();
+    }
+    let opts = || {
+        Options::default()
+            .cache_bytes(args.cache_mib << 20)
+            .default_tier(Tier::BTree)
+            .durability(Durability::Sync)
+    };
+    println!("tierdb catalog example: {} products in {}", args.n, args.dir.display());
+    println!("{:<38} {:>9} {:<8} {:>12}  {:>14}", "phase", "count", "unit", "time", "throughput");
+    let db = Db::open(&args.dir, opts())?;
+    load(&db, args.n)?;
+    let one = stock_updates(&db, args.n, 1, Duration::from_secs(2));
+    let four = stock_updates(&db, args.n, 4, Duration::from_secs(2));
+    println!("{:<38} {:>9.2}x  (4 threads vs 1; group commit)", "  Sync commit scaling", four / one);
+    price_updates(&db, args.n)?;
+    point_reads(&db, args.n)?;
+    category_scans(&db)?;
+    let t = Instant::now();
+    db.checkpoint()?;
+    report("checkpoint", 1, t.elapsed(), "ops");
+    let s = db.stats();
+    db.close()?;
+    let t = Instant::now();
+    let db = Db::open(&args.dir, opts())?;
+    report("reopen after clean close", 1, t.elapsed(), "opens");
+    let reopened = db.stats();
+    println!();
+    println!("entries {}  partition file {:.1} MiB  WAL live {:.1} MiB", s.entries(), s.disk_bytes() as f64 / 1048576.0, s.wal_live_bytes as f64 / 1048576.0);
+    println!("commits {}  WAL syncs {}  WAL group writes {}  checkpoints {}", s.commits, s.wal_syncs, s.wal_group_writes, s.checkpoints);
+    println!("cache hits {}  misses {}  evictions {}  used {:.1} MiB of {:.1} MiB", s.cache_hits, s.cache_misses, s.cache_evictions, s.cache_used_bytes as f64 / 1048576.0, s.cache_capacity_bytes as f64 / 1048576.0);
+    println!("reopen: {:?}, {} WAL records replayed", reopened.open_duration, reopened.open_replayed_records);
+    for p in db.partitions() {
+        println!("partition {} [{:?}..{:?}) {:?}: {} entries, {} reads, {} writes, {} scans", p.id, p.start, p.end, p.tier, p.stats.entries, p.stats.reads, p.stats.writes, p.stats.scans);
+    }
+    db.close()?;
+    if !args.keep {
+        std::fs::remove_dir_all(&args.dir).ok();
+    }
+    Ok(())
+}
