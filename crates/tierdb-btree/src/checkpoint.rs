@@ -34,6 +34,9 @@ use crate::store::Store;
 /// A node this checkpoint wrote.
 #[derive(Debug)]
 pub(crate) struct Written {
+    /// The node written. Holding it keeps its address (the key of the
+    /// table) from being reused until the swizzle is over.
+    pub(crate) source: Arc<Node>,
     /// Where it went.
     pub(crate) disk: DiskRef,
     /// The node decoded back from the bytes written (for the cache).
@@ -130,7 +133,8 @@ impl NodeWriter<'_> {
         let decoded = self.decode_written(&image, extent.start)?;
         runs.push(extent);
         let disk = DiskRef { page: extent.start, checksum };
-        self.written.insert(id, Written { disk, decoded: Arc::new(decoded), runs });
+        let written = Written { source: Arc::clone(node), disk, decoded: Arc::new(decoded), runs };
+        self.written.insert(id, written);
         Ok(disk)
     }
 

@@ -17,7 +17,9 @@ mod split;
 mod store;
 mod swizzle;
 mod tier;
+mod verify;
 mod view;
 
 pub use options::BTreeOptions;
 pub use tier::BTreeTier;
+pub use verify::VerifyReport;

@@ -47,16 +47,6 @@ pub(crate) enum Value {
     Overflow(RunRef),
 }
 
-impl Value {
-    /// The value's length in bytes.
-    pub(crate) fn len(&self) -> u64 {
-        match self {
-            Value::Inline(bytes) => bytes.len() as u64,
-            Value::Overflow(run) => run.len,
-        }
-    }
-}
-
 /// One key/value pair of a leaf.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {

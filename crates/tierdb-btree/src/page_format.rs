@@ -232,6 +232,13 @@ pub(crate) fn decode_node(layout: Layout, first: &[u8], tail: &[u8], header: &Pa
     if first.len() != layout.page_size {
         return Err(format!("page of {} bytes, expected {}", first.len(), layout.page_size));
     }
+    let tail_len = header.tail_pages.checked_mul(layout.page_size as u64);
+    if tail_len != Some(tail.len() as u64) {
+        return Err(format!("tail of {} bytes, header says {} pages", tail.len(), header.tail_pages));
+    }
+    if crc32fast::hash(tail) != header.tail_crc {
+        return Err("tail pages checksum mismatch".to_string());
+    }
     if header.count > (layout.page_size - PAGE_HEADER_BYTES) / SLOT_BYTES {
         return Err(format!("cell count {} too large", header.count));
     }

@@ -194,11 +194,7 @@ impl Store {
             Vec::new()
         } else {
             let tail_len = header.tail_pages.checked_mul(page_size).ok_or_else(|| self.corrupt_page(disk.page, "tail too long"))?;
-            let tail = self.read_at(offset + page_size, tail_len, disk.page)?;
-            if crc32fast::hash(&tail) != header.tail_crc {
-                return Err(self.corrupt_page(disk.page, "tail pages checksum mismatch"));
-            }
-            tail
+            self.read_at(offset + page_size, tail_len, disk.page)?
         };
         decode_node(self.layout, &first, &tail, &header).map_err(|r| self.corrupt_page(disk.page, r))
     }

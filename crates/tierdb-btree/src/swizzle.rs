@@ -56,7 +56,7 @@ impl Swizzler<'_> {
     fn visit(&mut self, child: &mut Child) {
         let written = self.written;
         let Child::Mem(node) = child else { return };
-        if let Some(w) = written.get(&Node::identity(node)) {
+        if let Some(w) = written.get(&Node::identity(node)).filter(|w| Arc::ptr_eq(&w.source, node)) {
             self.reach(node);
             *child = Child::Disk(w.disk);
             return;

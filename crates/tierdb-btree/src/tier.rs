@@ -29,6 +29,7 @@ use crate::options::BTreeOptions;
 use crate::space::{PageRun, Space};
 use crate::store::Store;
 use crate::swizzle::swizzle;
+use crate::verify::VerifyReport;
 use crate::view::{BTreeView, ViewPin};
 
 /// The durable state and the persist mutex.
@@ -96,6 +97,22 @@ impl BTreeTier {
         self.dirty_bytes.load(Ordering::Relaxed)
     }
 
+    /// Checks the durable checkpoint on disk (see [`VerifyReport`]): every
+    /// checksum, key order and separator, and that every page of the file is
+    /// reachable or free exactly once. Waits for a running persist.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let durable = self.checkpoint.lock();
+        crate::verify::verify(&self.store, &durable.header)
+    }
+
+    /// Pages free for reuse now and pages waiting for a checkpoint or a view
+    /// (for tests and diagnostics).
+    #[doc(hidden)]
+    pub fn free_page_counts(&self) -> (u64, u64) {
+        let space = self.space.lock();
+        (space.free_pages(), space.pending_pages())
+    }
+
     fn apply_ops(&self, seq: Seq, ops: &[WriteOp]) -> Result<()> {
         let _writer = self.writer.lock();
         let mut next = self.tree.lock().clone();
@@ -142,7 +159,6 @@ impl BTreeTier {
             }
         };
         durable.header = committed.header;
-        drop(snapshot);
         self.finish_checkpoint(committed);
         Ok(durable.header.checkpoint_seq)
     }

@@ -114,10 +114,15 @@ fn transfers_keep_the_sum_in_every_snapshot() {
                 let mut checks = 0;
                 while !stop.load(Ordering::Relaxed) || checks < 10 {
                     let snap = db.snapshot();
-                    let sum = |it: tierdb::Iter| -> i64 { it.map(|r| parse(Some(r.unwrap().1))).sum() };
-                    let first = sum(snap.prefix(b"acct/").unwrap());
-                    assert_eq!(first, total, "a snapshot saw a partial transfer");
-                    assert_eq!(sum(snap.prefix(b"acct/").unwrap().rev()), first);
+                    let values = |rev: bool| -> Vec<i64> {
+                        common::collect(snap.prefix(b"acct/").unwrap(), rev)
+                            .into_iter()
+                            .map(|(_, v)| parse(Some(v.into())))
+                            .collect()
+                    };
+                    let first: i64 = values(false).iter().sum();
+                    assert_eq!(first, total as i64, "a snapshot saw a partial transfer");
+                    assert_eq!(values(true).iter().sum::<i64>(), first);
                     checks += 1;
                 }
                 checks

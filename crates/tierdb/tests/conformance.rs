@@ -58,13 +58,19 @@ fn arb_len() -> impl Strategy<Value = usize> {
 fn arb_bound() -> impl Strategy<Value = Bound<u8>> {
     prop_oneof![
         1 => Just(Bound::Unbounded),
-        2 => (0..KEYS).prop_map(Bound::Included),
-        2 => (0..KEYS).prop_map(Bound::Excluded),
+        2 => arb_key().prop_map(Bound::Included),
+        2 => arb_key().prop_map(Bound::Excluded),
     ]
 }
 
+/// Keys, skewed to a few hot ones so that transactions and concurrent
+/// writes collide often enough to exercise conflict detection.
+fn arb_key() -> impl Strategy<Value = u8> {
+    prop_oneof![3 => 0u8..4, 2 => 0..KEYS]
+}
+
 fn arb_op() -> impl Strategy<Value = Op> {
-    let k = || 0..KEYS;
+    let k = arb_key;
     let s = || 0..SLOTS;
     prop_oneof![
         10 => (k(), arb_len()).prop_map(|(k, l)| Op::Put(k, l)),
@@ -344,7 +350,7 @@ fn run_ops(tier: Tier, seed: u64, ops: &[Op]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn random_operations_match_the_model(

@@ -159,7 +159,17 @@ fn check_recovered(db: &Db, h: &History) -> Result<u64, String> {
     Ok(seq)
 }
 
-fn crash_case(tier: Tier, seed: u64) -> Result<(), String> {
+/// What the cases did, so the suite can show that the crashes landed.
+#[derive(Default, Debug)]
+struct Tally {
+    commits_acked: u64,
+    crashes_mid_workload: u64,
+    crashes_in_open: u64,
+    recoveries: u64,
+    recovered_below_acked: u64,
+}
+
+fn crash_case(tier: Tier, seed: u64, tally: &mut Tally) -> Result<(), String> {
     let sim = Arc::new(SimVfs::new(seed));
     let mut rng = StdRng::seed_from_u64(seed);
     let mut h = History::default();
@@ -176,15 +186,24 @@ fn crash_case(tier: Tier, seed: u64) -> Result<(), String> {
             }
             if sim.crashes() == crashes_before {
                 sim.crash();
+            } else {
+                tally.crashes_mid_workload += 1;
             }
             drop(db);
         } else if sim.crashes() == crashes_before {
             return Err(format!("cycle {cycle}: open failed without a crash"));
+        } else {
+            tally.crashes_in_open += 1;
         }
         sim.crash_after_ops(u64::MAX);
         let db = Db::open("db", sim_options(&sim, tier))
             .map_err(|e| format!("cycle {cycle}: reopen after crash failed: {e}"))?;
         let seq = check_recovered(&db, &h).map_err(|e| format!("cycle {cycle}: {e}"))?;
+        tally.recoveries += 1;
+        tally.commits_acked += h.acked.len() as u64;
+        if h.acked.keys().next_back().is_some_and(|&last| last > seq) {
+            tally.recovered_below_acked += 1;
+        }
         h.truncate(seq);
         db.close().map_err(|e| format!("cycle {cycle}: close: {e}"))?;
     }
@@ -203,11 +222,13 @@ fn run_cases(tier: Tier) {
         }
     };
     let mut failures = Vec::new();
+    let mut tally = Tally::default();
     for &seed in &seeds {
-        if let Err(e) = crash_case(tier, seed) {
+        if let Err(e) = crash_case(tier, seed, &mut tally) {
             failures.push(format!("seed {seed}: {e}"));
         }
     }
+    println!("{tier:?}: {} cases: {tally:?}", seeds.len());
     assert!(
         failures.is_empty(),
         "{} of {} crash cases failed on {tier:?} (replay with TIERDB_CRASH_SEED=<seed>):\n{}",
@@ -215,6 +236,13 @@ fn run_cases(tier: Tier) {
         seeds.len(),
         failures.join("\n")
     );
+    if seeds.len() >= 100 {
+        // The suite must actually crash workloads and lose unsynced commits,
+        // or it proves nothing.
+        assert!(tally.crashes_mid_workload > seeds.len() as u64 / 4, "{tally:?}");
+        assert!(tally.crashes_in_open > 0, "{tally:?}");
+        assert!(tally.recovered_below_acked > 0, "{tally:?}");
+    }
 }
 
 #[test]

@@ -1,0 +1,105 @@
+//! One thread applies while others read views and one persists: every view
+//! equals the model as of its sequence, and the persisted state reopens
+//! exactly.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use common::*;
+use parking_lot::Mutex;
+use tierdb_io::{OsVfs, Vfs};
+use tierdb_tier::{Seq, Tier, WriteOp};
+
+const KEY_SPACE: u64 = 1500;
+
+#[test]
+fn apply_read_and_persist_concurrently() {
+    let seed = seed(7);
+    let dir = tempfile::tempdir().unwrap();
+    let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+    let path = dir.path().join("concurrent.btree");
+    let tier = Arc::new(open(&vfs, &path, 1024).unwrap());
+    let models: Arc<Mutex<BTreeMap<Seq, Arc<Model>>>> = Arc::new(Mutex::new(BTreeMap::new()));
+    models.lock().insert(0, Arc::new(Model::new()));
+    let done = Arc::new(AtomicBool::new(false));
+
+    let writer = {
+        let (tier, models) = (Arc::clone(&tier), Arc::clone(&models));
+        thread::spawn(move || {
+            let mut rng = Rng::new(seed);
+            let mut model = Model::new();
+            for seq in 1..=1500u64 {
+                let ops: Vec<WriteOp> = (0..1 + rng.below(12))
+                    .map(|_| {
+                        let id = rng.below(KEY_SPACE);
+                        if rng.chance(25) {
+                            WriteOp::Delete { key: key(id) }
+                        } else {
+                            WriteOp::Put { key: key(id), value: value(id, seq, value_len(&mut rng) % 3000) }
+                        }
+                    })
+                    .collect();
+                let mut next = model.clone();
+                for op in &ops {
+                    match op {
+                        WriteOp::Put { key, value } => next.insert(key.clone(), value.clone()),
+                        WriteOp::Delete { key } => next.remove(key),
+                    };
+                }
+                models.lock().insert(seq, Arc::new(next.clone()));
+                tier.apply(seq, &ops).unwrap();
+                model = next;
+            }
+        })
+    };
+    let readers: Vec<_> = (0..2u64)
+        .map(|r| {
+            let (tier, models, done) = (Arc::clone(&tier), Arc::clone(&models), Arc::clone(&done));
+            thread::spawn(move || {
+                let mut rng = Rng::new(seed ^ (r + 1) * 0x1234);
+                let mut checks = 0;
+                while !done.load(Ordering::Relaxed) {
+                    let view = tier.read_view();
+                    let model = models.lock().get(&view.seq()).cloned().expect("model for the view's seq");
+                    spot_check(&*view, &model, &mut rng, KEY_SPACE, &format!("reader {r} at seq {}", view.seq()));
+                    if checks % 10 == 0 {
+                        assert_equal(&*view, &model, &format!("reader {r} at seq {}", view.seq()));
+                    }
+                    checks += 1;
+                }
+                checks
+            })
+        })
+        .collect();
+    let persister = {
+        let (tier, done) = (Arc::clone(&tier), Arc::clone(&done));
+        thread::spawn(move || {
+            let mut persists = 0;
+            while !done.load(Ordering::Relaxed) {
+                persist(&tier);
+                persists += 1;
+                thread::sleep(std::time::Duration::from_millis(2));
+            }
+            persists
+        })
+    };
+    writer.join().unwrap();
+    done.store(true, Ordering::Relaxed);
+    let checks: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    let persists = persister.join().unwrap();
+    eprintln!("{checks} reader checks, {persists} persists");
+    assert!(persists > 0 && checks > 0);
+
+    let persisted = persist(&tier);
+    assert_eq!(persisted, 1500);
+    tier.verify().unwrap();
+    drop(tier);
+    let tier = open(&vfs, &path, 1024).unwrap();
+    let model = models.lock().get(&persisted).cloned().unwrap();
+    assert_equal(&*tier.read_view(), &model, "reopened");
+    tier.verify().unwrap();
+}

@@ -1,0 +1,117 @@
+//! Random operation sequences against a `BTreeMap` model: puts and deletes
+//! of random keys (some 16 KiB long) and values (some spanning overflow
+//! pages), gets and ranges both ways, interleaved persists and reopens. A
+//! reopened tier must equal the model as of the persisted sequence; views
+//! held across many applies and persists must stay exact.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use tierdb_cache::PageCache;
+use tierdb_io::{OsVfs, Vfs};
+use tierdb_tier::{ReadView, Seq, Tier, WriteOp};
+
+struct HeldView {
+    view: Arc<dyn ReadView>,
+    model: Model,
+}
+
+fn random_batch(rng: &mut Rng, seq: Seq, key_space: u64) -> Vec<WriteOp> {
+    let size = if rng.chance(5) { 200 + rng.below(800) } else { 1 + rng.below(20) };
+    (0..size)
+        .map(|_| {
+            let id = rng.below(key_space);
+            if rng.chance(30) {
+                WriteOp::Delete { key: key(id) }
+            } else {
+                WriteOp::Put { key: key(id), value: value(id, seq, value_len(rng)) }
+            }
+        })
+        .collect()
+}
+
+fn run_model(seed: u64, page_size: usize, steps: usize, key_space: u64) {
+    let mut rng = Rng::new(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+    let path = dir.path().join("model.btree");
+    // A small cache, so pages are evicted and reloaded from disk.
+    let cache = Arc::new(PageCache::new(256 * 1024));
+    let mut tier = open_with_cache(&vfs, &path, page_size, Arc::clone(&cache)).unwrap();
+    let (mut model, mut durable) = (Model::new(), Model::new());
+    let mut seq: Seq = 0;
+    let mut held: Vec<HeldView> = Vec::new();
+    for step in 0..steps {
+        let context = format!("seed {seed} page {page_size} step {step}");
+        match rng.below(100) {
+            0..=69 => {
+                seq += 1;
+                let ops = random_batch(&mut rng, seq, key_space);
+                apply(&tier, &mut model, seq, ops);
+            }
+            70..=79 => spot_check(&*tier.read_view(), &model, &mut rng, key_space, &context),
+            80..=86 => {
+                assert_eq!(persist(&tier), seq, "{context}");
+                durable = model.clone();
+                let report = tier.verify().unwrap_or_else(|e| panic!("{context}: verify: {e}"));
+                assert_eq!(report.entries, model.len() as u64, "{context}");
+            }
+            87..=91 => {
+                if held.len() > 4 {
+                    let old = held.remove(rng.below(held.len() as u64) as usize);
+                    assert_equal(&*old.view, &old.model, &format!("{context}: held view"));
+                }
+                held.push(HeldView { view: tier.read_view(), model: model.clone() });
+            }
+            92..=95 => {
+                for h in &held {
+                    spot_check(&*h.view, &h.model, &mut rng, key_space, &format!("{context}: held view"));
+                }
+            }
+            _ => {
+                held.clear();
+                drop(tier);
+                tier = open_with_cache(&vfs, &path, page_size, Arc::clone(&cache)).unwrap();
+                seq = tier.persisted_seq();
+                model = durable.clone();
+                assert_eq!(tier.applied_seq(), seq);
+                assert_equal(&*tier.read_view(), &model, &format!("{context}: reopened"));
+                assert_eq!(tier.stats().entries, model.len() as u64, "{context}: entry count");
+                tier.verify().unwrap_or_else(|e| panic!("{context}: verify after reopen: {e}"));
+            }
+        }
+    }
+    assert_equal(&*tier.read_view(), &model, "final");
+    for h in &held {
+        assert_equal(&*h.view, &h.model, "final held view");
+    }
+    persist(&tier);
+    drop(held);
+    drop(tier);
+    let tier = open(&vfs, &path, page_size).unwrap();
+    assert_equal(&*tier.read_view(), &model, "final reopen");
+}
+
+#[test]
+fn random_ops_4k_pages() {
+    let seed = seed(1);
+    for i in 0..3 {
+        run_model(seed + i, 4096, 400, 3000);
+    }
+}
+
+#[test]
+fn random_ops_1k_pages() {
+    let seed = seed(100);
+    for i in 0..3 {
+        run_model(seed + i, 1024, 400, 600);
+    }
+}
+
+#[test]
+fn random_ops_small_key_space_many_deletes() {
+    let seed = seed(200);
+    run_model(seed, 1024, 600, 60);
+}
