@@ -16,7 +16,11 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use tierdb::{Db, Durability, Options, WriteBatch};
 
 fn open(dir: &tempfile::TempDir) -> Db {
-    Db::open(dir.path().join("db"), Options::default().durability(Durability::Sync)).expect("open")
+    Db::open(
+        dir.path().join("db"),
+        Options::default().durability(Durability::Sync),
+    )
+    .expect("open")
 }
 
 /// Runs `total` Sync commits spread over `threads` threads; returns the
@@ -44,14 +48,20 @@ fn sync_commits(db: &Db, threads: u64, total: u64) -> Duration {
 
 fn bench_sync_commit(c: &mut Criterion) {
     let mut group = c.benchmark_group("sync_commit");
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     for threads in [1u64, 4] {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = open(&dir);
         group.throughput(Throughput::Elements(1));
-        group.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, &threads| {
-            b.iter_custom(|iters| sync_commits(&db, threads, iters.max(threads)));
-        });
+        group.bench_with_input(
+            BenchmarkId::new("threads", threads),
+            &threads,
+            |b, &threads| {
+                b.iter_custom(|iters| sync_commits(&db, threads, iters.max(threads)));
+            },
+        );
         db.close().expect("close");
     }
     group.finish();

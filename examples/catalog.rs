@@ -44,7 +44,12 @@ fn parse_args() -> Args {
         match a.as_str() {
             "--n" => args.n = it.next().and_then(|v| v.parse().ok()).expect("--n NUMBER"),
             "--dir" => args.dir = it.next().map(PathBuf::from).expect("--dir PATH"),
-            "--cache-mib" => args.cache_mib = it.next().and_then(|v| v.parse().ok()).expect("--cache-mib NUMBER"),
+            "--cache-mib" => {
+                args.cache_mib = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--cache-mib NUMBER")
+            }
             "--keep" => args.keep = true,
             "--help" | "-h" => {
                 println!("usage: catalog [--n PRODUCTS] [--dir PATH] [--keep] [--cache-mib MIB]");
@@ -80,7 +85,10 @@ fn rate(count: u64, elapsed: Duration) -> f64 {
 
 fn report(phase: &str, count: u64, elapsed: Duration, unit: &str) -> f64 {
     let r = rate(count, elapsed);
-    println!("{phase:<38} {count:>9} {unit:<8} {:>9.1} ms  {r:>12.0} {unit}/s", elapsed.as_secs_f64() * 1e3);
+    println!(
+        "{phase:<38} {count:>9} {unit:<8} {:>9.1} ms  {r:>12.0} {unit}/s",
+        elapsed.as_secs_f64() * 1e3
+    );
     r
 }
 
@@ -93,7 +101,10 @@ fn load(db: &Db, n: u64) -> tierdb::Result<()> {
         let mut batch = WriteBatch::new();
         for &id in chunk {
             batch.put(product_key(id), product_value(id, &mut rng));
-            batch.put(format!("stock/{id:08}"), rng.random_range(0..500u32).to_string());
+            batch.put(
+                format!("stock/{id:08}"),
+                rng.random_range(0..500u32).to_string(),
+            );
         }
         db.write(batch)?;
     }
@@ -113,7 +124,8 @@ fn stock_updates(db: &Db, n: u64, threads: u64, window: Duration) -> f64 {
                 while t.elapsed() < window {
                     let id = rng.random_range(0..n);
                     let stock = rng.random_range(0..500u32).to_string();
-                    db.put(format!("stock/{id:08}"), stock).expect("stock update");
+                    db.put(format!("stock/{id:08}"), stock)
+                        .expect("stock update");
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -138,7 +150,12 @@ fn price_updates(db: &Db, n: u64) -> tierdb::Result<()> {
         }
         db.write_with(batch, Durability::Buffered)?;
     }
-    report("price updates (batches of 1000, Buffered)", batches * 1000, t.elapsed(), "updates");
+    report(
+        "price updates (batches of 1000, Buffered)",
+        batches * 1000,
+        t.elapsed(),
+        "updates",
+    );
     Ok(())
 }
 
@@ -149,7 +166,11 @@ fn point_reads(db: &Db, n: u64) -> tierdb::Result<()> {
     let mut found = 0;
     for _ in 0..count {
         // Skewed: half the reads go to the first 1% of products.
-        let id = if rng.random_bool(0.5) { rng.random_range(0..n.div_ceil(100)) } else { rng.random_range(0..n) };
+        let id = if rng.random_bool(0.5) {
+            rng.random_range(0..n.div_ceil(100))
+        } else {
+            rng.random_range(0..n)
+        };
         found += u64::from(db.get(product_key(id))?.is_some());
     }
     report("point reads (skewed)", count, t.elapsed(), "reads");
@@ -165,13 +186,22 @@ fn category_scans(db: &Db) -> tierdb::Result<()> {
     for i in 0..scans {
         let prefix = format!("p/{:03}/", rng.random_range(0..CATEGORIES));
         let iter = db.prefix(prefix.as_bytes())?;
-        let got: Vec<_> = if i % 2 == 0 { iter.take(100).collect() } else { iter.rev().take(100).collect() };
+        let got: Vec<_> = if i % 2 == 0 {
+            iter.take(100).collect()
+        } else {
+            iter.rev().take(100).collect()
+        };
         for item in got {
             item?;
             items += 1;
         }
     }
-    report("category scans (100 items, both ways)", scans, t.elapsed(), "scans");
+    report(
+        "category scans (100 items, both ways)",
+        scans,
+        t.elapsed(),
+        "scans",
+    );
     println!("{:<38} {items:>9} items", "  items returned");
     Ok(())
 }
@@ -187,13 +217,24 @@ fn main() -> tierdb::Result<()> {
             .default_tier(Tier::BTree)
             .durability(Durability::Sync)
     };
-    println!("tierdb catalog example: {} products in {}", args.n, args.dir.display());
-    println!("{:<38} {:>9} {:<8} {:>12}  {:>14}", "phase", "count", "unit", "time", "throughput");
+    println!(
+        "tierdb catalog example: {} products in {}",
+        args.n,
+        args.dir.display()
+    );
+    println!(
+        "{:<38} {:>9} {:<8} {:>12}  {:>14}",
+        "phase", "count", "unit", "time", "throughput"
+    );
     let db = Db::open(&args.dir, opts())?;
     load(&db, args.n)?;
     let one = stock_updates(&db, args.n, 1, Duration::from_secs(2));
     let four = stock_updates(&db, args.n, 4, Duration::from_secs(2));
-    println!("{:<38} {:>9.2}x  (4 threads vs 1; group commit)", "  Sync commit scaling", four / one);
+    println!(
+        "{:<38} {:>9.2}x  (4 threads vs 1; group commit)",
+        "  Sync commit scaling",
+        four / one
+    );
     price_updates(&db, args.n)?;
     point_reads(&db, args.n)?;
     category_scans(&db)?;
@@ -207,12 +248,40 @@ fn main() -> tierdb::Result<()> {
     report("reopen after clean close", 1, t.elapsed(), "opens");
     let reopened = db.stats();
     println!();
-    println!("entries {}  partition file {:.1} MiB  WAL live {:.1} MiB", s.entries(), s.disk_bytes() as f64 / 1048576.0, s.wal_live_bytes as f64 / 1048576.0);
-    println!("commits {}  WAL syncs {}  WAL group writes {}  checkpoints {}", s.commits, s.wal_syncs, s.wal_group_writes, s.checkpoints);
-    println!("cache hits {}  misses {}  evictions {}  used {:.1} MiB of {:.1} MiB", s.cache_hits, s.cache_misses, s.cache_evictions, s.cache_used_bytes as f64 / 1048576.0, s.cache_capacity_bytes as f64 / 1048576.0);
-    println!("reopen: {:?}, {} WAL records replayed", reopened.open_duration, reopened.open_replayed_records);
-    for p in db.partitions() {
-        println!("partition {} [{:?}..{:?}) {:?}: {} entries, {} reads, {} writes, {} scans", p.id, p.start, p.end, p.tier, p.stats.entries, p.stats.reads, p.stats.writes, p.stats.scans);
+    println!(
+        "entries {}  partition file {:.1} MiB  WAL live {:.1} MiB",
+        s.entries(),
+        s.disk_bytes() as f64 / 1048576.0,
+        s.wal_live_bytes as f64 / 1048576.0
+    );
+    println!(
+        "commits {}  WAL syncs {}  WAL group writes {}  checkpoints {}",
+        s.commits, s.wal_syncs, s.wal_group_writes, s.checkpoints
+    );
+    println!(
+        "cache hits {}  misses {}  evictions {}  used {:.1} MiB of {:.1} MiB",
+        s.cache_hits,
+        s.cache_misses,
+        s.cache_evictions,
+        s.cache_used_bytes as f64 / 1048576.0,
+        s.cache_capacity_bytes as f64 / 1048576.0
+    );
+    println!(
+        "reopen: {:?}, {} WAL records replayed",
+        reopened.open_duration, reopened.open_replayed_records
+    );
+    for p in &s.partitions {
+        println!(
+            "partition {} [{:?}..{:?}) {:?}: {} entries, {} reads, {} writes, {} scans",
+            p.id,
+            p.start,
+            p.end,
+            p.tier,
+            p.stats.entries,
+            p.stats.reads,
+            p.stats.writes,
+            p.stats.scans
+        );
     }
     db.close()?;
     if !args.keep {

@@ -27,7 +27,7 @@ use crate::free_list::{encode_chain, pages_needed};
 use crate::header::Header;
 use crate::layout::Layout;
 use crate::node::{Body, Child, DiskRef, Entry, Leaf, Node, RunRef, Value};
-use crate::page_format::{decode_node, encode_branch, encode_leaf, parse_header, Image, ValueCell};
+use crate::page_format::{Image, ValueCell, decode_node, encode_branch, encode_leaf, parse_header};
 use crate::space::{PageRun, Space};
 use crate::store::Store;
 
@@ -69,10 +69,20 @@ pub(crate) struct Committed {
 }
 
 /// Writes a checkpoint of `snapshot` as generation `previous.generation + 1`.
-pub(crate) fn write_checkpoint(store: &Store, space: &Mutex<Space>, previous: &Header, snapshot: &Snapshot) -> Result<Committed> {
+pub(crate) fn write_checkpoint(
+    store: &Store,
+    space: &Mutex<Space>,
+    previous: &Header,
+    snapshot: &Snapshot,
+) -> Result<Committed> {
     let generation = previous.generation + 1;
     space.lock().promote();
-    let mut writer = NodeWriter { store, space, layout: store.layout(), written: HashMap::new() };
+    let mut writer = NodeWriter {
+        store,
+        space,
+        layout: store.layout(),
+        written: HashMap::new(),
+    };
     let root = writer.write_child(&snapshot.root)?;
     let (free_list, free_pages, list_pages) = writer.write_free_list(snapshot.seq, generation)?;
     store.sync()?;
@@ -89,7 +99,11 @@ pub(crate) fn write_checkpoint(store: &Store, space: &Mutex<Space>, previous: &H
     };
     store.write_pages(header.slot(), &header.encode())?;
     store.sync()?;
-    Ok(Committed { header, written: writer.written, list_pages })
+    Ok(Committed {
+        header,
+        written: writer.written,
+        list_pages,
+    })
 }
 
 struct NodeWriter<'a> {
@@ -122,7 +136,11 @@ impl NodeWriter<'_> {
         let encoded = match &node.body {
             Body::Leaf(leaf) => self.encode_leaf(leaf, &mut runs)?,
             Body::Branch(branch) => {
-                let children = branch.children.iter().map(|c| self.write_child(c)).collect::<Result<Vec<_>>>()?;
+                let children = branch
+                    .children
+                    .iter()
+                    .map(|c| self.write_child(c))
+                    .collect::<Result<Vec<_>>>()?;
                 encode_branch(self.layout, &branch.keys, &children)
             }
         };
@@ -132,13 +150,25 @@ impl NodeWriter<'_> {
         self.store.write_pages(extent.start, &image.bytes)?;
         let decoded = self.decode_written(&image, extent.start)?;
         runs.push(extent);
-        let disk = DiskRef { page: extent.start, checksum };
-        let written = Written { source: Arc::clone(node), disk, decoded: Arc::new(decoded), runs };
+        let disk = DiskRef {
+            page: extent.start,
+            checksum,
+        };
+        let written = Written {
+            source: Arc::clone(node),
+            disk,
+            decoded: Arc::new(decoded),
+            runs,
+        };
         self.written.insert(id, written);
         Ok(disk)
     }
 
-    fn encode_leaf(&mut self, leaf: &Leaf, runs: &mut Vec<PageRun>) -> Result<Result<Image, String>> {
+    fn encode_leaf(
+        &mut self,
+        leaf: &Leaf,
+        runs: &mut Vec<PageRun>,
+    ) -> Result<Result<Image, String>> {
         let mut cells = Vec::with_capacity(leaf.entries.len());
         for entry in &leaf.entries {
             let cell = self.value_cell(entry, runs)?;
@@ -147,13 +177,26 @@ impl NodeWriter<'_> {
         Ok(encode_leaf(self.layout, &cells))
     }
 
-    fn value_cell<'e>(&mut self, entry: &'e Entry, runs: &mut Vec<PageRun>) -> Result<ValueCell<'e>> {
+    fn value_cell<'e>(
+        &mut self,
+        entry: &'e Entry,
+        runs: &mut Vec<PageRun>,
+    ) -> Result<ValueCell<'e>> {
         match &entry.value {
             Value::Overflow(run) => Ok(ValueCell::Run(*run)),
-            Value::Inline(v) if self.layout.leaf_value_inline(entry.key.len(), v.len() as u64) => Ok(ValueCell::Inline(v)),
+            Value::Inline(v)
+                if self
+                    .layout
+                    .leaf_value_inline(entry.key.len(), v.len() as u64) =>
+            {
+                Ok(ValueCell::Inline(v))
+            }
             Value::Inline(v) => {
                 let run = self.write_run(v)?;
-                runs.push(PageRun { start: run.start_page, count: run.page_count(self.layout.page_size) });
+                runs.push(PageRun {
+                    start: run.start_page,
+                    count: run.page_count(self.layout.page_size),
+                });
                 Ok(ValueCell::Run(run))
             }
         }
@@ -161,7 +204,11 @@ impl NodeWriter<'_> {
 
     fn write_run(&self, bytes: &[u8]) -> Result<RunRef> {
         let page_size = self.layout.page_size as u64;
-        let run = RunRef { start_page: 0, len: bytes.len() as u64, checksum: crc32fast::hash(bytes) };
+        let run = RunRef {
+            start_page: 0,
+            len: bytes.len() as u64,
+            checksum: crc32fast::hash(bytes),
+        };
         let extent = self.alloc(run.page_count(self.layout.page_size));
         let offset = self.store.offset_of(extent.start)?;
         self.store.write_at(offset, bytes)?;
@@ -170,7 +217,10 @@ impl NodeWriter<'_> {
             let zeros = vec![0u8; padding as usize];
             self.store.write_at(offset + run.len, &zeros)?;
         }
-        Ok(RunRef { start_page: extent.start, ..run })
+        Ok(RunRef {
+            start_page: extent.start,
+            ..run
+        })
     }
 
     /// Decodes what was just written: the node the cache will hold, and a
@@ -178,14 +228,23 @@ impl NodeWriter<'_> {
     fn decode_written(&self, image: &Image, page: u64) -> Result<Node> {
         let (first, tail) = image.bytes.split_at(self.layout.page_size);
         let header = parse_header(first).map_err(|r| self.bug(r))?;
-        decode_node(self.layout, first, tail, &header).map_err(|r| self.bug(format!("page {page}: {r}")))
+        decode_node(self.layout, first, tail, &header)
+            .map_err(|r| self.bug(format!("page {page}: {r}")))
     }
 
     fn bug(&self, reason: String) -> Error {
-        Error::corruption(self.store.path(), 0, format!("checkpoint encoding failed (bug): {reason}"))
+        Error::corruption(
+            self.store.path(),
+            0,
+            format!("checkpoint encoding failed (bug): {reason}"),
+        )
     }
 
-    fn write_free_list(&mut self, seq: Seq, generation: u64) -> Result<(Option<DiskRef>, u64, Vec<u64>)> {
+    fn write_free_list(
+        &mut self,
+        seq: Seq,
+        generation: u64,
+    ) -> Result<(Option<DiskRef>, u64, Vec<u64>)> {
         let mut pages: Vec<u64> = Vec::new();
         let runs = loop {
             let runs = self.space.lock().durable_free_runs(seq, generation);

@@ -26,10 +26,13 @@ impl<'a> Reader<'a> {
             .pos
             .checked_add(len)
             .ok_or_else(|| format!("length {len} overflows"))?;
-        let slice = self
-            .buf
-            .get(self.pos..end)
-            .ok_or_else(|| format!("{len} bytes at {} run past the end ({})", self.pos, self.buf.len()))?;
+        let slice = self.buf.get(self.pos..end).ok_or_else(|| {
+            format!(
+                "{len} bytes at {} run past the end ({})",
+                self.pos,
+                self.buf.len()
+            )
+        })?;
         self.pos = end;
         Ok(slice)
     }

@@ -35,8 +35,16 @@ struct Cursor {
 
 impl Cursor {
     /// Positions a cursor at the first entry inside `bound` in `direction`.
-    fn seek(store: &Store, root: &Child, bound: Bound<&[u8]>, direction: Direction) -> Result<Self> {
-        let mut cursor = Cursor { stack: Vec::new(), direction };
+    fn seek(
+        store: &Store,
+        root: &Child,
+        bound: Bound<&[u8]>,
+        direction: Direction,
+    ) -> Result<Self> {
+        let mut cursor = Cursor {
+            stack: Vec::new(),
+            direction,
+        };
         let mut node = store.resolve(root)?;
         loop {
             if cursor.stack.len() >= HEIGHT_MAX as usize {
@@ -59,7 +67,8 @@ impl Cursor {
                 }
             };
             let (index, child) = next;
-            let child = child.ok_or_else(|| crate::mutate::internal("branch without children"))?;
+            let child =
+                child.ok_or_else(|| crate::mutate::internal(store, "branch without children"))?;
             cursor.stack.push((node, index));
             node = store.resolve(&child)?;
         }
@@ -84,7 +93,9 @@ impl Cursor {
                 }
                 Body::Branch(branch) => {
                     let next = match self.direction {
-                        Direction::Forward => index.checked_add(1).filter(|i| *i < branch.children.len()),
+                        Direction::Forward => {
+                            index.checked_add(1).filter(|i| *i < branch.children.len())
+                        }
                         Direction::Backward => index.checked_sub(1),
                     };
                     match next.and_then(|i| branch.children.get(i).cloned().map(|c| (i, c))) {
@@ -117,12 +128,17 @@ impl Cursor {
                     return Ok(());
                 }
                 Body::Branch(branch) => {
-                    let index = if forward { 0 } else { branch.children.len().saturating_sub(1) };
+                    let index = if forward {
+                        0
+                    } else {
+                        branch.children.len().saturating_sub(1)
+                    };
                     (index, branch.children.get(index).cloned())
                 }
             };
             let (index, child) = next;
-            let child = child.ok_or_else(|| crate::mutate::internal("branch without children"))?;
+            let child =
+                child.ok_or_else(|| crate::mutate::internal(store, "branch without children"))?;
             self.stack.push((node, index));
             node = store.resolve(&child)?;
         }
@@ -133,10 +149,16 @@ fn leaf_position(entries: &[Entry], bound: Bound<&[u8]>, direction: Direction) -
     match (direction, bound) {
         (Direction::Forward, Bound::Unbounded) => 0,
         (Direction::Forward, Bound::Included(k)) => entries.partition_point(|e| e.key.as_ref() < k),
-        (Direction::Forward, Bound::Excluded(k)) => entries.partition_point(|e| e.key.as_ref() <= k),
+        (Direction::Forward, Bound::Excluded(k)) => {
+            entries.partition_point(|e| e.key.as_ref() <= k)
+        }
         (Direction::Backward, Bound::Unbounded) => entries.len(),
-        (Direction::Backward, Bound::Included(k)) => entries.partition_point(|e| e.key.as_ref() <= k),
-        (Direction::Backward, Bound::Excluded(k)) => entries.partition_point(|e| e.key.as_ref() < k),
+        (Direction::Backward, Bound::Included(k)) => {
+            entries.partition_point(|e| e.key.as_ref() <= k)
+        }
+        (Direction::Backward, Bound::Excluded(k)) => {
+            entries.partition_point(|e| e.key.as_ref() < k)
+        }
     }
 }
 
@@ -164,8 +186,25 @@ pub(crate) struct RangeIter {
 
 impl RangeIter {
     /// A scan of `(lower, upper)` in the tree at `root`.
-    pub(crate) fn new(store: Arc<Store>, pin: Arc<ViewPin>, root: Child, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Self {
-        RangeIter { store, _pin: pin, root, lower, upper, front: None, back: None, last_front: None, last_back: None, done: false }
+    pub(crate) fn new(
+        store: Arc<Store>,
+        pin: Arc<ViewPin>,
+        root: Child,
+        lower: Bound<Bytes>,
+        upper: Bound<Bytes>,
+    ) -> Self {
+        RangeIter {
+            store,
+            _pin: pin,
+            root,
+            lower,
+            upper,
+            front: None,
+            back: None,
+            last_front: None,
+            last_back: None,
+            done: false,
+        }
     }
 
     fn next_entry(&mut self, direction: Direction) -> Result<Option<Entry>> {

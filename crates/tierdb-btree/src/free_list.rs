@@ -12,7 +12,7 @@ use tierdb_io::Result;
 use crate::codec::Reader;
 use crate::layout::{Layout, PAGE_HEADER_BYTES};
 use crate::node::DiskRef;
-use crate::page_format::{parse_header, seal_page, write_header, PAGE_TYPE_FREE_LIST};
+use crate::page_format::{PAGE_TYPE_FREE_LIST, parse_header, seal_page, write_header};
 use crate::space::PageRun;
 use crate::store::Store;
 
@@ -32,17 +32,27 @@ pub(crate) fn pages_needed(layout: Layout, runs: usize) -> usize {
 
 /// Encodes `runs` into the chain of `pages` (which may be more than needed;
 /// the extra ones hold no runs). Returns the pages' bytes and the head.
-pub(crate) fn encode_chain(layout: Layout, pages: &[u64], runs: &[PageRun]) -> (Vec<(u64, Vec<u8>)>, Option<DiskRef>) {
+pub(crate) fn encode_chain(
+    layout: Layout,
+    pages: &[u64],
+    runs: &[PageRun],
+) -> (Vec<(u64, Vec<u8>)>, Option<DiskRef>) {
     let per_page = runs_per_page(layout);
     let mut chunks = runs.chunks(per_page);
-    let assigned: Vec<(u64, &[PageRun])> = pages.iter().map(|p| (*p, chunks.next().unwrap_or_default())).collect();
+    let assigned: Vec<(u64, &[PageRun])> = pages
+        .iter()
+        .map(|p| (*p, chunks.next().unwrap_or_default()))
+        .collect();
     debug_assert!(chunks.next().is_none(), "free list pages too few");
     let mut out = Vec::with_capacity(pages.len());
     let mut next: Option<DiskRef> = None;
     for (page, chunk) in assigned.into_iter().rev() {
         let mut buf = vec![0u8; layout.page_size];
         write_header(&mut buf, PAGE_TYPE_FREE_LIST, chunk.len(), page);
-        let next_ref = next.unwrap_or(DiskRef { page: 0, checksum: 0 });
+        let next_ref = next.unwrap_or(DiskRef {
+            page: 0,
+            checksum: 0,
+        });
         buf[NEXT_AT..NEXT_AT + 8].copy_from_slice(&next_ref.page.to_le_bytes());
         buf[NEXT_AT + 8..NEXT_AT + 12].copy_from_slice(&next_ref.checksum.to_le_bytes());
         for (i, run) in chunk.iter().enumerate() {
@@ -69,15 +79,24 @@ pub(crate) struct FreeList {
 
 /// Reads and verifies the chain from `head`; every run and page must lie
 /// within `[2, total_pages)`.
-pub(crate) fn read_chain(store: &Store, head: Option<DiskRef>, total_pages: u64) -> Result<FreeList> {
+pub(crate) fn read_chain(
+    store: &Store,
+    head: Option<DiskRef>,
+    total_pages: u64,
+) -> Result<FreeList> {
     let mut list = FreeList::default();
     let mut next = head;
     while let Some(at) = next {
         if list.list_pages.len() as u64 >= total_pages {
             return Err(store.corrupt_page(at.page, "free list chain loops"));
         }
-        let bytes = store.read_at(store.offset_of(at.page)?, store.layout().page_size as u64, at.page)?;
-        let (runs, following) = decode_page(&bytes, at, total_pages).map_err(|r| store.corrupt_page(at.page, r))?;
+        let bytes = store.read_at(
+            store.offset_of(at.page)?,
+            store.layout().page_size as u64,
+            at.page,
+        )?;
+        let (runs, following) =
+            decode_page(&bytes, at, total_pages).map_err(|r| store.corrupt_page(at.page, r))?;
         list.runs.extend(runs);
         list.list_pages.push(at.page);
         next = following;
@@ -85,23 +104,42 @@ pub(crate) fn read_chain(store: &Store, head: Option<DiskRef>, total_pages: u64)
     Ok(list)
 }
 
-fn decode_page(bytes: &[u8], at: DiskRef, total_pages: u64) -> Result<(Vec<PageRun>, Option<DiskRef>), String> {
+fn decode_page(
+    bytes: &[u8],
+    at: DiskRef,
+    total_pages: u64,
+) -> Result<(Vec<PageRun>, Option<DiskRef>), String> {
     let header = parse_header(bytes)?;
-    if header.page != at.page || header.crc != at.checksum || header.page_type != PAGE_TYPE_FREE_LIST {
+    if header.page != at.page
+        || header.crc != at.checksum
+        || header.page_type != PAGE_TYPE_FREE_LIST
+    {
         return Err(format!(
             "free-list page mismatch: page {} type {} crc {:#010x}",
             header.page, header.page_type, header.crc
         ));
     }
     let mut r = Reader::at(bytes, NEXT_AT);
-    let next = DiskRef { page: r.u64()?, checksum: r.u32()? };
+    let next = DiskRef {
+        page: r.u64()?,
+        checksum: r.u32()?,
+    };
     let mut runs = Vec::with_capacity(header.count);
     let mut r = Reader::at(bytes, RUNS_AT);
     for _ in 0..header.count {
-        let run = PageRun { start: r.u64()?, count: r.u64()? };
-        let end = run.start.checked_add(run.count).ok_or("free run overflows")?;
+        let run = PageRun {
+            start: r.u64()?,
+            count: r.u64()?,
+        };
+        let end = run
+            .start
+            .checked_add(run.count)
+            .ok_or("free run overflows")?;
         if run.start < 2 || run.count == 0 || end > total_pages {
-            return Err(format!("free run {}+{} outside the file", run.start, run.count));
+            return Err(format!(
+                "free run {}+{} outside the file",
+                run.start, run.count
+            ));
         }
         runs.push(run);
     }

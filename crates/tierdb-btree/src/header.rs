@@ -4,7 +4,7 @@
 
 use tierdb_tier::Seq;
 
-use crate::codec::{put_u32, put_u64, DecodeResult, Reader};
+use crate::codec::{DecodeResult, Reader, put_u32, put_u64};
 use crate::node::DiskRef;
 
 /// The magic number at the start of each header slot.
@@ -75,11 +75,17 @@ impl Header {
         put_u32(&mut buf, self.page_size);
         put_u64(&mut buf, self.generation);
         put_u64(&mut buf, self.checkpoint_seq);
-        let root = self.root.unwrap_or(DiskRef { page: 0, checksum: 0 });
+        let root = self.root.unwrap_or(DiskRef {
+            page: 0,
+            checksum: 0,
+        });
         put_u64(&mut buf, root.page);
         put_u32(&mut buf, root.checksum);
         put_u32(&mut buf, self.height);
-        let free_list = self.free_list.unwrap_or(DiskRef { page: 0, checksum: 0 });
+        let free_list = self.free_list.unwrap_or(DiskRef {
+            page: 0,
+            checksum: 0,
+        });
         put_u64(&mut buf, free_list.page);
         put_u32(&mut buf, free_list.checksum);
         put_u32(&mut buf, 0);
@@ -95,8 +101,12 @@ impl Header {
 
     /// Decodes and verifies one slot.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Header, HeaderError> {
-        let checked = bytes.get(..CHECKED_BYTES).ok_or_else(|| HeaderError::Invalid("short header".into()))?;
-        let stored = Reader::at(bytes, CHECKED_BYTES).u32().map_err(HeaderError::Invalid)?;
+        let checked = bytes
+            .get(..CHECKED_BYTES)
+            .ok_or_else(|| HeaderError::Invalid("short header".into()))?;
+        let stored = Reader::at(bytes, CHECKED_BYTES)
+            .u32()
+            .map_err(HeaderError::Invalid)?;
         if crc32fast::hash(checked) != stored {
             return Err(HeaderError::Invalid("header checksum mismatch".into()));
         }
@@ -115,9 +125,15 @@ impl Header {
         let page_size = r.u32()?;
         let generation = r.u64()?;
         let checkpoint_seq = r.u64()?;
-        let root = DiskRef { page: r.u64()?, checksum: r.u32()? };
+        let root = DiskRef {
+            page: r.u64()?,
+            checksum: r.u32()?,
+        };
         let height = r.u32()?;
-        let free_list = DiskRef { page: r.u64()?, checksum: r.u32()? };
+        let free_list = DiskRef {
+            page: r.u64()?,
+            checksum: r.u32()?,
+        };
         let _reserved = r.u32()?;
         let header = Header {
             page_size,
@@ -142,7 +158,8 @@ impl Header {
         if self.total_pages < 2 || self.height == 0 || self.height > crate::mutate::HEIGHT_MAX {
             return Err("bad page count or height".into());
         }
-        let in_file = |d: &Option<DiskRef>| d.is_none_or(|d| (2..self.total_pages).contains(&d.page));
+        let in_file =
+            |d: &Option<DiskRef>| d.is_none_or(|d| (2..self.total_pages).contains(&d.page));
         if !in_file(&self.root) || !in_file(&self.free_list) || self.free_pages > self.total_pages {
             return Err("root or free list outside the file".into());
         }
@@ -159,9 +176,15 @@ mod tests {
             page_size: 4096,
             generation: 7,
             checkpoint_seq: 99,
-            root: Some(DiskRef { page: 12, checksum: 0xdead_beef }),
+            root: Some(DiskRef {
+                page: 12,
+                checksum: 0xdead_beef,
+            }),
             height: 3,
-            free_list: Some(DiskRef { page: 4, checksum: 5 }),
+            free_list: Some(DiskRef {
+                page: 4,
+                checksum: 5,
+            }),
             free_pages: 10,
             total_pages: 40,
             entries: 1234,
@@ -174,7 +197,10 @@ mod tests {
         let bytes = header.encode();
         assert_eq!(bytes.len(), 4096);
         assert_eq!(Header::decode(&bytes), Ok(header));
-        assert_eq!(Header::decode(&Header::initial(1024).encode()), Ok(Header::initial(1024)));
+        assert_eq!(
+            Header::decode(&Header::initial(1024).encode()),
+            Ok(Header::initial(1024))
+        );
     }
 
     #[test]

@@ -99,7 +99,9 @@ impl Layout {
     /// Cell sizes of a branch: cell `i` holds child `i` and separator `i-1`.
     pub(crate) fn branch_cell_sizes(&self, keys: &[bytes::Bytes], children: usize) -> Vec<usize> {
         (0..children)
-            .map(|i| self.branch_cell_bytes(i.checked_sub(1).and_then(|k| keys.get(k)).map(|k| k.len())))
+            .map(|i| {
+                self.branch_cell_bytes(i.checked_sub(1).and_then(|k| keys.get(k)).map(|k| k.len()))
+            })
             .collect()
     }
 
@@ -107,7 +109,10 @@ impl Layout {
     pub(crate) fn node_bytes(&self, body: &Body) -> usize {
         let cells: usize = match body {
             Body::Leaf(leaf) => self.leaf_cell_sizes(&leaf.entries).iter().sum(),
-            Body::Branch(b) => self.branch_cell_sizes(&b.keys, b.children.len()).iter().sum(),
+            Body::Branch(b) => self
+                .branch_cell_sizes(&b.keys, b.children.len())
+                .iter()
+                .sum(),
         };
         PAGE_HEADER_BYTES + cells
     }

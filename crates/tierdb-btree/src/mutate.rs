@@ -45,7 +45,14 @@ pub(crate) struct Mutation<'a> {
 impl<'a> Mutation<'a> {
     /// A mutation of a tree of `height` levels.
     pub(crate) fn new(store: &'a Store, height: u32) -> Self {
-        Mutation { store, layout: store.layout(), freed: Vec::new(), entries_delta: 0, dirty_bytes: 0, height }
+        Mutation {
+            store,
+            layout: store.layout(),
+            freed: Vec::new(),
+            entries_delta: 0,
+            dirty_bytes: 0,
+            height,
+        }
     }
 
     /// Sets `key` to `value`.
@@ -72,7 +79,10 @@ impl<'a> Mutation<'a> {
             }
             Body::Branch(branch) => {
                 let index = branch.child_index(&key);
-                let next = branch.children.get_mut(index).ok_or_else(|| internal("child index"))?;
+                let next = branch
+                    .children
+                    .get_mut(index)
+                    .ok_or_else(|| internal(self.store, "child index"))?;
                 self.insert_into(next, key, value)?;
                 self.split_if_overfull(branch, index)
             }
@@ -89,7 +99,13 @@ impl<'a> Mutation<'a> {
                 self.free_value(&old);
             }
             Err(index) => {
-                leaf.entries.insert(index, Entry { key, value: Value::Inline(value) });
+                leaf.entries.insert(
+                    index,
+                    Entry {
+                        key,
+                        value: Value::Inline(value),
+                    },
+                );
                 self.entries_delta += 1;
             }
         }
@@ -108,7 +124,10 @@ impl<'a> Mutation<'a> {
             }
             Body::Branch(branch) => {
                 let index = branch.child_index(key);
-                let next = branch.children.get_mut(index).ok_or_else(|| internal("child index"))?;
+                let next = branch
+                    .children
+                    .get_mut(index)
+                    .ok_or_else(|| internal(self.store, "child index"))?;
                 self.remove_from(next, key)?;
                 self.join_if_underfull(branch, index)
             }
@@ -118,7 +137,10 @@ impl<'a> Mutation<'a> {
     fn free_value(&mut self, value: &Value) {
         if let Value::Overflow(run) = value {
             let count = run.page_count(self.layout.page_size);
-            self.freed.push(PageRun { start: run.start_page, count });
+            self.freed.push(PageRun {
+                start: run.start_page,
+                count,
+            });
         }
     }
 
@@ -128,13 +150,16 @@ impl<'a> Mutation<'a> {
         if let Child::Disk(disk) = *child {
             let node = self.store.load_node(disk)?;
             let count = node.origin.map_or(1, |o| o.page_count);
-            self.freed.push(PageRun { start: disk.page, count });
+            self.freed.push(PageRun {
+                start: disk.page,
+                count,
+            });
             self.dirty_bytes += self.layout.page_size as u64;
             *child = Child::Mem(node);
         }
         match child {
             Child::Mem(node) => Ok(Node::edit(node)),
-            Child::Disk(_) => Err(internal("materialize")),
+            Child::Disk(_) => Err(internal(self.store, "materialize")),
         }
     }
 
@@ -161,7 +186,11 @@ impl<'a> Mutation<'a> {
         if !underfull || branch.children.len() < 2 {
             return Ok(());
         }
-        let (first, last) = if index + 1 < branch.children.len() { (index, index + 1) } else { (index - 1, index) };
+        let (first, last) = if index + 1 < branch.children.len() {
+            (index, index + 1)
+        } else {
+            (index - 1, index)
+        };
         self.recut(branch, first, last)
     }
 
@@ -169,13 +198,18 @@ impl<'a> Mutation<'a> {
     /// cut into pieces that fit (one piece: a merge; two: a borrow).
     fn recut(&mut self, branch: &mut Branch, first: usize, last: usize) -> Result<()> {
         let mut bodies = Vec::with_capacity(last - first + 1);
-        for child in branch.children.get_mut(first..=last).ok_or_else(|| internal("recut range"))? {
+        for child in branch
+            .children
+            .get_mut(first..=last)
+            .ok_or_else(|| internal(self.store, "recut range"))?
+        {
             let node = self.materialize(child)?;
             let empty = Body::Leaf(Leaf::default());
             bodies.push(std::mem::replace(&mut node.body, empty));
         }
         let separators: Vec<Bytes> = branch.keys.drain(first..last).collect();
-        let joined = join_bodies(bodies, separators).ok_or_else(|| internal("siblings of different kinds"))?;
+        let joined = join_bodies(bodies, separators)
+            .ok_or_else(|| internal(self.store, "siblings of different kinds"))?;
         let pieces = split_body(self.layout, joined);
         let mut keys = Vec::with_capacity(pieces.len());
         let mut children = Vec::with_capacity(pieces.len());
@@ -183,19 +217,26 @@ impl<'a> Mutation<'a> {
             keys.extend(separator);
             children.push(Child::Mem(Arc::new(Node::new(body))));
         }
-        self.dirty_bytes += (children.len().saturating_sub(last - first + 1) * self.layout.page_size) as u64;
+        self.dirty_bytes +=
+            (children.len().saturating_sub(last - first + 1) * self.layout.page_size) as u64;
         branch.children.splice(first..=last, children);
         branch.keys.splice(first..first, keys);
         Ok(())
     }
 
     fn grow_root(&mut self, root: &mut Child) -> Result<()> {
-        while self.node_bytes(root).is_some_and(|bytes| !self.layout.fits(bytes)) {
+        while self
+            .node_bytes(root)
+            .is_some_and(|bytes| !self.layout.fits(bytes))
+        {
             if self.height >= HEIGHT_MAX {
-                return Err(internal("tree too high"));
+                return Err(internal(self.store, "tree too high"));
             }
             let old = std::mem::replace(root, Child::Mem(Arc::new(Node::empty_leaf())));
-            let mut branch = Branch { keys: Vec::new(), children: vec![old] };
+            let mut branch = Branch {
+                keys: Vec::new(),
+                children: vec![old],
+            };
             self.recut(&mut branch, 0, 0)?;
             *root = Child::Mem(Arc::new(Node::new(Body::Branch(branch))));
             self.height += 1;
@@ -207,20 +248,28 @@ impl<'a> Mutation<'a> {
         loop {
             let only_child = match root {
                 Child::Mem(node) => match &node.body {
-                    Body::Branch(branch) if branch.children.len() == 1 => branch.children.first().cloned(),
+                    Body::Branch(branch) if branch.children.len() == 1 => {
+                        branch.children.first().cloned()
+                    }
                     _ => None,
                 },
                 Child::Disk(_) => None,
             };
-            let Some(child) = only_child else { return Ok(()) };
+            let Some(child) = only_child else {
+                return Ok(());
+            };
             *root = child;
             self.height = self.height.saturating_sub(1).max(1);
         }
     }
 }
 
-/// An error for a broken internal invariant (a bug, or a corrupt file whose
-/// checksums happen to match).
-pub(crate) fn internal(what: &str) -> Error {
-    Error::InvalidArgument(format!("internal B+tree invariant broken: {what}"))
+/// The error for a tree whose structure is inconsistent although every
+/// checksum matched (a bug, or a damaged file whose checksums collide).
+pub(crate) fn internal(store: &Store, what: &str) -> Error {
+    Error::corruption(
+        store.path(),
+        0,
+        format!("inconsistent B+tree structure: {what}"),
+    )
 }

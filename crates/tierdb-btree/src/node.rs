@@ -173,7 +173,11 @@ mod tests {
     fn edit_copies_shared_nodes_and_forgets_origin() {
         let mut a = Arc::new(Node {
             body: Body::Leaf(Leaf::default()),
-            origin: Some(Origin { page: 5, page_count: 1, checksum: 1 }),
+            origin: Some(Origin {
+                page: 5,
+                page_count: 1,
+                checksum: 1,
+            }),
         });
         let b = a.clone();
         Node::edit(&mut a);

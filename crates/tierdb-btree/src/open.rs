@@ -14,8 +14,8 @@ use std::sync::Arc;
 use tierdb_cache::PageCache;
 use tierdb_io::{Error, OpenMode, Result, Vfs, VfsFile};
 
-use crate::free_list::{read_chain, FreeList};
-use crate::header::{Header, HeaderError, FORMAT_VERSION};
+use crate::free_list::{FreeList, read_chain};
+use crate::header::{FORMAT_VERSION, Header, HeaderError};
 use crate::layout::{Layout, MAX_PAGE_SIZE, MIN_PAGE_SIZE};
 use crate::options::BTreeOptions;
 use crate::store::Store;
@@ -34,14 +34,19 @@ pub(crate) struct Opened {
 }
 
 /// Opens (creating if needed) the tier file at `path`.
-pub(crate) fn open_file(vfs: &dyn Vfs, path: &Path, cache: Arc<PageCache>, file_id: u64, opts: &BTreeOptions) -> Result<Opened> {
+pub(crate) fn open_file(
+    vfs: &dyn Vfs,
+    path: &Path,
+    cache: Arc<PageCache>,
+    file_id: u64,
+    opts: &BTreeOptions,
+) -> Result<Opened> {
     opts.validate()?;
     let existed = vfs.exists(path)?;
     let file = vfs.open(path, OpenMode::Create)?;
-    if !existed {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            vfs.sync_dir(parent)?;
-        }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent.filter(|_| !existed) {
+        vfs.sync_dir(parent)?;
     }
     let header = match newest_header(&*file)? {
         Some(header) => header,
@@ -52,29 +57,47 @@ pub(crate) fn open_file(vfs: &dyn Vfs, path: &Path, cache: Arc<PageCache>, file_
     let file_len = file.len()?;
     let needed = header.total_pages.saturating_mul(header.page_size as u64);
     if file_len < needed {
-        return Err(Error::corruption(path, file_len, format!("file truncated: {file_len} bytes, checkpoint needs {needed}")));
+        return Err(Error::corruption(
+            path,
+            file_len,
+            format!("file truncated: {file_len} bytes, checkpoint needs {needed}"),
+        ));
     }
     let store = Store::new(file, layout, cache, file_id);
     let free_list = read_chain(&store, header.free_list, header.total_pages)?;
     let listed: u64 = free_list.runs.iter().map(|r| r.count).sum();
     if listed != header.free_pages {
-        return Err(Error::corruption(path, 0, format!("free list holds {listed} pages, header says {}", header.free_pages)));
+        return Err(Error::corruption(
+            path,
+            0,
+            format!(
+                "free list holds {listed} pages, header says {}",
+                header.free_pages
+            ),
+        ));
     }
-    Ok(Opened { store, header, free_list })
+    Ok(Opened {
+        store,
+        header,
+        free_list,
+    })
 }
 
 /// The valid header with the highest generation, if any.
 fn newest_header(file: &dyn VfsFile) -> Result<Option<Header>> {
     let first = read_slot(file, 0)?;
-    let first_page_size = first.as_ref().ok().map(|h| h.page_size);
     let offsets: Vec<u64> = match &first {
         Ok(h) => vec![u64::from(h.page_size)],
-        Err(_) => (MIN_PAGE_SIZE.ilog2()..=MAX_PAGE_SIZE.ilog2()).map(|s| 1u64 << s).collect(),
+        Err(_) => (MIN_PAGE_SIZE.ilog2()..=MAX_PAGE_SIZE.ilog2())
+            .map(|s| 1u64 << s)
+            .collect(),
     };
     let mut candidates = vec![first];
     for offset in offsets {
         let slot = read_slot(file, offset)?;
-        let matches = slot.as_ref().is_ok_and(|h| u64::from(h.page_size) == offset);
+        let matches = slot
+            .as_ref()
+            .is_ok_and(|h| u64::from(h.page_size) == offset);
         if matches || matches!(slot, Err(HeaderError::Unsupported(_))) {
             candidates.push(slot);
         }
@@ -85,13 +108,12 @@ fn newest_header(file: &dyn VfsFile) -> Result<Option<Header>> {
             Ok(h) if best.is_none_or(|b| h.generation > b.generation) => best = Some(h),
             Ok(_) | Err(HeaderError::Invalid(_)) => {}
             Err(HeaderError::Unsupported(found)) => {
-                return Err(Error::UnsupportedVersion { file: file.path().to_path_buf(), found, supported: FORMAT_VERSION });
+                return Err(Error::UnsupportedVersion {
+                    file: file.path().to_path_buf(),
+                    found,
+                    supported: FORMAT_VERSION,
+                });
             }
-        }
-    }
-    if let (Some(b), Some(first_page_size)) = (best, first_page_size) {
-        if b.page_size != first_page_size {
-            return Err(Error::corruption(file.path(), 0, "header slots disagree on the page size"));
         }
     }
     Ok(best)

@@ -41,7 +41,10 @@ mod tests {
             assert!(BTreeOptions { page_size: ok }.validate().is_ok());
         }
         for bad in [0, 512, 3000, 131_072] {
-            assert!(matches!(BTreeOptions { page_size: bad }.validate(), Err(Error::InvalidArgument(_))));
+            assert!(matches!(
+                BTreeOptions { page_size: bad }.validate(),
+                Err(Error::InvalidArgument(_))
+            ));
         }
     }
 }

@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 
-use crate::codec::{len_u32, put_u16, put_u32, put_u64, to_usize, DecodeResult, Reader};
+use crate::codec::{DecodeResult, Reader, len_u32, put_u16, put_u32, put_u64, to_usize};
 use crate::layout::{Layout, PAGE_HEADER_BYTES, SLOT_BYTES};
 use crate::node::{Body, Branch, Child, DiskRef, Entry, Leaf, Node, Origin, RunRef, Value};
 
@@ -107,7 +107,9 @@ pub(crate) fn parse_header(page: &[u8]) -> DecodeResult<PageHeader> {
     let stored = r.u32()?;
     let computed = crc32fast::hash(page.get(4..).unwrap_or_default());
     if stored != computed {
-        return Err(format!("page checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"));
+        return Err(format!(
+            "page checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+        ));
     }
     let page_type = r.u8()?;
     let version = r.u8()?;
@@ -118,7 +120,14 @@ pub(crate) fn parse_header(page: &[u8]) -> DecodeResult<PageHeader> {
     let page_no = r.u64()?;
     let tail_pages = u64::from(r.u32()?);
     let tail_crc = r.u32()?;
-    Ok(PageHeader { crc: stored, page_type, count, page: page_no, tail_pages, tail_crc })
+    Ok(PageHeader {
+        crc: stored,
+        page_type,
+        count,
+        page: page_no,
+        tail_pages,
+        tail_crc,
+    })
 }
 
 /// Accumulates cells, slots and tail bytes of one node.
@@ -132,7 +141,13 @@ struct CellWriter {
 
 impl CellWriter {
     fn new(layout: Layout, cell_count: usize) -> Self {
-        CellWriter { layout, cells: Vec::new(), offsets: Vec::new(), tail: Vec::new(), cell_count }
+        CellWriter {
+            layout,
+            cells: Vec::new(),
+            offsets: Vec::new(),
+            tail: Vec::new(),
+            cell_count,
+        }
     }
 
     fn start_cell(&mut self, flags: u8) {
@@ -158,7 +173,9 @@ impl CellWriter {
         let page_size = self.layout.page_size;
         let used = PAGE_HEADER_BYTES + SLOT_BYTES * self.cell_count + self.cells.len();
         if used > page_size || self.offsets.len() != self.cell_count {
-            return Err(format!("node of {used} bytes does not fit a {page_size}-byte page"));
+            return Err(format!(
+                "node of {used} bytes does not fit a {page_size}-byte page"
+            ));
         }
         let tail_pages = self.tail.len().div_ceil(page_size);
         let mut bytes = vec![0u8; page_size * (1 + tail_pages)];
@@ -173,12 +190,18 @@ impl CellWriter {
         let cells_at = PAGE_HEADER_BYTES + SLOT_BYTES * self.cell_count;
         bytes[cells_at..cells_at + self.cells.len()].copy_from_slice(&self.cells);
         bytes[page_size..page_size + self.tail.len()].copy_from_slice(&self.tail);
-        Ok(Image { bytes, page_count: 1 + tail_pages as u64 })
+        Ok(Image {
+            bytes,
+            page_count: 1 + tail_pages as u64,
+        })
     }
 }
 
 /// Encodes a leaf; values are already resolved to inline bytes or runs.
-pub(crate) fn encode_leaf(layout: Layout, entries: &[(&[u8], ValueCell<'_>)]) -> DecodeResult<Image> {
+pub(crate) fn encode_leaf(
+    layout: Layout,
+    entries: &[(&[u8], ValueCell<'_>)],
+) -> DecodeResult<Image> {
     let mut w = CellWriter::new(layout, entries.len());
     for (key, value) in entries {
         let key_inline = layout.leaf_key_inline(key.len());
@@ -204,9 +227,17 @@ pub(crate) fn encode_leaf(layout: Layout, entries: &[(&[u8], ValueCell<'_>)]) ->
 }
 
 /// Encodes a branch whose children are all on disk.
-pub(crate) fn encode_branch(layout: Layout, keys: &[Bytes], children: &[DiskRef]) -> DecodeResult<Image> {
+pub(crate) fn encode_branch(
+    layout: Layout,
+    keys: &[Bytes],
+    children: &[DiskRef],
+) -> DecodeResult<Image> {
     if children.len() != keys.len() + 1 {
-        return Err(format!("branch with {} keys and {} children", keys.len(), children.len()));
+        return Err(format!(
+            "branch with {} keys and {} children",
+            keys.len(),
+            children.len()
+        ));
     }
     let mut w = CellWriter::new(layout, children.len());
     for (i, child) in children.iter().enumerate() {
@@ -228,13 +259,26 @@ pub(crate) fn encode_branch(layout: Layout, keys: &[Bytes], children: &[DiskRef]
 }
 
 /// Decodes a verified node page (`first`) and its tail into a node.
-pub(crate) fn decode_node(layout: Layout, first: &[u8], tail: &[u8], header: &PageHeader) -> DecodeResult<Node> {
+pub(crate) fn decode_node(
+    layout: Layout,
+    first: &[u8],
+    tail: &[u8],
+    header: &PageHeader,
+) -> DecodeResult<Node> {
     if first.len() != layout.page_size {
-        return Err(format!("page of {} bytes, expected {}", first.len(), layout.page_size));
+        return Err(format!(
+            "page of {} bytes, expected {}",
+            first.len(),
+            layout.page_size
+        ));
     }
     let tail_len = header.tail_pages.checked_mul(layout.page_size as u64);
     if tail_len != Some(tail.len() as u64) {
-        return Err(format!("tail of {} bytes, header says {} pages", tail.len(), header.tail_pages));
+        return Err(format!(
+            "tail of {} bytes, header says {} pages",
+            tail.len(),
+            header.tail_pages
+        ));
     }
     if crc32fast::hash(tail) != header.tail_crc {
         return Err("tail pages checksum mismatch".to_string());
@@ -247,15 +291,24 @@ pub(crate) fn decode_node(layout: Layout, first: &[u8], tail: &[u8], header: &Pa
         PAGE_TYPE_BRANCH => Body::Branch(decode_branch(first, tail, header.count)?),
         other => return Err(format!("page type {other} is not a tree node")),
     };
-    let origin = Origin { page: header.page, page_count: 1 + header.tail_pages, checksum: header.crc };
-    Ok(Node { body, origin: Some(origin) })
+    let origin = Origin {
+        page: header.page,
+        page_count: 1 + header.tail_pages,
+        checksum: header.crc,
+    };
+    Ok(Node {
+        body,
+        origin: Some(origin),
+    })
 }
 
 fn cell_reader<'a>(first: &'a [u8], count: usize, index: usize) -> DecodeResult<Reader<'a>> {
     let slot_at = PAGE_HEADER_BYTES + SLOT_BYTES * index;
     let offset = usize::from(Reader::at(first, slot_at).u16()?);
     if offset < PAGE_HEADER_BYTES + SLOT_BYTES * count {
-        return Err(format!("cell {index} offset {offset} points into the header or slots"));
+        return Err(format!(
+            "cell {index} offset {offset} points into the header or slots"
+        ));
     }
     Ok(Reader::at(first, offset))
 }
@@ -268,7 +321,9 @@ fn read_key(r: &mut Reader<'_>, tail: &[u8], flags: u8) -> DecodeResult<Bytes> {
     let len = to_usize(u64::from(r.u32()?))?;
     let offset = to_usize(u64::from(r.u32()?))?;
     let end = offset.checked_add(len).ok_or("tail key length overflows")?;
-    let key = tail.get(offset..end).ok_or_else(|| format!("tail key {offset}..{end} past tail end"))?;
+    let key = tail
+        .get(offset..end)
+        .ok_or_else(|| format!("tail key {offset}..{end} past tail end"))?;
     Ok(Bytes::copy_from_slice(key))
 }
 
@@ -293,9 +348,16 @@ fn decode_leaf(first: &[u8], tail: &[u8], count: usize) -> DecodeResult<Leaf> {
             let len = to_usize(u64::from(r.u32()?))?;
             Value::Inline(Bytes::copy_from_slice(r.bytes(len)?))
         } else {
-            let run = RunRef { start_page: r.u64()?, len: r.u64()?, checksum: r.u32()? };
+            let run = RunRef {
+                start_page: r.u64()?,
+                len: r.u64()?,
+                checksum: r.u32()?,
+            };
             if run.start_page < 2 {
-                return Err(format!("leaf cell {i} overflow run starts at page {}", run.start_page));
+                return Err(format!(
+                    "leaf cell {i} overflow run starts at page {}",
+                    run.start_page
+                ));
             }
             Value::Overflow(run)
         };
@@ -308,15 +370,23 @@ fn decode_branch(first: &[u8], tail: &[u8], count: usize) -> DecodeResult<Branch
     if count == 0 {
         return Err("branch without children".to_string());
     }
-    let mut branch = Branch { keys: Vec::with_capacity(count - 1), children: Vec::with_capacity(count) };
+    let mut branch = Branch {
+        keys: Vec::with_capacity(count - 1),
+        children: Vec::with_capacity(count),
+    };
     for i in 0..count {
         let mut r = cell_reader(first, count, i)?;
         let flags = r.u8()?;
         let expected_no_key = i == 0;
-        if flags & !(FLAG_KEY_IN_TAIL | FLAG_NO_KEY) != 0 || (flags & FLAG_NO_KEY != 0) != expected_no_key {
+        if flags & !(FLAG_KEY_IN_TAIL | FLAG_NO_KEY) != 0
+            || (flags & FLAG_NO_KEY != 0) != expected_no_key
+        {
             return Err(format!("branch cell {i} has bad flags {flags:#x}"));
         }
-        let child = DiskRef { page: r.u64()?, checksum: r.u32()? };
+        let child = DiskRef {
+            page: r.u64()?,
+            checksum: r.u32()?,
+        };
         if child.page < 2 {
             return Err(format!("branch cell {i} points at page {}", child.page));
         }

@@ -63,7 +63,12 @@ pub(crate) struct Space {
 
 impl Space {
     /// The state after opening a checkpoint: `free` from its free list.
-    pub(crate) fn new(end: u64, free: &[PageRun], durable_seq: Seq, durable_generation: u64) -> Self {
+    pub(crate) fn new(
+        end: u64,
+        free: &[PageRun],
+        durable_seq: Seq,
+        durable_generation: u64,
+    ) -> Self {
         let mut space = Space {
             free: BTreeMap::new(),
             pending: Vec::new(),
@@ -100,12 +105,22 @@ impl Space {
 
     /// Frees `run`, replaced by the write set at `seq`.
     pub(crate) fn free_after_seq(&mut self, run: PageRun, seq: Seq) {
-        self.pending.push(Pending { run, after_seq: seq, after_generation: 0, view_seq: seq });
+        self.pending.push(Pending {
+            run,
+            after_seq: seq,
+            after_generation: 0,
+            view_seq: seq,
+        });
     }
 
     /// Frees `run` once checkpoint `generation` is durable.
     pub(crate) fn free_after_generation(&mut self, run: PageRun, generation: u64) {
-        self.pending.push(Pending { run, after_seq: 0, after_generation: generation, view_seq: 0 });
+        self.pending.push(Pending {
+            run,
+            after_seq: 0,
+            after_generation: generation,
+            view_seq: 0,
+        });
     }
 
     /// Records that the checkpoint (`seq`, `generation`) is durable.
@@ -118,9 +133,12 @@ impl Space {
     pub(crate) fn promote(&mut self) {
         let oldest_view = self.views.keys().next().copied().unwrap_or(Seq::MAX);
         let (durable_seq, durable_generation) = (self.durable_seq, self.durable_generation);
-        let (ready, waiting): (Vec<Pending>, Vec<Pending>) = self.pending.drain(..).partition(|p| {
-            p.after_seq <= durable_seq && p.after_generation <= durable_generation && p.view_seq <= oldest_view
-        });
+        let (ready, waiting): (Vec<Pending>, Vec<Pending>) =
+            self.pending.drain(..).partition(|p| {
+                p.after_seq <= durable_seq
+                    && p.after_generation <= durable_generation
+                    && p.view_seq <= oldest_view
+            });
         self.pending = waiting;
         for p in ready {
             self.insert_free(p.run);
@@ -130,7 +148,11 @@ impl Space {
     /// Takes `count` contiguous reusable pages (first fit), or extends the
     /// file.
     pub(crate) fn alloc(&mut self, count: u64) -> PageRun {
-        let found = self.free.iter().find(|(_, len)| **len >= count).map(|(s, l)| (*s, *l));
+        let found = self
+            .free
+            .iter()
+            .find(|(_, len)| **len >= count)
+            .map(|(s, l)| (*s, *l));
         if let Some((start, len)) = found {
             self.free.remove(&start);
             if len > count {
@@ -138,7 +160,10 @@ impl Space {
             }
             return PageRun { start, count };
         }
-        let run = PageRun { start: self.end, count };
+        let run = PageRun {
+            start: self.end,
+            count,
+        };
         self.end += count;
         run
     }
@@ -151,7 +176,10 @@ impl Space {
         let mut start = run.start;
         let mut count = run.count;
         if let Some((&prev_start, &prev_count)) = self.free.range(..start).next_back() {
-            debug_assert!(prev_start + prev_count <= start, "double free of page {start}");
+            debug_assert!(
+                prev_start + prev_count <= start,
+                "double free of page {start}"
+            );
             if prev_start + prev_count == start {
                 self.free.remove(&prev_start);
                 start = prev_start;
@@ -174,7 +202,14 @@ impl Space {
     /// is durable and nothing else is live: the free set plus every pending
     /// run that checkpoint no longer reaches. Sorted and coalesced.
     pub(crate) fn durable_free_runs(&self, seq: Seq, generation: u64) -> Vec<PageRun> {
-        let mut all: Vec<PageRun> = self.free.iter().map(|(s, c)| PageRun { start: *s, count: *c }).collect();
+        let mut all: Vec<PageRun> = self
+            .free
+            .iter()
+            .map(|(s, c)| PageRun {
+                start: *s,
+                count: *c,
+            })
+            .collect();
         all.extend(
             self.pending
                 .iter()
@@ -222,7 +257,11 @@ mod tests {
         space.register_view(6);
         space.free_after_seq(run(3, 1), 7);
         space.promote();
-        assert_eq!(space.free_pages(), 0, "durable checkpoint is older than the free");
+        assert_eq!(
+            space.free_pages(),
+            0,
+            "durable checkpoint is older than the free"
+        );
         space.set_durable(7, 2);
         space.promote();
         assert_eq!(space.free_pages(), 0, "a view at 6 may still read page 3");

@@ -18,7 +18,9 @@ pub(crate) fn piece_bounds(sizes: &[usize], capacity: usize) -> Vec<Range<usize>
     let first_try = total.div_ceil(capacity.max(1)).max(1);
     for pieces in first_try..=sizes.len().max(1) {
         let bounds = balanced_bounds(sizes, pieces);
-        let fits = bounds.iter().all(|r| sizes[r.clone()].iter().sum::<usize>() <= capacity);
+        let fits = bounds
+            .iter()
+            .all(|r| sizes[r.clone()].iter().sum::<usize>() <= capacity);
         if fits {
             return bounds;
         }
@@ -62,7 +64,9 @@ fn split_leaf(layout: Layout, mut entries: Vec<Entry>) -> Vec<Piece> {
     let mut pieces = Vec::with_capacity(bounds.len());
     for range in bounds.iter().rev() {
         let part: Vec<Entry> = entries.drain(range.clone()).collect();
-        let separator = (range.start > 0).then(|| part.first().map(|e| e.key.clone())).flatten();
+        let separator = (range.start > 0)
+            .then(|| part.first().map(|e| e.key.clone()))
+            .flatten();
         pieces.push((separator, Body::Leaf(Leaf { entries: part })));
     }
     pieces.reverse();
@@ -81,7 +85,13 @@ fn split_branch(layout: Layout, branch: Branch) -> Vec<Piece> {
         let len = range.len();
         let piece_children: Vec<Child> = children.by_ref().take(len).collect();
         let piece_keys: Vec<Bytes> = keys.by_ref().take(len.saturating_sub(1)).collect();
-        pieces.push((separator, Body::Branch(Branch { keys: piece_keys, children: piece_children })));
+        pieces.push((
+            separator,
+            Body::Branch(Branch {
+                keys: piece_keys,
+                children: piece_children,
+            }),
+        ));
     }
     pieces
 }
@@ -101,7 +111,9 @@ pub(crate) fn join_bodies(bodies: Vec<Body>, separators: Vec<Bytes>) -> Option<B
         }
         Body::Branch(mut branch) => {
             for (body, separator) in bodies.zip(separators) {
-                let Body::Branch(next) = body else { return None };
+                let Body::Branch(next) = body else {
+                    return None;
+                };
                 branch.keys.push(separator);
                 branch.keys.extend(next.keys);
                 branch.children.extend(next.children);
@@ -138,7 +150,12 @@ mod tests {
                 value: Value::Inline(Bytes::from(vec![7; 20])),
             })
             .collect();
-        let pieces = split_body(layout, Body::Leaf(Leaf { entries: entries.clone() }));
+        let pieces = split_body(
+            layout,
+            Body::Leaf(Leaf {
+                entries: entries.clone(),
+            }),
+        );
         assert!(pieces.len() >= 3);
         for (i, (sep, body)) in pieces.iter().enumerate() {
             assert!(layout.fits(layout.node_bytes(body)));
@@ -146,7 +163,9 @@ mod tests {
         }
         let seps: Vec<Bytes> = pieces.iter().filter_map(|(s, _)| s.clone()).collect();
         let joined = join_bodies(pieces.into_iter().map(|(_, b)| b).collect(), seps).unwrap();
-        let Body::Leaf(leaf) = joined else { panic!("leaf expected") };
+        let Body::Leaf(leaf) = joined else {
+            panic!("leaf expected")
+        };
         assert_eq!(leaf.entries, entries);
     }
 }

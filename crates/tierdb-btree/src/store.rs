@@ -16,7 +16,7 @@ use tierdb_io::{Error, Result, VfsFile};
 
 use crate::layout::Layout;
 use crate::node::{Child, DiskRef, Node, RunRef, Value};
-use crate::page_format::{decode_node, parse_header, PAGE_TYPE_BRANCH, PAGE_TYPE_LEAF};
+use crate::page_format::{PAGE_TYPE_BRANCH, PAGE_TYPE_LEAF, decode_node, parse_header};
 
 /// Overflow values up to this many bytes are kept in the shared cache.
 const CACHED_VALUE_BYTES_MAX: u64 = 256 * 1024;
@@ -44,7 +44,12 @@ pub(crate) struct Store {
 
 impl Store {
     /// Wraps an open file.
-    pub(crate) fn new(file: Arc<dyn VfsFile>, layout: Layout, cache: Arc<PageCache>, file_id: u64) -> Self {
+    pub(crate) fn new(
+        file: Arc<dyn VfsFile>,
+        layout: Layout,
+        cache: Arc<PageCache>,
+        file_id: u64,
+    ) -> Self {
         let path = file.path().to_path_buf();
         Store {
             file,
@@ -81,20 +86,33 @@ impl Store {
     }
 
     /// Reads `len` bytes at `offset`; a read past the end is corruption.
+    /// Lengths above one page come from disk (tails, runs), so they are
+    /// checked against the file size before anything is allocated.
     pub(crate) fn read_at(&self, offset: u64, len: u64, page: u64) -> Result<Vec<u8>> {
-        let end = offset.checked_add(len).ok_or_else(|| self.corrupt_page(page, "length overflows"))?;
-        let file_len = self.file.len()?;
-        if end > file_len {
-            return Err(self.corrupt_page(page, format!("{len} bytes at offset {offset} run past end of file ({file_len})")));
+        let end = offset
+            .checked_add(len)
+            .ok_or_else(|| self.corrupt_page(page, "length overflows"))?;
+        if len > self.layout.page_size as u64 {
+            let file_len = self.file.len()?;
+            if end > file_len {
+                return Err(self.corrupt_page(
+                    page,
+                    format!("{len} bytes at offset {offset} run past end of file ({file_len})"),
+                ));
+            }
         }
         let len = usize::try_from(len).map_err(|_| self.corrupt_page(page, "length too large"))?;
         let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, offset).map_err(|e| match e {
-            Error::Io { source, .. } if source.kind() == ErrorKind::UnexpectedEof => {
-                self.corrupt_page(page, "page beyond end of file")
-            }
-            other => other,
-        })?;
+        self.file
+            .read_exact_at(&mut buf, offset)
+            .map_err(|e| match e {
+                Error::Io { source, .. } if source.kind() == ErrorKind::UnexpectedEof => self
+                    .corrupt_page(
+                        page,
+                        format!("{len} bytes at offset {offset} run past end of file"),
+                    ),
+                other => other,
+            })?;
         Ok(buf)
     }
 
@@ -107,7 +125,8 @@ impl Store {
     /// Writes `bytes` at `offset`, counting them.
     pub(crate) fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
         self.file.write_all_at(bytes, offset)?;
-        self.bytes_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.bytes_written
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -131,7 +150,10 @@ impl Store {
     }
 
     fn key(&self, page: u64) -> PageKey {
-        PageKey { file: self.file_id, page }
+        PageKey {
+            file: self.file_id,
+            page,
+        }
     }
 
     /// Forgets whatever the cache holds for the extent starting at `page`
@@ -144,12 +166,15 @@ impl Store {
     pub(crate) fn cache_node(&self, node: &Arc<Node>) {
         if let Some(origin) = node.origin {
             let charge = self.charge(origin.page_count);
-            self.cache.insert(self.key(origin.page), Arc::clone(node), charge);
+            self.cache
+                .insert(self.key(origin.page), Arc::clone(node), charge);
         }
     }
 
     fn charge(&self, pages: u64) -> usize {
-        usize::try_from(pages).unwrap_or(usize::MAX).saturating_mul(self.layout.page_size)
+        usize::try_from(pages)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(self.layout.page_size)
     }
 
     /// The node a child points at.
@@ -169,7 +194,9 @@ impl Store {
             let node = Arc::new(self.read_node(disk)?);
             Ok::<_, Error>((node, self.layout.page_size))
         })?;
-        let matches = node.origin.is_some_and(|o| o.page == disk.page && o.checksum == disk.checksum);
+        let matches = node
+            .origin
+            .is_some_and(|o| o.page == disk.page && o.checksum == disk.checksum);
         if matches {
             let counter = if loaded { &self.misses } else { &self.hits };
             counter.fetch_add(1, Ordering::Relaxed);
@@ -193,15 +220,22 @@ impl Store {
         let tail = if header.tail_pages == 0 {
             Vec::new()
         } else {
-            let tail_len = header.tail_pages.checked_mul(page_size).ok_or_else(|| self.corrupt_page(disk.page, "tail too long"))?;
+            let tail_len = header
+                .tail_pages
+                .checked_mul(page_size)
+                .ok_or_else(|| self.corrupt_page(disk.page, "tail too long"))?;
             self.read_at(offset + page_size, tail_len, disk.page)?
         };
-        decode_node(self.layout, &first, &tail, &header).map_err(|r| self.corrupt_page(disk.page, r))
+        decode_node(self.layout, &first, &tail, &header)
+            .map_err(|r| self.corrupt_page(disk.page, r))
     }
 
     fn check_node_header(&self, disk: DiskRef, page: u64, crc: u32, page_type: u8) -> Result<()> {
         if page != disk.page {
-            return Err(self.corrupt_page(disk.page, format!("page claims to be page {page} (misdirected write?)")));
+            return Err(self.corrupt_page(
+                disk.page,
+                format!("page claims to be page {page} (misdirected write?)"),
+            ));
         }
         if crc != disk.checksum {
             return Err(self.corrupt_page(
@@ -210,7 +244,10 @@ impl Store {
             ));
         }
         if page_type != PAGE_TYPE_LEAF && page_type != PAGE_TYPE_BRANCH {
-            return Err(self.corrupt_page(disk.page, format!("page type {page_type} is not a tree node")));
+            return Err(self.corrupt_page(
+                disk.page,
+                format!("page type {page_type} is not a tree node"),
+            ));
         }
         Ok(())
     }
@@ -233,7 +270,13 @@ impl Store {
             loaded = true;
             let bytes = self.read_run(run)?;
             let charge = bytes.len().max(1);
-            Ok::<_, Error>((Arc::new(CachedValue { checksum: run.checksum, bytes }), charge))
+            Ok::<_, Error>((
+                Arc::new(CachedValue {
+                    checksum: run.checksum,
+                    bytes,
+                }),
+                charge,
+            ))
         })?;
         if cached.checksum == run.checksum && cached.bytes.len() as u64 == run.len {
             let counter = if loaded { &self.misses } else { &self.hits };

@@ -31,8 +31,17 @@ pub(crate) struct Swizzled {
 }
 
 /// Swizzles `root` in place.
-pub(crate) fn swizzle(root: &mut Child, written: &HashMap<usize, Written>, store: &Store) -> Swizzled {
-    let mut s = Swizzler { written, reached: HashSet::new(), dirty_bytes: 0, layout: store.layout() };
+pub(crate) fn swizzle(
+    root: &mut Child,
+    written: &HashMap<usize, Written>,
+    store: &Store,
+) -> Swizzled {
+    let mut s = Swizzler {
+        written,
+        reached: HashSet::new(),
+        dirty_bytes: 0,
+        layout: store.layout(),
+    };
     s.visit(root);
     let mut orphans = Vec::new();
     for (id, w) in written {
@@ -42,7 +51,10 @@ pub(crate) fn swizzle(root: &mut Child, written: &HashMap<usize, Written>, store
             orphans.extend(w.runs.iter().copied());
         }
     }
-    Swizzled { orphans, dirty_bytes: s.dirty_bytes }
+    Swizzled {
+        orphans,
+        dirty_bytes: s.dirty_bytes,
+    }
 }
 
 struct Swizzler<'a> {
@@ -56,7 +68,10 @@ impl Swizzler<'_> {
     fn visit(&mut self, child: &mut Child) {
         let written = self.written;
         let Child::Mem(node) = child else { return };
-        if let Some(w) = written.get(&Node::identity(node)).filter(|w| Arc::ptr_eq(&w.source, node)) {
+        if let Some(w) = written
+            .get(&Node::identity(node))
+            .filter(|w| Arc::ptr_eq(&w.source, node))
+        {
             self.reach(node);
             *child = Child::Disk(w.disk);
             return;
@@ -64,7 +79,11 @@ impl Swizzler<'_> {
         self.dirty_bytes += self.layout.page_size as u64;
         match &node.body {
             Body::Leaf(leaf) => {
-                self.dirty_bytes += leaf.entries.iter().map(|e| self.layout.spilled_inline_bytes(e)).sum::<u64>();
+                self.dirty_bytes += leaf
+                    .entries
+                    .iter()
+                    .map(|e| self.layout.spilled_inline_bytes(e))
+                    .sum::<u64>();
             }
             Body::Branch(branch) if branch.children.iter().any(|c| matches!(c, Child::Mem(_))) => {
                 if let Body::Branch(branch) = &mut Arc::make_mut(node).body {

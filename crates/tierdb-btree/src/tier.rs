@@ -20,7 +20,7 @@ use tierdb_cache::PageCache;
 use tierdb_io::{Error, Result, Vfs};
 use tierdb_tier::{ReadView, Seq, Tier, TierStats, WriteOp};
 
-use crate::checkpoint::{write_checkpoint, Committed, Snapshot};
+use crate::checkpoint::{Committed, Snapshot, write_checkpoint};
 use crate::header::Header;
 use crate::mutate::Mutation;
 use crate::node::{Child, Node};
@@ -52,7 +52,9 @@ pub struct BTreeTier {
 
 impl std::fmt::Debug for BTreeTier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BTreeTier").field("path", &self.store.path()).finish_non_exhaustive()
+        f.debug_struct("BTreeTier")
+            .field("path", &self.store.path())
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,13 +63,30 @@ impl BTreeTier {
     /// empty). `file_id` is its key space in the shared cache. An existing
     /// file keeps its own page size; `opts.page_size` applies to new files
     /// (and must be valid either way: `Error::InvalidArgument`).
-    pub fn open(vfs: Arc<dyn Vfs>, path: &Path, cache: Arc<PageCache>, file_id: u64, opts: BTreeOptions) -> Result<BTreeTier> {
+    pub fn open(
+        vfs: Arc<dyn Vfs>,
+        path: &Path,
+        cache: Arc<PageCache>,
+        file_id: u64,
+        opts: BTreeOptions,
+    ) -> Result<BTreeTier> {
         cache.remove_file(file_id);
         let opened = open_file(&*vfs, path, cache, file_id, &opts)?;
         let header = opened.header;
-        let mut space = Space::new(header.total_pages, &opened.free_list.runs, header.checkpoint_seq, header.generation);
+        let mut space = Space::new(
+            header.total_pages,
+            &opened.free_list.runs,
+            header.checkpoint_seq,
+            header.generation,
+        );
         for page in &opened.free_list.list_pages {
-            space.free_after_generation(PageRun { start: *page, count: 1 }, header.generation + 1);
+            space.free_after_generation(
+                PageRun {
+                    start: *page,
+                    count: 1,
+                },
+                header.generation + 1,
+            );
         }
         let store = Arc::new(opened.store);
         let root = match header.root {
@@ -77,13 +96,21 @@ impl BTreeTier {
             }
             None => Child::Mem(Arc::new(Node::empty_leaf())),
         };
-        let snapshot = Snapshot { root, seq: header.checkpoint_seq, entries: header.entries, height: header.height };
+        let snapshot = Snapshot {
+            root,
+            seq: header.checkpoint_seq,
+            entries: header.entries,
+            height: header.height,
+        };
         Ok(BTreeTier {
             store,
             writer: Mutex::new(()),
             tree: Mutex::new(snapshot),
             space: Arc::new(Mutex::new(space)),
-            checkpoint: Mutex::new(Durable { header, poisoned: None }),
+            checkpoint: Mutex::new(Durable {
+                header,
+                poisoned: None,
+            }),
             dirty_bytes: AtomicU64::new(0),
             persists: AtomicU64::new(0),
             persisted_seq: AtomicU64::new(header.checkpoint_seq),
@@ -117,12 +144,17 @@ impl BTreeTier {
         let _writer = self.writer.lock();
         let mut next = self.tree.lock().clone();
         if seq <= next.seq {
-            return Err(Error::InvalidArgument(format!("apply at sequence {seq}, already applied {}", next.seq)));
+            return Err(Error::InvalidArgument(format!(
+                "apply at sequence {seq}, already applied {}",
+                next.seq
+            )));
         }
         let mut mutation = Mutation::new(&self.store, next.height);
         for op in ops {
             match op {
-                WriteOp::Put { key, value } => mutation.put(&mut next.root, key.clone(), value.clone())?,
+                WriteOp::Put { key, value } => {
+                    mutation.put(&mut next.root, key.clone(), value.clone())?
+                }
                 WriteOp::Delete { key } => mutation.delete(&mut next.root, key)?,
             }
         }
@@ -137,21 +169,26 @@ impl BTreeTier {
         }
         drop(space);
         drop(tree);
-        self.dirty_bytes.fetch_add(mutation.dirty_bytes, Ordering::Relaxed);
+        self.dirty_bytes
+            .fetch_add(mutation.dirty_bytes, Ordering::Relaxed);
         Ok(())
     }
 
     fn persist_now(&self, wal_durable_to: &dyn Fn(Seq) -> Result<()>) -> Result<Seq> {
         let mut durable = self.checkpoint.lock();
         if let Some(reason) = &durable.poisoned {
-            return Err(Error::Poisoned { reason: reason.clone() });
+            return Err(Error::Poisoned {
+                reason: reason.clone(),
+            });
         }
         let snapshot = self.tree.lock().clone();
-        if matches!(snapshot.root, Child::Disk(_)) && snapshot.seq == durable.header.checkpoint_seq {
+        if matches!(snapshot.root, Child::Disk(_)) && snapshot.seq == durable.header.checkpoint_seq
+        {
             return Ok(snapshot.seq);
         }
         wal_durable_to(snapshot.seq)?;
-        let committed = match write_checkpoint(&self.store, &self.space, &durable.header, &snapshot) {
+        let committed = match write_checkpoint(&self.store, &self.space, &durable.header, &snapshot)
+        {
             Ok(committed) => committed,
             Err(e) => {
                 durable.poisoned = Some(format!("checkpoint failed: {e}"));
@@ -171,7 +208,13 @@ impl BTreeTier {
             let mut space = self.space.lock();
             space.set_durable(header.checkpoint_seq, header.generation);
             for page in &committed.list_pages {
-                space.free_after_generation(PageRun { start: *page, count: 1 }, header.generation + 1);
+                space.free_after_generation(
+                    PageRun {
+                        start: *page,
+                        count: 1,
+                    },
+                    header.generation + 1,
+                );
             }
         }
         let _writer = self.writer.lock();
@@ -185,9 +228,11 @@ impl BTreeTier {
         }
         space.promote();
         drop(space);
-        self.dirty_bytes.store(swizzled.dirty_bytes, Ordering::Relaxed);
+        self.dirty_bytes
+            .store(swizzled.dirty_bytes, Ordering::Relaxed);
         self.persists.fetch_add(1, Ordering::Relaxed);
-        self.persisted_seq.store(header.checkpoint_seq, Ordering::Release);
+        self.persisted_seq
+            .store(header.checkpoint_seq, Ordering::Release);
     }
 }
 
@@ -199,7 +244,12 @@ impl Tier for BTreeTier {
     fn read_view(&self) -> Arc<dyn ReadView> {
         let tree = self.tree.lock();
         let pin = ViewPin::register(&self.space, &mut self.space.lock(), tree.seq);
-        Arc::new(BTreeView { seq: tree.seq, root: tree.root.clone(), store: Arc::clone(&self.store), pin: Arc::new(pin) })
+        Arc::new(BTreeView {
+            seq: tree.seq,
+            root: tree.root.clone(),
+            store: Arc::clone(&self.store),
+            pin: Arc::new(pin),
+        })
     }
 
     fn applied_seq(&self) -> Seq {

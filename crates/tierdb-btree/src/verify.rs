@@ -9,7 +9,7 @@ use tierdb_io::{Error, Result};
 
 use crate::free_list::read_chain;
 use crate::header::Header;
-use crate::node::{Body, Child, DiskRef, Value};
+use crate::node::{Body, Branch, Child, DiskRef, Leaf, Value};
 use crate::space::PageRun;
 use crate::store::Store;
 
@@ -34,7 +34,11 @@ pub struct VerifyReport {
 
 /// Checks the checkpoint `header` of `store`.
 pub(crate) fn verify(store: &Store, header: &Header) -> Result<VerifyReport> {
-    let mut v = Verifier { store, used: vec![false; usize::try_from(header.total_pages).unwrap_or(0)], report: VerifyReport::default() };
+    let mut v = Verifier {
+        store,
+        used: vec![false; usize::try_from(header.total_pages).unwrap_or(0)],
+        report: VerifyReport::default(),
+    };
     v.report.total_pages = header.total_pages;
     v.report.height = header.height;
     v.mark(PageRun { start: 0, count: 2 }, "header")?;
@@ -43,7 +47,13 @@ pub(crate) fn verify(store: &Store, header: &Header) -> Result<VerifyReport> {
     }
     let list = read_chain(store, header.free_list, header.total_pages)?;
     for page in &list.list_pages {
-        v.mark(PageRun { start: *page, count: 1 }, "free-list page")?;
+        v.mark(
+            PageRun {
+                start: *page,
+                count: 1,
+            },
+            "free-list page",
+        )?;
     }
     for run in &list.runs {
         v.mark(*run, "free run")?;
@@ -51,7 +61,14 @@ pub(crate) fn verify(store: &Store, header: &Header) -> Result<VerifyReport> {
     v.report.free_list_pages = list.list_pages.len() as u64;
     v.report.free_pages = list.runs.iter().map(|r| r.count).sum();
     if v.report.entries != header.entries {
-        return Err(Error::corruption(store.path(), 0, format!("header counts {} entries, tree holds {}", header.entries, v.report.entries)));
+        return Err(Error::corruption(
+            store.path(),
+            0,
+            format!(
+                "header counts {} entries, tree holds {}",
+                header.entries, v.report.entries
+            ),
+        ));
     }
     if let Some(page) = v.used.iter().position(|used| !used) {
         return Err(store.corrupt_page(page as u64, "page neither reachable nor free (leaked)"));
@@ -68,58 +85,105 @@ struct Verifier<'a> {
 impl Verifier<'_> {
     fn mark(&mut self, run: PageRun, what: &str) -> Result<()> {
         for page in run.start..run.start.saturating_add(run.count) {
-            let slot = usize::try_from(page).ok().and_then(|p| self.used.get_mut(p));
+            let slot = usize::try_from(page)
+                .ok()
+                .and_then(|p| self.used.get_mut(p));
             match slot {
                 Some(used) if !*used => *used = true,
-                Some(_) => return Err(self.store.corrupt_page(page, format!("{what} uses a page already in use"))),
-                None => return Err(self.store.corrupt_page(page, format!("{what} lies beyond the checkpoint's pages"))),
+                Some(_) => {
+                    return Err(self
+                        .store
+                        .corrupt_page(page, format!("{what} uses a page already in use")));
+                }
+                None => {
+                    return Err(self
+                        .store
+                        .corrupt_page(page, format!("{what} lies beyond the checkpoint's pages")));
+                }
             }
         }
         Ok(())
     }
 
-    fn node(&mut self, disk: DiskRef, lower: Option<&Bytes>, upper: Option<&Bytes>, level: u32) -> Result<()> {
+    fn node(
+        &mut self,
+        disk: DiskRef,
+        lower: Option<&Bytes>,
+        upper: Option<&Bytes>,
+        level: u32,
+    ) -> Result<()> {
         let node = self.store.read_node(disk)?;
         let count = node.origin.map_or(1, |o| o.page_count);
-        self.mark(PageRun { start: disk.page, count }, "node")?;
+        self.mark(
+            PageRun {
+                start: disk.page,
+                count,
+            },
+            "node",
+        )?;
         self.report.node_pages += count;
         let (first, last) = match &node.body {
-            Body::Leaf(leaf) => (leaf.entries.first().map(|e| &e.key), leaf.entries.last().map(|e| &e.key)),
+            Body::Leaf(leaf) => (
+                leaf.entries.first().map(|e| &e.key),
+                leaf.entries.last().map(|e| &e.key),
+            ),
             Body::Branch(branch) => (branch.keys.first(), branch.keys.last()),
         };
         let below = first.is_some_and(|k| lower.is_some_and(|l| k < l));
         let above = last.is_some_and(|k| upper.is_some_and(|u| k >= u));
         if below || above {
-            return Err(self.store.corrupt_page(disk.page, "keys outside the parent's separators"));
+            return Err(self
+                .store
+                .corrupt_page(disk.page, "keys outside the parent's separators"));
         }
         match &node.body {
-            Body::Leaf(leaf) => {
-                if level != 1 {
-                    return Err(self.store.corrupt_page(disk.page, "leaf above the bottom level"));
-                }
-                self.report.entries += leaf.entries.len() as u64;
-                for entry in &leaf.entries {
-                    if let Value::Overflow(run) = entry.value {
-                        self.store.read_run(run)?;
-                        let pages = run.page_count(self.store.layout().page_size);
-                        self.mark(PageRun { start: run.start_page, count: pages }, "overflow run")?;
-                        self.report.overflow_pages += pages;
-                    }
-                }
-                Ok(())
-            }
-            Body::Branch(branch) => {
-                if level <= 1 {
-                    return Err(self.store.corrupt_page(disk.page, "branch at the bottom level"));
-                }
-                for (i, child) in branch.children.iter().enumerate() {
-                    let Child::Disk(child) = child else { continue };
-                    let lo = if i == 0 { lower } else { branch.keys.get(i - 1) };
-                    let hi = branch.keys.get(i).or(upper);
-                    self.node(*child, lo, hi, level - 1)?;
-                }
-                Ok(())
+            Body::Leaf(_) if level != 1 => Err(self
+                .store
+                .corrupt_page(disk.page, "leaf above the bottom level")),
+            Body::Branch(_) if level <= 1 => Err(self
+                .store
+                .corrupt_page(disk.page, "branch at the bottom level")),
+            Body::Leaf(leaf) => self.leaf(leaf),
+            Body::Branch(branch) => self.branch(branch, lower, upper, level),
+        }
+    }
+
+    fn leaf(&mut self, leaf: &Leaf) -> Result<()> {
+        self.report.entries += leaf.entries.len() as u64;
+        for entry in &leaf.entries {
+            if let Value::Overflow(run) = entry.value {
+                self.store.read_run(run)?;
+                let count = run.page_count(self.store.layout().page_size);
+                self.mark(
+                    PageRun {
+                        start: run.start_page,
+                        count,
+                    },
+                    "overflow run",
+                )?;
+                self.report.overflow_pages += count;
             }
         }
+        Ok(())
+    }
+
+    fn branch(
+        &mut self,
+        branch: &Branch,
+        lower: Option<&Bytes>,
+        upper: Option<&Bytes>,
+        level: u32,
+    ) -> Result<()> {
+        for (i, child) in branch.children.iter().enumerate() {
+            let Child::Disk(child) = child else { continue };
+            let lo = if i == 0 {
+                lower
+            } else {
+                branch.keys.get(i - 1)
+            };
+            let hi = branch.keys.get(i).or(upper);
+            self.node(*child, lo, hi, level - 1)?;
+        }
+        Ok(())
     }
 }

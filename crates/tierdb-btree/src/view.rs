@@ -30,7 +30,10 @@ impl ViewPin {
     /// who also read the root under the tree lock).
     pub(crate) fn register(space_arc: &Arc<Mutex<Space>>, space: &mut Space, seq: Seq) -> Self {
         space.register_view(seq);
-        ViewPin { space: Arc::clone(space_arc), seq }
+        ViewPin {
+            space: Arc::clone(space_arc),
+            seq,
+        }
     }
 }
 
@@ -58,7 +61,13 @@ impl ReadView for BTreeView {
     }
 
     fn range(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Result<TierIter> {
-        let iter = RangeIter::new(Arc::clone(&self.store), Arc::clone(&self.pin), self.root.clone(), lower, upper);
+        let iter = RangeIter::new(
+            Arc::clone(&self.store),
+            Arc::clone(&self.pin),
+            self.root.clone(),
+            lower,
+            upper,
+        );
         Ok(Box::new(iter))
     }
 }

@@ -5,8 +5,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use common::*;
@@ -39,7 +39,10 @@ fn apply_read_and_persist_concurrently() {
                         if rng.chance(25) {
                             WriteOp::Delete { key: key(id) }
                         } else {
-                            WriteOp::Put { key: key(id), value: value(id, seq, value_len(&mut rng) % 3000) }
+                            WriteOp::Put {
+                                key: key(id),
+                                value: value(id, seq, value_len(&mut rng) % 3000),
+                            }
                         }
                     })
                     .collect();
@@ -60,12 +63,22 @@ fn apply_read_and_persist_concurrently() {
         .map(|r| {
             let (tier, models, done) = (Arc::clone(&tier), Arc::clone(&models), Arc::clone(&done));
             thread::spawn(move || {
-                let mut rng = Rng::new(seed ^ (r + 1) * 0x1234);
+                let mut rng = Rng::new(seed ^ ((r + 1) * 0x1234));
                 let mut checks = 0;
                 while !done.load(Ordering::Relaxed) {
                     let view = tier.read_view();
-                    let model = models.lock().get(&view.seq()).cloned().expect("model for the view's seq");
-                    spot_check(&*view, &model, &mut rng, KEY_SPACE, &format!("reader {r} at seq {}", view.seq()));
+                    let model = models
+                        .lock()
+                        .get(&view.seq())
+                        .cloned()
+                        .expect("model for the view's seq");
+                    spot_check(
+                        &*view,
+                        &model,
+                        &mut rng,
+                        KEY_SPACE,
+                        &format!("reader {r} at seq {}", view.seq()),
+                    );
                     if checks % 10 == 0 {
                         assert_equal(&*view, &model, &format!("reader {r} at seq {}", view.seq()));
                     }

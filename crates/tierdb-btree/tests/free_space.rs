@@ -24,7 +24,14 @@ fn steady_overwrites_plateau() {
     for round in 1..=200u64 {
         // Values of varying size, some spilling to overflow runs.
         let ops: Vec<WriteOp> = (0..2000u64)
-            .map(|i| WriteOp::Put { key: key(i * 1000), value: value(i, round, ((i * 7 + round * 13) % 200) as usize + if i % 100 == 0 { 5000 } else { 0 }) })
+            .map(|i| WriteOp::Put {
+                key: key(i * 1000),
+                value: value(
+                    i,
+                    round,
+                    ((i * 7 + round * 13) % 200) as usize + if i % 100 == 0 { 5000 } else { 0 },
+                ),
+            })
             .collect();
         tier.apply(round, &ops).unwrap();
         persist(&tier);
@@ -34,7 +41,10 @@ fn steady_overwrites_plateau() {
     let last = *sizes.last().unwrap();
     let max_late = sizes[100..].iter().max().copied().unwrap();
     eprintln!("file size after round 20: {early}, after 200: {last}, max after 100: {max_late}");
-    assert!(max_late <= early * 3 / 2, "file keeps growing: {early} -> {max_late}");
+    assert!(
+        max_late <= early * 3 / 2,
+        "file keeps growing: {early} -> {max_late}"
+    );
     let report = tier.verify().unwrap();
     assert_eq!(report.entries, 2000);
     assert!(report.free_pages < report.total_pages, "{report:?}");
@@ -47,21 +57,36 @@ fn space_freed_by_deletes_is_reused() {
     let path = dir.path().join("deletes.btree");
     let tier = open(&vfs, &path, 4096).unwrap();
     let puts = |seq: u64| -> Vec<WriteOp> {
-        (0..20_000u64).map(|i| WriteOp::Put { key: key(i * 3), value: value(i, seq, 40) }).collect()
+        (0..20_000u64)
+            .map(|i| WriteOp::Put {
+                key: key(i * 3),
+                value: value(i, seq, 40),
+            })
+            .collect()
     };
     tier.apply(1, &puts(1)).unwrap();
     persist(&tier);
     let peak = file_len(&path);
-    let deletes: Vec<WriteOp> = (0..20_000u64).map(|i| WriteOp::Delete { key: key(i * 3) }).collect();
+    let deletes: Vec<WriteOp> = (0..20_000u64)
+        .map(|i| WriteOp::Delete { key: key(i * 3) })
+        .collect();
     tier.apply(2, &deletes).unwrap();
     persist(&tier);
     assert_eq!(tier.stats().entries, 0);
-    assert_eq!(tier.verify().unwrap().entries, 0);
+    let report = tier.verify().unwrap();
+    assert_eq!(
+        (report.entries, report.height, report.node_pages),
+        (0, 1, 1),
+        "the emptied tree collapses to one leaf: {report:?}"
+    );
     tier.apply(3, &puts(3)).unwrap();
     persist(&tier);
     let after = file_len(&path);
     eprintln!("peak {peak}, after reinsert {after}");
-    assert!(after <= peak * 11 / 10, "reinsert grew the file from {peak} to {after}");
+    assert!(
+        after <= peak * 11 / 10,
+        "reinsert grew the file from {peak} to {after}"
+    );
     assert_eq!(tier.verify().unwrap().entries, 20_000);
 }
 
@@ -72,14 +97,25 @@ fn a_held_view_delays_reuse_and_stays_exact() {
     let path = dir.path().join("view.btree");
     let tier = open(&vfs, &path, 1024).unwrap();
     let mut model = Model::new();
-    let ops: Vec<WriteOp> = (0..3000u64).map(|i| WriteOp::Put { key: key(i), value: value(i, 1, 30) }).collect();
+    let ops: Vec<WriteOp> = (0..3000u64)
+        .map(|i| WriteOp::Put {
+            key: key(i),
+            value: value(i, 1, 30),
+        })
+        .collect();
     apply(&tier, &mut model, 1, ops);
     persist(&tier);
     // Drop the cache's copies so the view must read its pages from disk.
     let view = tier.read_view();
     let view_model = model.clone();
     for seq in 2..40u64 {
-        let ops = (0..3000u64).step_by(7).map(|i| WriteOp::Put { key: key(i), value: value(i, seq, 30) }).collect();
+        let ops = (0..3000u64)
+            .step_by(7)
+            .map(|i| WriteOp::Put {
+                key: key(i),
+                value: value(i, seq, 30),
+            })
+            .collect();
         apply(&tier, &mut model, seq, ops);
         persist(&tier);
     }
@@ -90,7 +126,10 @@ fn a_held_view_delays_reuse_and_stays_exact() {
     apply(&tier, &mut model, 40, vec![WriteOp::Delete { key: key(1) }]);
     persist(&tier);
     let (_, pending_after) = tier.free_page_counts();
-    assert!(pending_after < pending_with_view, "{pending_after} >= {pending_with_view}");
+    assert!(
+        pending_after < pending_with_view,
+        "{pending_after} >= {pending_with_view}"
+    );
     tier.verify().unwrap();
     assert_equal(&*tier.read_view(), &model, "current");
 }

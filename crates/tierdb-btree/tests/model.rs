@@ -19,14 +19,21 @@ struct HeldView {
 }
 
 fn random_batch(rng: &mut Rng, seq: Seq, key_space: u64) -> Vec<WriteOp> {
-    let size = if rng.chance(5) { 200 + rng.below(800) } else { 1 + rng.below(20) };
+    let size = if rng.chance(5) {
+        200 + rng.below(800)
+    } else {
+        1 + rng.below(20)
+    };
     (0..size)
         .map(|_| {
             let id = rng.below(key_space);
             if rng.chance(30) {
                 WriteOp::Delete { key: key(id) }
             } else {
-                WriteOp::Put { key: key(id), value: value(id, seq, value_len(rng)) }
+                WriteOp::Put {
+                    key: key(id),
+                    value: value(id, seq, value_len(rng)),
+                }
             }
         })
         .collect()
@@ -55,7 +62,9 @@ fn run_model(seed: u64, page_size: usize, steps: usize, key_space: u64) {
             80..=86 => {
                 assert_eq!(persist(&tier), seq, "{context}");
                 durable = model.clone();
-                let report = tier.verify().unwrap_or_else(|e| panic!("{context}: verify: {e}"));
+                let report = tier
+                    .verify()
+                    .unwrap_or_else(|e| panic!("{context}: verify: {e}"));
                 assert_eq!(report.entries, model.len() as u64, "{context}");
             }
             87..=91 => {
@@ -63,11 +72,20 @@ fn run_model(seed: u64, page_size: usize, steps: usize, key_space: u64) {
                     let old = held.remove(rng.below(held.len() as u64) as usize);
                     assert_equal(&*old.view, &old.model, &format!("{context}: held view"));
                 }
-                held.push(HeldView { view: tier.read_view(), model: model.clone() });
+                held.push(HeldView {
+                    view: tier.read_view(),
+                    model: model.clone(),
+                });
             }
             92..=95 => {
                 for h in &held {
-                    spot_check(&*h.view, &h.model, &mut rng, key_space, &format!("{context}: held view"));
+                    spot_check(
+                        &*h.view,
+                        &h.model,
+                        &mut rng,
+                        key_space,
+                        &format!("{context}: held view"),
+                    );
                 }
             }
             _ => {
@@ -78,8 +96,13 @@ fn run_model(seed: u64, page_size: usize, steps: usize, key_space: u64) {
                 model = durable.clone();
                 assert_eq!(tier.applied_seq(), seq);
                 assert_equal(&*tier.read_view(), &model, &format!("{context}: reopened"));
-                assert_eq!(tier.stats().entries, model.len() as u64, "{context}: entry count");
-                tier.verify().unwrap_or_else(|e| panic!("{context}: verify after reopen: {e}"));
+                assert_eq!(
+                    tier.stats().entries,
+                    model.len() as u64,
+                    "{context}: entry count"
+                );
+                tier.verify()
+                    .unwrap_or_else(|e| panic!("{context}: verify after reopen: {e}"));
             }
         }
     }
@@ -114,4 +137,59 @@ fn random_ops_1k_pages() {
 fn random_ops_small_key_space_many_deletes() {
     let seed = seed(200);
     run_model(seed, 1024, 600, 60);
+}
+
+/// A tall tree (1 KiB pages) shrunk by deletes in random order down to
+/// nothing: exercises leaf and branch merges, borrows and root collapse.
+#[test]
+fn grow_then_shrink_in_random_order() {
+    let mut rng = Rng::new(seed(300));
+    let dir = tempfile::tempdir().unwrap();
+    let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+    let path = dir.path().join("shrink.btree");
+    let tier = open(&vfs, &path, 1024).unwrap();
+    let mut model = Model::new();
+    let mut ids: Vec<u64> = (0..12_000).collect();
+    let ops = ids
+        .iter()
+        .map(|&i| WriteOp::Put {
+            key: key(i),
+            value: value(i, 1, (i % 90) as usize),
+        })
+        .collect();
+    apply(&tier, &mut model, 1, ops);
+    persist(&tier);
+    let tall = tier.verify().unwrap();
+    assert!(tall.height >= 4, "{tall:?}");
+    for i in (1..ids.len()).rev() {
+        ids.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut seq = 1;
+    for chunk in ids.chunks(400) {
+        seq += 1;
+        let ops = chunk
+            .iter()
+            .map(|&i| WriteOp::Delete { key: key(i) })
+            .collect();
+        apply(&tier, &mut model, seq, ops);
+        spot_check(
+            &*tier.read_view(),
+            &model,
+            &mut rng,
+            12_000,
+            &format!("seq {seq}"),
+        );
+        if seq % 5 == 0 {
+            persist(&tier);
+            assert_eq!(tier.verify().unwrap().entries, model.len() as u64);
+        }
+    }
+    assert_equal(&*tier.read_view(), &model, "emptied");
+    persist(&tier);
+    let report = tier.verify().unwrap();
+    assert_eq!(
+        (report.entries, report.height, report.node_pages),
+        (0, 1, 1),
+        "{report:?}"
+    );
 }

@@ -21,13 +21,23 @@ fn put_get_range_persist_reopen() {
     for round in 0..20u64 {
         seq += 1;
         let ops = (0..500u64)
-            .map(|i| WriteOp::Put { key: key(round * 500 + i), value: value(i, seq, (i % 50) as usize) })
+            .map(|i| WriteOp::Put {
+                key: key(round * 500 + i),
+                value: value(i, seq, (i % 50) as usize),
+            })
             .collect();
         apply(&tier, &mut model, seq, ops);
     }
     assert_equal(&*tier.read_view(), &model, "before persist");
     assert_eq!(tier.stats().entries, model.len() as u64);
+    assert!(tier.dirty_bytes() > 0);
     assert_eq!(persist(&tier), seq);
+    let stats = tier.stats();
+    assert_eq!(
+        (stats.persists, stats.persisted_seq, stats.dirty_bytes),
+        (1, seq, 0)
+    );
+    assert!(stats.bytes_written > 0 && stats.disk_bytes >= stats.bytes_written / 2);
     assert_equal(&*tier.read_view(), &model, "after persist");
     drop(tier);
     let tier = open(&vfs, &path, 4096).unwrap();
@@ -36,6 +46,81 @@ fn put_get_range_persist_reopen() {
     assert_eq!(tier.stats().entries, model.len() as u64);
     let view = tier.read_view();
     assert_equal(&*view, &model, "after reopen");
-    let got = collect(&*view, Bound::Included(Bytes::from("key00000100")), Bound::Excluded(Bytes::from("key00000110")));
+    let before = tier.stats();
+    assert!(
+        before.cache_misses > 0,
+        "the reopened tree was read from disk: {before:?}"
+    );
+    assert_equal(&*view, &model, "second scan");
+    let after = tier.stats();
+    assert!(
+        after.cache_hits > before.cache_hits,
+        "the second scan hits the cache: {after:?}"
+    );
+    assert_eq!(
+        (after.persists, after.persisted_seq, after.dirty_bytes),
+        (0, seq, 0)
+    );
+    assert!(after.disk_bytes >= 4096 * 3);
+    let got = collect(
+        &*view,
+        Bound::Included(Bytes::from("key00000100")),
+        Bound::Excluded(Bytes::from("key00000110")),
+    );
     assert_eq!(got.len(), 10);
+}
+
+#[test]
+fn bad_options_and_out_of_order_applies_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+    let path = dir.path().join("t.btree");
+    for page_size in [0, 1000, 512, 1 << 17] {
+        assert!(matches!(
+            open(&vfs, &path, page_size),
+            Err(tierdb_io::Error::InvalidArgument(_))
+        ));
+    }
+    assert!(!path.exists(), "a refused open changes nothing on disk");
+    let tier = open(&vfs, &path, 2048).unwrap();
+    tier.apply(5, &[]).unwrap();
+    assert!(matches!(
+        tier.apply(5, &[]),
+        Err(tierdb_io::Error::InvalidArgument(_))
+    ));
+    assert_eq!(tier.applied_seq(), 5);
+    persist(&tier);
+    drop(tier);
+    // An existing file keeps its page size whatever the options say.
+    let tier = open(&vfs, &path, 8192).unwrap();
+    assert_eq!(tier.persisted_seq(), 5);
+    tier.verify().unwrap();
+}
+
+#[test]
+fn a_failing_wal_callback_aborts_the_persist_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+    let path = dir.path().join("t.btree");
+    let tier = open(&vfs, &path, 4096).unwrap();
+    let mut model = Model::new();
+    apply(
+        &tier,
+        &mut model,
+        1,
+        vec![WriteOp::Put {
+            key: key(1),
+            value: value(1, 1, 10),
+        }],
+    );
+    let refuse = |_: u64| Err(tierdb_io::Error::InvalidArgument("wal not ready".into()));
+    assert!(tier.persist(&refuse).is_err());
+    assert_eq!(tier.persisted_seq(), 0);
+    let seen = std::sync::Mutex::new(Vec::new());
+    let record = |s: u64| {
+        seen.lock().unwrap().push(s);
+        Ok(())
+    };
+    assert_eq!(tier.persist(&record).unwrap(), 1);
+    assert_eq!(*seen.lock().unwrap(), vec![1]);
 }

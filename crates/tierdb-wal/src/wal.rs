@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use tierdb_io::{Error, Result, Vfs};
@@ -78,7 +79,14 @@ pub struct Wal {
     poison: OnceLock<String>,
     counters: Arc<Counters>,
     flusher: Flusher,
+    /// Records in the last synced group, and how long its write and sync
+    /// took: the next leader waits (boundedly) for about as many to gather.
+    last_group_records: AtomicU64,
+    last_sync_nanos: AtomicU64,
 }
+
+/// The longest a leader waits for followers to gather before it syncs.
+const GATHER_MAX: Duration = Duration::from_micros(200);
 
 /// The leader's state: the segment files plus a spare buffer to swap with
 /// the append buffer, so steady-state appends do not allocate.
@@ -153,6 +161,8 @@ impl Wal {
             poison: OnceLock::new(),
             counters,
             flusher: Flusher::default(),
+            last_group_records: AtomicU64::new(0),
+            last_sync_nanos: AtomicU64::new(0),
         }
     }
 
@@ -331,10 +341,20 @@ impl Wal {
     /// Any failure poisons the WAL.
     fn lead(&self, durable: bool) -> Result<()> {
         self.check_poison()?;
+        if durable {
+            self.gather_followers();
+        }
         let mut writer = self.writer.lock();
         let Writer { segments, spare } = &mut *writer;
         let mut batch = self.take_pending(spare);
+        let records = batch.count() as u64;
+        let started = Instant::now();
         let result = self.write_group(segments, &mut batch, durable);
+        if durable && records > 0 {
+            self.last_group_records.store(records, Ordering::Relaxed);
+            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.last_sync_nanos.store(nanos, Ordering::Relaxed);
+        }
         recycle(spare, batch);
         self.written_lsn
             .store(segments.written_lsn(), Ordering::Release);
@@ -358,6 +378,27 @@ impl Wal {
             self.flusher.control().mark_dirty();
         }
         Ok(())
+    }
+
+    /// Gives committers a bounded moment to append before a group sync.
+    ///
+    /// Each committer has one commit in flight; the ones the previous group
+    /// released append their next record microseconds after this leader
+    /// took over. Without waiting, committers split into two cohorts that
+    /// alternate between groups, and a group holds about half of them. So
+    /// the leader waits until about as many records as the last group held
+    /// are buffered, or a quarter of the last group's write and sync time
+    /// (at most [`GATHER_MAX`]) has passed — PostgreSQL's `commit_delay`,
+    /// made adaptive. A lone committer never waits: its own record is the
+    /// whole last group.
+    fn gather_followers(&self) {
+        let want = self.last_group_records.load(Ordering::Relaxed) as usize;
+        let quarter = Duration::from_nanos(self.last_sync_nanos.load(Ordering::Relaxed) / 4);
+        let budget = quarter.min(GATHER_MAX);
+        let start = Instant::now();
+        while self.pending.lock().batch.count() < want && start.elapsed() < budget {
+            std::thread::yield_now();
+        }
     }
 
     /// Swaps the append buffer with the (empty) spare and returns the records.

@@ -81,7 +81,9 @@ fn run(db: &Weak<DbInner>, signal: &(Mutex<Signal>, Condvar)) {
             return;
         }
         if db.poison.lock().is_none() && db.needs_checkpoint() && db.checkpoint().is_err() {
-            db.counters.background_errors.fetch_add(1, Ordering::Relaxed);
+            db.counters
+                .background_errors
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -113,7 +113,9 @@ impl DbInner {
             let seq = state.next_seq;
             self.log_and_apply(seq, &writes, &current)?;
             state.next_seq = seq + 1;
-            state.conflicts.record(seq, writes.iter().map(|w| w.op.key()));
+            state
+                .conflicts
+                .record(seq, writes.iter().map(|w| w.op.key()));
             if state.conflicts.wants_trim() {
                 state.conflicts.trim(self.oldest_live_txn());
             }
@@ -141,7 +143,9 @@ impl DbInner {
                     }
                     let mut keys: Vec<Bytes> = writes
                         .iter()
-                        .filter(|w| RangeBounds::<Bytes>::contains(&(lo.as_ref(), hi.as_ref()), w.op.key()))
+                        .filter(|w| {
+                            RangeBounds::<Bytes>::contains(&(lo.as_ref(), hi.as_ref()), w.op.key())
+                        })
                         .map(|w| w.op.key().clone())
                         .collect();
                     for item in crate::snapshot::read_range(self, current, lo, hi)? {

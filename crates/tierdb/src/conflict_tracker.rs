@@ -44,15 +44,25 @@ impl ConflictTracker {
         check: &ConflictCheck,
         write_keys: impl Iterator<Item = &'a Bytes>,
     ) -> Result<()> {
-        let newer = |key: &Bytes| self.last_write.get(key).is_some_and(|&s| s > check.snapshot);
+        let newer = |key: &Bytes| {
+            self.last_write
+                .get(key)
+                .is_some_and(|&s| s > check.snapshot)
+        };
         for key in write_keys {
             if newer(key) {
-                return Err(conflict(key, "written by a transaction that committed after this one began"));
+                return Err(conflict(
+                    key,
+                    "written by a transaction that committed after this one began",
+                ));
             }
         }
         for key in &check.read_keys {
             if newer(key) {
-                return Err(conflict(key, "read by this transaction and changed since (serializable)"));
+                return Err(conflict(
+                    key,
+                    "read by this transaction and changed since (serializable)",
+                ));
             }
         }
         for (lo, hi) in &check.read_ranges {
@@ -65,7 +75,10 @@ impl ConflictTracker {
                 .range::<[u8], _>(range)
                 .find(|(_, s)| **s > check.snapshot);
             if let Some((key, _)) = hit {
-                return Err(conflict(key, "in a range scanned by this transaction and changed since (serializable)"));
+                return Err(conflict(
+                    key,
+                    "in a range scanned by this transaction and changed since (serializable)",
+                ));
             }
         }
         Ok(())
@@ -140,7 +153,10 @@ mod tests {
         let mut t = ConflictTracker::default();
         t.record(5, [b("a")].iter());
         assert!(t.check(&check(5), [b("a")].iter()).is_ok());
-        assert!(matches!(t.check(&check(4), [b("a")].iter()), Err(Error::Conflict { .. })));
+        assert!(matches!(
+            t.check(&check(4), [b("a")].iter()),
+            Err(Error::Conflict { .. })
+        ));
         assert!(t.check(&check(4), [b("b")].iter()).is_ok());
     }
 

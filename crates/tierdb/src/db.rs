@@ -296,6 +296,10 @@ impl DbInner {
 
     /// Whether the WAL or the dirty pages have passed their bounds.
     pub fn needs_checkpoint(&self) -> bool {
+        let checkpointed = self.counters.checkpoint_seq.load(Ordering::Relaxed);
+        if self.version.load().seq <= checkpointed {
+            return false;
+        }
         if self.wal.live_bytes() > self.opts.checkpoint_wal_bytes {
             return true;
         }

@@ -112,7 +112,11 @@ fn check_directory(vfs: &dyn Vfs, dir: &Path) -> Result<bool> {
         .collect();
     let wal_dir = dir.join(WAL_DIR);
     if foreign.is_empty() && names.iter().any(|n| n == WAL_DIR) {
-        let odd: Vec<String> = vfs.list(&wal_dir)?.into_iter().filter(|n| !is_wal_segment(n)).collect();
+        let odd: Vec<String> = vfs
+            .list(&wal_dir)?
+            .into_iter()
+            .filter(|n| !is_wal_segment(n))
+            .collect();
         if !odd.is_empty() {
             return Err(Error::NotADatabase {
                 path: dir.to_path_buf(),
@@ -179,7 +183,11 @@ fn check_partition_files(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Resu
     for entry in &manifest.partitions {
         let path = dir.join(entry.file_name());
         if !vfs.exists(&path)? {
-            return Err(Error::corruption(path, 0, "partition file named in the manifest is missing"));
+            return Err(Error::corruption(
+                path,
+                0,
+                "partition file named in the manifest is missing",
+            ));
         }
     }
     Ok(())
@@ -219,7 +227,8 @@ fn open_tier(
             let opts = BTreeOptions {
                 page_size: entry.page_size as usize,
             };
-            let tier = BTreeTier::open(vfs.clone(), &path, cache.clone(), u64::from(entry.id), opts)?;
+            let tier =
+                BTreeTier::open(vfs.clone(), &path, cache.clone(), u64::from(entry.id), opts)?;
             Ok(Arc::new(tier))
         }
         Tier::Lsm => Err(Error::InvalidArgument(format!(
@@ -258,7 +267,11 @@ fn replay_wal(
         let mut ops: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
         for w in writes {
             let i = *by_id.get(&w.partition).ok_or_else(|| {
-                Error::corruption(&wal_dir, 0, format!("record {lsn} names unknown partition {}", w.partition))
+                Error::corruption(
+                    &wal_dir,
+                    0,
+                    format!("record {lsn} names unknown partition {}", w.partition),
+                )
             })?;
             ops.entry(i).or_default().push(w.op);
         }

@@ -24,7 +24,10 @@ pub struct Iter {
 }
 
 impl Iter {
-    pub(crate) fn new(db: Db, inner: Box<dyn DoubleEndedIterator<Item = Result<Entry>> + Send>) -> Self {
+    pub(crate) fn new(
+        db: Db,
+        inner: Box<dyn DoubleEndedIterator<Item = Result<Entry>> + Send>,
+    ) -> Self {
         Iter {
             db,
             inner,
@@ -214,7 +217,9 @@ impl<I: DoubleEndedIterator<Item = Result<Entry>>> DoubleEndedIterator for Overl
 }
 
 /// Turns any `RangeBounds<&[u8]>` into owned bounds.
-pub(crate) fn owned_bounds<'k>(range: &impl std::ops::RangeBounds<&'k [u8]>) -> (Bound<Bytes>, Bound<Bytes>) {
+pub(crate) fn owned_bounds<'k>(
+    range: &impl std::ops::RangeBounds<&'k [u8]>,
+) -> (Bound<Bytes>, Bound<Bytes>) {
     let own = |b: Bound<&&[u8]>| match b {
         Bound::Included(k) => Bound::Included(Bytes::copy_from_slice(k)),
         Bound::Excluded(k) => Bound::Excluded(Bytes::copy_from_slice(k)),
@@ -241,13 +246,21 @@ mod tests {
     use super::*;
 
     fn e(k: &str, v: &str) -> Entry {
-        (Bytes::copy_from_slice(k.as_bytes()), Bytes::copy_from_slice(v.as_bytes()))
+        (
+            Bytes::copy_from_slice(k.as_bytes()),
+            Bytes::copy_from_slice(v.as_bytes()),
+        )
     }
 
     fn overlay(items: &[(&str, Option<&str>)]) -> Vec<(Bytes, Option<Bytes>)> {
         items
             .iter()
-            .map(|(k, v)| (Bytes::copy_from_slice(k.as_bytes()), v.map(|v| Bytes::copy_from_slice(v.as_bytes()))))
+            .map(|(k, v)| {
+                (
+                    Bytes::copy_from_slice(k.as_bytes()),
+                    v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+                )
+            })
             .collect()
     }
 
@@ -257,24 +270,49 @@ mod tests {
 
     #[test]
     fn overlay_replaces_hides_and_inserts_both_ways() {
-        let ov = overlay(&[("b", Some("2")), ("c", None), ("e", Some("50")), ("f", Some("6"))]);
-        let fwd: Vec<_> = OverlayIter::new(base().into_iter(), ov.clone()).map(|r| r.unwrap()).collect();
-        assert_eq!(fwd, vec![e("a", "1"), e("b", "2"), e("e", "50"), e("f", "6")]);
-        let mut rev: Vec<_> = OverlayIter::new(base().into_iter(), ov.clone()).rev().map(|r| r.unwrap()).collect();
+        let ov = overlay(&[
+            ("b", Some("2")),
+            ("c", None),
+            ("e", Some("50")),
+            ("f", Some("6")),
+        ]);
+        let fwd: Vec<_> = OverlayIter::new(base().into_iter(), ov.clone())
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(
+            fwd,
+            vec![e("a", "1"), e("b", "2"), e("e", "50"), e("f", "6")]
+        );
+        let mut rev: Vec<_> = OverlayIter::new(base().into_iter(), ov.clone())
+            .rev()
+            .map(|r| r.unwrap())
+            .collect();
         rev.reverse();
         assert_eq!(rev, fwd);
         // Mixed directions meet in the middle without loss or duplication.
         let mut it = OverlayIter::new(base().into_iter(), ov);
-        let mut got = vec![it.next().unwrap().unwrap(), it.next_back().unwrap().unwrap()];
+        let mut got = vec![
+            it.next().unwrap().unwrap(),
+            it.next_back().unwrap().unwrap(),
+        ];
         got.extend(it.map(|r| r.unwrap()));
         got.sort();
-        assert_eq!(got, vec![e("a", "1"), e("b", "2"), e("e", "50"), e("f", "6")]);
+        assert_eq!(
+            got,
+            vec![e("a", "1"), e("b", "2"), e("e", "50"), e("f", "6")]
+        );
     }
 
     #[test]
     fn prefix_bounds_handle_0xff() {
-        assert_eq!(prefix_bounds(b"ab").1, Bound::Excluded(Bytes::from_static(b"ac")));
-        assert_eq!(prefix_bounds(b"a\xff").1, Bound::Excluded(Bytes::from_static(b"b")));
+        assert_eq!(
+            prefix_bounds(b"ab").1,
+            Bound::Excluded(Bytes::from_static(b"ac"))
+        );
+        assert_eq!(
+            prefix_bounds(b"a\xff").1,
+            Bound::Excluded(Bytes::from_static(b"b"))
+        );
         assert_eq!(prefix_bounds(b"\xff\xff").1, Bound::Unbounded);
         assert_eq!(prefix_bounds(b"").1, Bound::Unbounded);
     }

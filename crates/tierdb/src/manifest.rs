@@ -104,7 +104,8 @@ impl Manifest {
         let mut pos = 20;
         let mut partitions = Vec::with_capacity(count.min(body.len() / 13));
         for _ in 0..count {
-            let (entry, next) = decode_entry(body, pos).ok_or_else(|| bad(pos, "bad partition entry"))?;
+            let (entry, next) =
+                decode_entry(body, pos).ok_or_else(|| bad(pos, "bad partition entry"))?;
             partitions.push(entry);
             pos = next;
         }
@@ -129,7 +130,11 @@ impl Manifest {
                 return Err("partitions out of order".into());
             }
         }
-        if self.partitions.iter().any(|p| p.id >= self.next_partition_id) {
+        if self
+            .partitions
+            .iter()
+            .any(|p| p.id >= self.next_partition_id)
+        {
             return Err("partition id not below next_partition_id".into());
         }
         Ok(())
@@ -210,6 +215,9 @@ mod tests {
         let crc = crc32fast::hash(&bytes[..n]);
         bytes[n..].copy_from_slice(&crc.to_le_bytes());
         let err = Manifest::decode(&bytes, Path::new("MANIFEST")).unwrap_err();
-        assert!(matches!(err, Error::UnsupportedVersion { found: 2, .. }), "{err}");
+        assert!(
+            matches!(err, Error::UnsupportedVersion { found: 2, .. }),
+            "{err}"
+        );
     }
 }

@@ -8,12 +8,12 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use tierdb_tier::TierIter;
 
+use crate::Result;
 use crate::conflict_tracker::is_empty_range;
 use crate::db::{Db, DbInner};
 use crate::iter::{ConcatIter, Iter, owned_bounds, prefix_bounds};
 use crate::limits::check_key;
 use crate::version::Version;
-use crate::Result;
 
 /// A read view of the whole database as of one commit. Reads through it
 /// never change, whatever is committed meanwhile; holding it never blocks
@@ -75,9 +75,10 @@ pub(crate) fn read_range(
     if !is_empty_range(&lo, &hi) {
         for (i, p) in db.partitions.iter().enumerate() {
             let start = Bound::Included(p.entry.start.clone());
-            let end = db.partitions.get(i + 1).map_or(Bound::Unbounded, |n| {
-                Bound::Excluded(n.entry.start.clone())
-            });
+            let end = db
+                .partitions
+                .get(i + 1)
+                .map_or(Bound::Unbounded, |n| Bound::Excluded(n.entry.start.clone()));
             let plo = max_lower(&lo, &start);
             let phi = min_upper(&hi, &end);
             if is_empty_range(&plo, &phi) {

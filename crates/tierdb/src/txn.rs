@@ -135,7 +135,10 @@ impl Txn {
         if self.serializable() {
             self.read_ranges.push((lo, hi));
         }
-        Ok(Iter::new(self.db.clone(), Box::new(OverlayIter::new(base, overlay))))
+        Ok(Iter::new(
+            self.db.clone(),
+            Box::new(OverlayIter::new(base, overlay)),
+        ))
     }
 
     /// Validates and applies the writes atomically. Fails with
@@ -143,7 +146,10 @@ impl Txn {
     /// write after this one began (see `Isolation`); nothing is applied then.
     pub fn commit(mut self) -> Result<CommitInfo> {
         self.db.check_open()?;
-        let durability = self.opts.durability.unwrap_or(self.db.inner.opts.durability);
+        let durability = self
+            .opts
+            .durability
+            .unwrap_or(self.db.inner.opts.durability);
         let mut req = CommitRequest::new(durability);
         for (key, value) in std::mem::take(&mut self.writes) {
             match value {

@@ -46,7 +46,8 @@ impl WriteBatch {
 
     /// Removes `key` (no error if absent).
     pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
-        self.ops.push(BatchOp::Delete(Bytes::copy_from_slice(key.as_ref())));
+        self.ops
+            .push(BatchOp::Delete(Bytes::copy_from_slice(key.as_ref())));
         self
     }
 

@@ -107,20 +107,31 @@ fn damage_file(tier: Tier, pick: fn(&Path) -> bool, label: &str) {
         }
     }
     // Both outcomes must occur, or the damage never reached anything read.
-    assert!(outcomes[1] > 0, "{label}: no damage was ever detected: {outcomes:?}");
+    assert!(
+        outcomes[1] > 0,
+        "{label}: no damage was ever detected: {outcomes:?}"
+    );
 }
 
 #[test]
 fn damaged_btree_file_is_detected_or_harmless() {
     for &tier in TIERS {
-        damage_file(tier, |p| p.extension().is_some_and(|e| e == "btree"), "partition file");
+        damage_file(
+            tier,
+            |p| p.extension().is_some_and(|e| e == "btree"),
+            "partition file",
+        );
     }
 }
 
 #[test]
 fn damaged_wal_segment_is_detected_or_cut_as_a_torn_tail() {
     for &tier in TIERS {
-        damage_file(tier, |p| p.extension().is_some_and(|e| e == "log"), "WAL segment");
+        damage_file(
+            tier,
+            |p| p.extension().is_some_and(|e| e == "log"),
+            "WAL segment",
+        );
     }
 }
 
@@ -139,11 +150,18 @@ fn oversized_key_and_value_are_refused_and_change_nothing() {
     let seq = db.snapshot().seq();
     let big_key = vec![b'k'; MAX_KEY_BYTES + 1];
     let big_value = vec![b'v'; MAX_VALUE_BYTES + 1];
-    for r in [db.put(&big_key, b"x"), db.put(b"b", &big_value), db.delete(&big_key)] {
+    for r in [
+        db.put(&big_key, b"x"),
+        db.put(b"b", &big_value),
+        db.delete(&big_key),
+    ] {
         assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
     }
     let mut tx = db.begin();
-    assert!(matches!(tx.put(&big_key, b"x"), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        tx.put(&big_key, b"x"),
+        Err(Error::InvalidArgument(_))
+    ));
     assert!(matches!(db.get(&big_key), Err(Error::InvalidArgument(_))));
     assert_eq!(db.snapshot().seq(), seq);
     // The limits themselves are accepted.
@@ -183,9 +201,15 @@ fn a_directory_that_is_not_a_database_is_refused_and_untouched() {
     std::fs::write(path.join("cat.jpg"), b"not a database").unwrap();
     let err = Db::open(&path, Options::default()).err().expect("refused");
     assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
-    let names: Vec<_> = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("cat.jpg")]);
-    assert_eq!(std::fs::read(path.join("cat.jpg")).unwrap(), b"not a database");
+    assert_eq!(
+        std::fs::read(path.join("cat.jpg")).unwrap(),
+        b"not a database"
+    );
     // A plain file where the directory should be is refused too.
     let file = dir.path().join("file");
     std::fs::write(&file, b"x").unwrap();
@@ -197,7 +221,10 @@ fn a_directory_that_is_not_a_database_is_refused_and_untouched() {
 fn a_newer_format_version_is_refused_and_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    Db::open(&path, Options::default()).unwrap().close().unwrap();
+    Db::open(&path, Options::default())
+        .unwrap()
+        .close()
+        .unwrap();
     let manifest = path.join("MANIFEST");
     let mut bytes = std::fs::read(&manifest).unwrap();
     bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
@@ -206,7 +233,10 @@ fn a_newer_format_version_is_refused_and_untouched() {
     bytes[n..].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&manifest, &bytes).unwrap();
     let err = Db::open(&path, Options::default()).err().expect("refused");
-    assert!(matches!(err, Error::UnsupportedVersion { found: 99, .. }), "{err}");
+    assert!(
+        matches!(err, Error::UnsupportedVersion { found: 99, .. }),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&manifest).unwrap(), bytes);
 }
 
@@ -235,14 +265,19 @@ fn a_second_handle_in_this_process_is_refused() {
     assert!(matches!(err, Error::Locked { .. }), "{err}");
     assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
     db.close().unwrap();
-    Db::open(&path, Options::default()).unwrap().close().unwrap();
+    Db::open(&path, Options::default())
+        .unwrap()
+        .close()
+        .unwrap();
 }
 
 /// Run as a child process by the next test: tries to open the database the
 /// parent holds, and must be refused.
 #[test]
 fn child_process_open_attempt() {
-    let Ok(path) = std::env::var("TIERDB_CHILD_OPEN") else { return };
+    let Ok(path) = std::env::var("TIERDB_CHILD_OPEN") else {
+        return;
+    };
     match Db::open(&path, Options::default()) {
         Err(Error::Locked { .. }) => println!("CHILD: refused as locked"),
         Err(e) => panic!("CHILD: unexpected error {e}"),
@@ -256,12 +291,21 @@ fn another_process_is_refused() {
     let path = dir.path().join("db");
     let db = Db::open(&path, Options::default()).unwrap();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process_open_attempt", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_process_open_attempt",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("TIERDB_CHILD_OPEN", &path)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("CHILD: refused as locked"), "{stdout}");
     db.close().unwrap();
 }

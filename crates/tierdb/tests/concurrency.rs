@@ -59,7 +59,11 @@ fn no_lost_update_under_contention() {
                 })
                 .collect();
             let conflicts: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-            assert_eq!(parse(db.get(b"counter").unwrap()), threads * per_thread, "{iso:?}");
+            assert_eq!(
+                parse(db.get(b"counter").unwrap()),
+                threads * per_thread,
+                "{iso:?}"
+            );
             assert_eq!(db.stats().conflicts, conflicts);
             db.close().unwrap();
         }
@@ -142,7 +146,10 @@ fn transfers_keep_the_sum_in_every_snapshot() {
 #[test]
 fn serializable_prevents_write_skew_and_snapshot_allows_it() {
     for &tier in TIERS {
-        for (iso, both_commit) in [(Isolation::Snapshot, true), (Isolation::Serializable, false)] {
+        for (iso, both_commit) in [
+            (Isolation::Snapshot, true),
+            (Isolation::Serializable, false),
+        ] {
             let (_dir, db) = open(tier);
             db.put(b"x", b"1").unwrap();
             db.put(b"y", b"1").unwrap();
@@ -179,7 +186,8 @@ fn held_snapshot_is_stable_across_writes_and_checkpoints() {
             thread::spawn(move || {
                 for round in 0..3 {
                     for i in (0..2000).step_by(3) {
-                        db.put(format!("k/{i:05}"), format!("round{round}")).unwrap();
+                        db.put(format!("k/{i:05}"), format!("round{round}"))
+                            .unwrap();
                         if i % 2 == 0 {
                             db.delete(format!("k/{:05}", i + 1)).unwrap();
                         }

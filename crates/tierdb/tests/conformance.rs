@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::{Model, TIERS, borrow, collect, dump, model_range, sim_options};
 use proptest::prelude::*;
-use tierdb::{Db, Error, Isolation, Snapshot, SimVfs, Tier, Txn, TxnOptions, WriteBatch};
+use tierdb::{Db, Error, Isolation, SimVfs, Snapshot, Tier, Txn, TxnOptions, WriteBatch};
 
 const KEYS: u8 = 40;
 const SLOTS: usize = 3;
@@ -190,7 +190,11 @@ impl Harness {
             Op::Range(a, b, rev) => {
                 let (lo, hi) = (bound(a), bound(b));
                 let got = collect(self.db().range((borrow(&lo), borrow(&hi))).unwrap(), *rev);
-                assert_eq!(got, model_range(&self.model, &lo, &hi, *rev), "range {a:?}..{b:?} rev={rev}");
+                assert_eq!(
+                    got,
+                    model_range(&self.model, &lo, &hi, *rev),
+                    "range {a:?}..{b:?} rev={rev}"
+                );
             }
             Op::Batch(items) => self.batch(items),
             Op::DeleteRange(a, b) => self.delete_range(*a, *b),
@@ -274,10 +278,15 @@ impl Harness {
 
     fn delete_range(&mut self, a: u8, b: u8) {
         let (lo, hi) = (key(a), key(b));
-        self.db().delete_range(lo.as_slice()..hi.as_slice()).unwrap();
+        self.db()
+            .delete_range(lo.as_slice()..hi.as_slice())
+            .unwrap();
         if lo < hi {
-            let doomed: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
-                self.model.range(lo..hi).map(|(k, _)| (k.clone(), None)).collect();
+            let doomed: BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
+                .model
+                .range(lo..hi)
+                .map(|(k, _)| (k.clone(), None))
+                .collect();
             if !doomed.is_empty() {
                 self.commit_model(&doomed);
             }
@@ -285,7 +294,11 @@ impl Harness {
     }
 
     fn begin(&mut self, slot: usize, serializable: bool) {
-        let iso = if serializable { Isolation::Serializable } else { Isolation::Snapshot };
+        let iso = if serializable {
+            Isolation::Serializable
+        } else {
+            Isolation::Snapshot
+        };
         let txn = self.db().begin_with(TxnOptions::default().isolation(iso));
         self.txns[slot] = Some(ModelTxn {
             txn,
@@ -299,7 +312,9 @@ impl Harness {
     }
 
     fn commit(&mut self, slot: usize) {
-        let Some(t) = self.txns[slot].take() else { return };
+        let Some(t) = self.txns[slot].take() else {
+            return;
+        };
         let since = t.start_commit;
         let mut conflict = t.writes.keys().any(|k| self.changed_since(k, since));
         if t.serializable {
@@ -318,7 +333,10 @@ impl Harness {
         conflict &= !writes.is_empty();
         match t.txn.commit() {
             Ok(_) => {
-                assert!(!conflict, "commit succeeded but the model expected a conflict");
+                assert!(
+                    !conflict,
+                    "commit succeeded but the model expected a conflict"
+                );
                 if !writes.is_empty() {
                     self.commit_model(&writes);
                 }
@@ -368,7 +386,12 @@ fn many_keys_with_checkpoints_and_reopen_on_real_files() {
     for &tier in TIERS {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let opts = || tierdb::Options::default().default_tier(tier).page_size(1024).background_checkpoints(false);
+        let opts = || {
+            tierdb::Options::default()
+                .default_tier(tier)
+                .page_size(1024)
+                .background_checkpoints(false)
+        };
         let db = Db::open(&path, opts()).unwrap();
         let mut model = Model::new();
         for i in 0..3000u64 {

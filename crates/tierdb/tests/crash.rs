@@ -39,10 +39,15 @@ impl History {
     fn state_at(&self, seq: u64) -> Result<Model, String> {
         let last_acked = self.acked.keys().next_back().copied().unwrap_or(0);
         if seq < self.synced {
-            return Err(format!("recovered seq {seq} lost Sync-acknowledged commit {}", self.synced));
+            return Err(format!(
+                "recovered seq {seq} lost Sync-acknowledged commit {}",
+                self.synced
+            ));
         }
         if seq > last_acked + u64::from(self.failed.is_some()) {
-            return Err(format!("recovered seq {seq} is beyond every commit made (last acked {last_acked})"));
+            return Err(format!(
+                "recovered seq {seq} is beyond every commit made (last acked {last_acked})"
+            ));
         }
         let mut model = Model::new();
         let mut all: Vec<&Writes> = self.acked.range(..=seq).map(|(_, w)| w).collect();
@@ -95,7 +100,11 @@ fn step(db: &Db, rng: &mut StdRng, h: &mut History, tick: u64) -> bool {
         0 => return db.checkpoint().is_ok(),
         1..=4 => {
             let k = random_key(rng);
-            let len = if rng.random_bool(0.05) { 3000 } else { rng.random_range(1..120) };
+            let len = if rng.random_bool(0.05) {
+                3000
+            } else {
+                rng.random_range(1..120)
+            };
             let v = value_for(&k, tick, len);
             writes.insert(k.clone(), Some(v.clone()));
             let mut b = WriteBatch::new();
@@ -150,7 +159,9 @@ fn check_recovered(db: &Db, h: &History) -> Result<u64, String> {
             .take(3)
             .map(|k| String::from_utf8_lossy(k).into_owned())
             .collect();
-        return Err(format!("recovered state at seq {seq} is not the prefix; differing keys {diff:?}"));
+        return Err(format!(
+            "recovered state at seq {seq} is not the prefix; differing keys {diff:?}"
+        ));
     }
     let rev: Vec<_> = common::collect(db.range(..).map_err(|e| e.to_string())?, true);
     if rev.len() != got.len() {
@@ -205,7 +216,8 @@ fn crash_case(tier: Tier, seed: u64, tally: &mut Tally) -> Result<(), String> {
             tally.recovered_below_acked += 1;
         }
         h.truncate(seq);
-        db.close().map_err(|e| format!("cycle {cycle}: close: {e}"))?;
+        db.close()
+            .map_err(|e| format!("cycle {cycle}: close: {e}"))?;
     }
     Ok(())
 }
@@ -239,7 +251,10 @@ fn run_cases(tier: Tier) {
     if seeds.len() >= 100 {
         // The suite must actually crash workloads and lose unsynced commits,
         // or it proves nothing.
-        assert!(tally.crashes_mid_workload > seeds.len() as u64 / 4, "{tally:?}");
+        assert!(
+            tally.crashes_mid_workload > seeds.len() as u64 / 4,
+            "{tally:?}"
+        );
         assert!(tally.crashes_in_open > 0, "{tally:?}");
         assert!(tally.recovered_below_acked > 0, "{tally:?}");
     }

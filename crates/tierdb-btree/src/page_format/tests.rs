@@ -33,11 +33,18 @@ fn build_entries(layout: Layout, raw: Vec<(Vec<u8>, Vec<u8>, bool)>) -> Vec<Entr
         .map(|(i, (key, value, as_run))| {
             let spill = as_run || !layout.leaf_value_inline(key.len(), value.len() as u64);
             let value = if spill {
-                Value::Overflow(RunRef { start_page: 2 + i as u64, len: value.len() as u64, checksum: crc32fast::hash(&value) })
+                Value::Overflow(RunRef {
+                    start_page: 2 + i as u64,
+                    len: value.len() as u64,
+                    checksum: crc32fast::hash(&value),
+                })
             } else {
                 Value::Inline(Bytes::from(value))
             };
-            Entry { key: Bytes::from(key), value }
+            Entry {
+                key: Bytes::from(key),
+                value,
+            }
         })
         .collect()
 }

@@ -40,7 +40,10 @@ impl Rng {
 /// A seed from `TIERDB_SEED` or a fixed default; printed so a failure can be
 /// reproduced.
 pub fn seed(default: u64) -> u64 {
-    let seed = std::env::var("TIERDB_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
+    let seed = std::env::var("TIERDB_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
     eprintln!("seed = {seed} (set TIERDB_SEED to reproduce)");
     seed
 }
@@ -53,7 +56,12 @@ pub fn open(vfs: &Arc<dyn Vfs>, path: &Path, page_size: usize) -> Result<BTreeTi
     open_with_cache(vfs, path, page_size, Arc::new(PageCache::new(1 << 20)))
 }
 
-pub fn open_with_cache(vfs: &Arc<dyn Vfs>, path: &Path, page_size: usize, cache: Arc<PageCache>) -> Result<BTreeTier> {
+pub fn open_with_cache(
+    vfs: &Arc<dyn Vfs>,
+    path: &Path,
+    page_size: usize,
+    cache: Arc<PageCache>,
+) -> Result<BTreeTier> {
     BTreeTier::open(Arc::clone(vfs), path, cache, 1, BTreeOptions { page_size })
 }
 
@@ -105,29 +113,55 @@ pub fn apply(tier: &BTreeTier, model: &mut Model, seq: Seq, ops: Vec<WriteOp>) {
     }
 }
 
-pub fn collect(view: &dyn ReadView, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Vec<(Bytes, Bytes)> {
-    view.range(lower, upper).expect("range").collect::<Result<Vec<_>>>().expect("range item")
+pub fn collect(
+    view: &dyn ReadView,
+    lower: Bound<Bytes>,
+    upper: Bound<Bytes>,
+) -> Vec<(Bytes, Bytes)> {
+    view.range(lower, upper)
+        .expect("range")
+        .collect::<Result<Vec<_>>>()
+        .expect("range item")
 }
 
-pub fn collect_rev(view: &dyn ReadView, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Vec<(Bytes, Bytes)> {
-    view.range(lower, upper).expect("range").rev().collect::<Result<Vec<_>>>().expect("range item")
+pub fn collect_rev(
+    view: &dyn ReadView,
+    lower: Bound<Bytes>,
+    upper: Bound<Bytes>,
+) -> Vec<(Bytes, Bytes)> {
+    view.range(lower, upper)
+        .expect("range")
+        .rev()
+        .collect::<Result<Vec<_>>>()
+        .expect("range item")
 }
 
 fn model_range(model: &Model, lower: &Bound<Bytes>, upper: &Bound<Bytes>) -> Vec<(Bytes, Bytes)> {
-    if let (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) = (lower, upper) {
-        let empty = l > u || (l == u && !(matches!(lower, Bound::Included(_)) && matches!(upper, Bound::Included(_))));
+    if let (Bound::Included(l) | Bound::Excluded(l), Bound::Included(u) | Bound::Excluded(u)) =
+        (lower, upper)
+    {
+        let empty = l > u
+            || (l == u
+                && !(matches!(lower, Bound::Included(_)) && matches!(upper, Bound::Included(_))));
         if empty {
             return Vec::new();
         }
     }
-    model.range((lower.clone(), upper.clone())).map(|(k, v)| (k.clone(), v.clone())).collect()
+    model
+        .range((lower.clone(), upper.clone()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Full scans both ways equal the model.
 pub fn assert_equal(view: &dyn ReadView, model: &Model, context: &str) {
     let forward = collect(view, Bound::Unbounded, Bound::Unbounded);
     let expected: Vec<(Bytes, Bytes)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    assert_eq!(forward.len(), expected.len(), "{context}: forward scan length");
+    assert_eq!(
+        forward.len(),
+        expected.len(),
+        "{context}: forward scan length"
+    );
     assert!(forward == expected, "{context}: forward scan differs");
     let mut backward = collect_rev(view, Bound::Unbounded, Bound::Unbounded);
     backward.reverse();
@@ -144,22 +178,39 @@ fn random_bound(rng: &mut Rng, key_space: u64) -> Bound<Bytes> {
 
 /// Random gets, random ranges both ways, and a range consumed from both
 /// ends at once, against the model.
-pub fn spot_check(view: &dyn ReadView, model: &Model, rng: &mut Rng, key_space: u64, context: &str) {
+pub fn spot_check(
+    view: &dyn ReadView,
+    model: &Model,
+    rng: &mut Rng,
+    key_space: u64,
+    context: &str,
+) {
     for _ in 0..20 {
         let k = key(rng.below(key_space));
-        assert_eq!(view.get(&k).expect("get"), model.get(&k).cloned(), "{context}: get");
+        assert_eq!(
+            view.get(&k).expect("get"),
+            model.get(&k).cloned(),
+            "{context}: get"
+        );
     }
     for _ in 0..4 {
         let (lower, upper) = (random_bound(rng, key_space), random_bound(rng, key_space));
         let expected = model_range(model, &lower, &upper);
-        assert!(collect(view, lower.clone(), upper.clone()) == expected, "{context}: range {lower:?}..{upper:?}");
+        assert!(
+            collect(view, lower.clone(), upper.clone()) == expected,
+            "{context}: range {lower:?}..{upper:?}"
+        );
         let mut rev = collect_rev(view, lower.clone(), upper.clone());
         rev.reverse();
         assert!(rev == expected, "{context}: reverse range");
         let mut iter = view.range(lower, upper).expect("range");
         let (mut front, mut back) = (Vec::new(), Vec::new());
         loop {
-            let item = if rng.chance(50) { iter.next().map(|r| (true, r)) } else { iter.next_back().map(|r| (false, r)) };
+            let item = if rng.chance(50) {
+                iter.next().map(|r| (true, r))
+            } else {
+                iter.next_back().map(|r| (false, r))
+            };
             match item {
                 Some((true, r)) => front.push(r.expect("item")),
                 Some((false, r)) => back.push(r.expect("item")),

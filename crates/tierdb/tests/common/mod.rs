@@ -42,7 +42,12 @@ pub fn dump(db: &Db) -> Model {
 }
 
 /// The model's entries in `(lo, hi)`, forward or reversed.
-pub fn model_range(model: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>, rev: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub fn model_range(
+    model: &Model,
+    lo: &Bound<Vec<u8>>,
+    hi: &Bound<Vec<u8>>,
+    rev: bool,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
     if range_is_empty(lo, hi) {
         return Vec::new();
     }
@@ -82,7 +87,11 @@ pub fn collect(iter: tierdb::Iter, rev: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
         let (k, v) = r.expect("iterating");
         (k.to_vec(), v.to_vec())
     };
-    if rev { iter.rev().map(map).collect() } else { iter.map(map).collect() }
+    if rev {
+        iter.rev().map(map).collect()
+    } else {
+        iter.map(map).collect()
+    }
 }
 
 /// A value of `len` bytes that encodes `key` and `version`, so that a value
