@@ -101,6 +101,9 @@ fn bound(b: &Bound<u8>) -> Bound<Vec<u8>> {
     }
 }
 
+/// An owned key range.
+type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
 /// A transaction of the model: its snapshot, its writes, what it read.
 struct ModelTxn {
     txn: Txn,
@@ -109,7 +112,7 @@ struct ModelTxn {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     serializable: bool,
     reads: BTreeSet<Vec<u8>>,
-    ranges: Vec<(Bound<Vec<u8>>, Bound<Vec<u8>>)>,
+    ranges: Vec<KeyRange>,
 }
 
 impl ModelTxn {
