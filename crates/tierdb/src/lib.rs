@@ -65,3 +65,25 @@ pub use stats::Stats;
 pub use tierdb_io::{Error, Fault, FaultKind, FaultOp, OsVfs, Result, SimVfs, Vfs, VfsFile};
 pub use txn::Txn;
 pub use write_batch::WriteBatch;
+
+#[cfg(test)]
+mod contract {
+    //! The API contract's auto traits, checked at compile time.
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    fn copy_eq_debug<T: Copy + Eq + std::fmt::Debug>() {}
+
+    #[test]
+    fn handles_are_send_and_values_are_copy() {
+        send_sync::<crate::Db>();
+        send_sync::<crate::Snapshot>();
+        send::<crate::Iter>();
+        send::<crate::Txn>();
+        copy_eq_debug::<crate::Tier>();
+        copy_eq_debug::<crate::Durability>();
+        copy_eq_debug::<crate::Isolation>();
+        copy_eq_debug::<crate::PartitionId>();
+        fn error_trait<E: std::error::Error + Send + Sync + 'static>() {}
+        error_trait::<crate::Error>();
+    }
+}

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use common::{Model, TIERS, dump, sim_options, value_for};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tierdb::{Db, Durability, SimVfs, Tier, TxnOptions, WriteBatch};
+use tierdb::{Db, Durability, Fault, FaultKind, FaultOp, SimVfs, Tier, TxnOptions, WriteBatch};
 
 type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
@@ -79,6 +79,17 @@ impl History {
     }
 }
 
+fn random_fault(rng: &mut StdRng) -> Fault {
+    let (op, kind) = match rng.random_range(0..5) {
+        0 => (FaultOp::Write, FaultKind::Eio),
+        1 => (FaultOp::Write, FaultKind::NoSpace),
+        2 => (FaultOp::Write, FaultKind::ShortWrite),
+        3 => (FaultOp::Sync, FaultKind::Eio),
+        _ => (FaultOp::Create, FaultKind::NoSpace),
+    };
+    Fault::new(op, kind).skip(rng.random_range(0..60))
+}
+
 fn random_durability(rng: &mut StdRng) -> Durability {
     match rng.random_range(0..10) {
         0..=5 => Durability::Sync,
@@ -93,11 +104,15 @@ fn random_key(rng: &mut StdRng) -> Vec<u8> {
 
 /// One step of the workload. Returns false once the database failed (the
 /// crash happened).
-fn step(db: &Db, rng: &mut StdRng, h: &mut History, tick: u64) -> bool {
+fn step(db: &Db, rng: &mut StdRng, h: &mut History, tick: u64, tally: &mut Tally) -> bool {
     let durability = random_durability(rng);
     let mut writes = Writes::new();
     let result = match rng.random_range(0..10) {
-        0 => return db.checkpoint().is_ok(),
+        0 => {
+            let ok = db.checkpoint().is_ok();
+            tally.crashes_in_checkpoint += u64::from(!ok);
+            return ok;
+        }
         1..=4 => {
             let k = random_key(rng);
             let len = if rng.random_bool(0.05) {
@@ -175,6 +190,8 @@ fn check_recovered(db: &Db, h: &History) -> Result<u64, String> {
 struct Tally {
     commits_acked: u64,
     crashes_mid_workload: u64,
+    crashes_in_checkpoint: u64,
+    faults_injected: u64,
     crashes_in_open: u64,
     recoveries: u64,
     recovered_below_acked: u64,
@@ -187,11 +204,18 @@ fn crash_case(tier: Tier, seed: u64, tally: &mut Tally) -> Result<(), String> {
     let mut tick = 0u64;
     for cycle in 0..3 {
         sim.crash_after_ops(rng.random_range(0..160));
+        let fault_armed = rng.random_bool(0.25);
+        if fault_armed {
+            // An I/O error first: the engine must stop writing cleanly,
+            // and the power loss that follows must still recover.
+            sim.inject(random_fault(&mut rng));
+            tally.faults_injected += 1;
+        }
         let crashes_before = sim.crashes();
         if let Ok(db) = Db::open("db", sim_options(&sim, tier)) {
             for _ in 0..40 {
                 tick += 1;
-                if !step(&db, &mut rng, &mut h, tick) {
+                if !step(&db, &mut rng, &mut h, tick, tally) {
                     break;
                 }
             }
@@ -201,12 +225,17 @@ fn crash_case(tier: Tier, seed: u64, tally: &mut Tally) -> Result<(), String> {
                 tally.crashes_mid_workload += 1;
             }
             drop(db);
-        } else if sim.crashes() == crashes_before {
-            return Err(format!("cycle {cycle}: open failed without a crash"));
-        } else {
+        } else if sim.crashes() > crashes_before {
             tally.crashes_in_open += 1;
+        } else if fault_armed {
+            sim.crash();
+        } else {
+            return Err(format!(
+                "cycle {cycle}: open failed without a crash or a fault"
+            ));
         }
         sim.crash_after_ops(u64::MAX);
+        sim.clear_faults();
         let db = Db::open("db", sim_options(&sim, tier))
             .map_err(|e| format!("cycle {cycle}: reopen after crash failed: {e}"))?;
         let seq = check_recovered(&db, &h).map_err(|e| format!("cycle {cycle}: {e}"))?;
@@ -256,6 +285,7 @@ fn run_cases(tier: Tier) {
             "{tally:?}"
         );
         assert!(tally.crashes_in_open > 0, "{tally:?}");
+        assert!(tally.crashes_in_checkpoint > 0, "{tally:?}");
         assert!(tally.recovered_below_acked > 0, "{tally:?}");
     }
 }
