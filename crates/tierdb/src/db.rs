@@ -31,7 +31,44 @@ use crate::{
 /// `Arc` inside). See the crate docs for an example.
 #[derive(Clone)]
 pub struct Db {
-    pub(crate) inner: Arc<DbInner>,
+    pub(crate) inner: Arc<DbHandle>,
+}
+
+/// What every `Db` clone (and every snapshot, transaction and iterator,
+/// through theirs) shares. When the last one goes, the database shuts down
+/// at once: the background worker stops (finishing a running checkpoint),
+/// buffered WAL records are written, and the lock is released — so the
+/// directory can be reopened right after the last handle is dropped.
+pub(crate) struct DbHandle {
+    inner: Arc<DbInner>,
+}
+
+impl DbHandle {
+    pub(crate) fn new(inner: Arc<DbInner>) -> Self {
+        DbHandle { inner }
+    }
+}
+
+impl std::ops::Deref for DbHandle {
+    type Target = DbInner;
+
+    fn deref(&self) -> &DbInner {
+        &self.inner
+    }
+}
+
+impl Drop for DbHandle {
+    fn drop(&mut self) {
+        let db = &self.inner;
+        db.background.stop();
+        if !db.closed.swap(true, Ordering::AcqRel) {
+            // Not closed: nothing is lost (the WAL holds every commit), but
+            // write out buffered records so a clean exit keeps them. Errors
+            // are ignored: after a simulated crash every handle fails.
+            let _ = db.wal.sync_all();
+        }
+        db.lock.lock().take();
+    }
 }
 
 /// What a successful commit reports.
@@ -381,18 +418,6 @@ impl DbInner {
             cache_used_bytes: cache.used_bytes,
             cache_capacity_bytes: self.cache.capacity_bytes() as u64,
             partitions: self.partition_infos(),
-        }
-    }
-}
-
-impl Drop for DbInner {
-    fn drop(&mut self) {
-        if !self.closed.load(Ordering::Acquire) {
-            // Not closed: nothing is lost (the WAL holds every commit), but
-            // write out buffered records so a clean exit keeps them. Errors
-            // are ignored: after a simulated crash every handle fails.
-            self.background.stop();
-            let _ = self.wal.sync_all();
         }
     }
 }

@@ -19,7 +19,7 @@ use tierdb_wal::{Wal, WalOptions};
 use crate::background::Background;
 use crate::commit_pipeline::CommitState;
 use crate::conflict_tracker::ConflictTracker;
-use crate::db::{Counters, Db, DbInner, Partition};
+use crate::db::{Counters, Db, DbHandle, DbInner, Partition};
 use crate::manifest::{MANIFEST_FILE, Manifest, PartitionEntry};
 use crate::version::Version;
 use crate::{Error, Options, Result, Tier};
@@ -90,7 +90,9 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
     if inner.opts.background_checkpoints {
         inner.background.start(Arc::downgrade(&inner));
     }
-    Ok(Db { inner })
+    Ok(Db {
+        inner: Arc::new(DbHandle::new(inner)),
+    })
 }
 
 /// Returns whether `dir` exists; refuses a directory that holds something
