@@ -1,0 +1,5 @@
+//! tierdb's LSM tier (being written).
+#![forbid(unsafe_code)]
+
+pub mod entry;
+pub mod sstable;
