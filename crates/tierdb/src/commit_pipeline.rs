@@ -113,12 +113,7 @@ impl DbInner {
             let seq = state.next_seq;
             self.log_and_apply(seq, &writes, &current)?;
             state.next_seq = seq + 1;
-            state
-                .conflicts
-                .record(seq, writes.iter().map(|w| w.op.key()));
-            if state.conflicts.wants_trim() {
-                state.conflicts.trim(self.oldest_live_txn());
-            }
+            self.track_conflicts(&mut state.conflicts, seq, &writes);
             seq
         };
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -127,6 +122,23 @@ impl DbInner {
             self.background.wake();
         }
         Ok(CommitInfo { seq, durability })
+    }
+
+    /// Remembers the commit's keys for the conflict checks of transactions
+    /// that began before it. With no transaction live there is nothing to
+    /// remember: one that begins later reads a version containing this
+    /// commit (it was published above, and a transaction takes its snapshot
+    /// and registers under one lock), so it can never conflict with it.
+    fn track_conflicts(&self, tracker: &mut ConflictTracker, seq: Seq, writes: &[PartitionWrite]) {
+        let oldest = self.oldest_live_txn();
+        if oldest.is_none() {
+            tracker.trim(None);
+            return;
+        }
+        tracker.record(seq, writes.iter().map(|w| w.op.key()));
+        if tracker.wants_trim() {
+            tracker.trim(oldest);
+        }
     }
 
     /// Turns the steps into point writes, expanding range deletes against
