@@ -66,6 +66,12 @@ pub use tierdb_io::{Error, Fault, FaultKind, FaultOp, OsVfs, Result, SimVfs, Vfs
 pub use txn::Txn;
 pub use write_batch::WriteBatch;
 
+/// The README's quick start, compiled as a doctest so that it cannot drift
+/// from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeQuickStart;
+
 #[cfg(test)]
 mod contract {
     //! The API contract's auto traits, checked at compile time.
