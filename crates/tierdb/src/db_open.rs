@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use tierdb_btree::{BTreeOptions, BTreeTier};
 use tierdb_cache::PageCache;
 use tierdb_io::Vfs;
+use tierdb_lsm::{LsmOptions, LsmTier};
 use tierdb_tier::{Seq, Tier as TierStore, WriteOp};
 use tierdb_wal::{Wal, WalOptions};
 
@@ -151,8 +152,18 @@ fn publish_new_database(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Resul
 /// before the manifest exists), so they are removed and created afresh.
 fn remove_leftovers_of_creation(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
     for name in vfs.list(dir)? {
-        if is_partition_file(&name) {
-            vfs.remove(&dir.join(&name))?;
+        if !is_partition_file(&name) {
+            continue;
+        }
+        let path = dir.join(&name);
+        if name.ends_with(".lsm") {
+            // An LSM partition is a directory of tables and its manifest.
+            for file in vfs.list(&path)? {
+                vfs.remove(&path.join(file))?;
+            }
+            vfs.sync_dir(&path)?;
+        } else {
+            vfs.remove(&path)?;
         }
     }
     let wal_dir = dir.join(WAL_DIR);
@@ -233,10 +244,18 @@ fn open_tier(
                 BTreeTier::open(vfs.clone(), &path, cache.clone(), u64::from(entry.id), opts)?;
             Ok(Arc::new(tier))
         }
-        Tier::Lsm => Err(Error::InvalidArgument(format!(
-            "partition {} uses the LSM tier, which this version of tierdb cannot open",
-            entry.id
-        ))),
+        Tier::Lsm => {
+            // Table files get cache ids of their own, above every B+tree id.
+            let file_id_base = (u64::from(entry.id) + 1) << 32;
+            let tier = LsmTier::open(
+                vfs.clone(),
+                &path,
+                cache.clone(),
+                file_id_base,
+                LsmOptions::default(),
+            )?;
+            Ok(Arc::new(tier))
+        }
     }
 }
 

@@ -15,8 +15,9 @@ pub enum Tier {
     /// A copy-on-write B+tree: best for read-mostly ranges.
     #[default]
     BTree,
-    /// A log-structured merge tree: best for write-heavy ranges. Not yet
-    /// available in this version: opening with it gives `InvalidArgument`.
+    /// A log-structured merge tree: best for write-heavy ranges. Writes
+    /// go to a memtable; checkpoints flush it to SSTables, which leveled
+    /// compaction merges.
     Lsm,
 }
 
@@ -207,11 +208,6 @@ impl Options {
         if self.buffered_sync_interval.is_zero() {
             return Err(Error::InvalidArgument(
                 "buffered_sync_interval must be positive".into(),
-            ));
-        }
-        if self.default_tier == Tier::Lsm {
-            return Err(Error::InvalidArgument(
-                "the LSM tier is not available in this version of tierdb; use Tier::BTree".into(),
             ));
         }
         Ok(())

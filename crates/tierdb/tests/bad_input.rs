@@ -114,13 +114,23 @@ fn damage_file(tier: Tier, pick: fn(&Path) -> bool, label: &str) {
 }
 
 #[test]
-fn damaged_btree_file_is_detected_or_harmless() {
+fn damaged_partition_file_is_detected_or_harmless() {
     for &tier in TIERS {
-        damage_file(
-            tier,
-            |p| p.extension().is_some_and(|e| e == "btree"),
-            "partition file",
-        );
+        match tier {
+            Tier::BTree => damage_file(
+                tier,
+                |p| p.extension().is_some_and(|e| e == "btree"),
+                "B+tree file",
+            ),
+            Tier::Lsm => {
+                damage_file(
+                    tier,
+                    |p| p.extension().is_some_and(|e| e == "sst"),
+                    "SSTable",
+                );
+                damage_file(tier, |p| p.ends_with("LSM-MANIFEST"), "LSM manifest");
+            }
+        }
     }
 }
 

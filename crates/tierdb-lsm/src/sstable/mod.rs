@@ -1,1 +1,92 @@
-//! SSTables (being written).
+//! SSTables: immutable sorted files of internal entries, the on-disk runs
+//! of the LSM tier. The byte format is described in
+//! `docs/format/sstable.md`; in short, a table is a stack of blocks:
+//!
+//! ```text
+//! data block 0 .. data block n-1 | filter | index | properties | footer (64 B)
+//! ```
+//!
+//! Every block ends with a type byte and a CRC-32. [`SstWriter`] writes a
+//! table once, front to back, and syncs it; [`SstReader`] verifies the
+//! footer, properties, index and filter when it opens the table and reads
+//! data blocks on demand through the shared [`tierdb_cache::PageCache`].
+//!
+//! One concept per file: `coding` (varints, bounds-checked decoder), `ikey`
+//! (internal key encoding), `block_builder` / `block` (data block format and
+//! cursor), `trailer` (block checksum), `bloom`, `index`, `properties`,
+//! `footer`, `writer`, `reader`, `iter`.
+
+mod block;
+mod block_builder;
+mod bloom;
+mod coding;
+mod footer;
+mod ikey;
+mod index;
+mod iter;
+mod properties;
+mod reader;
+mod trailer;
+mod writer;
+
+use bytes::Bytes;
+
+pub use iter::SstIter;
+pub use reader::SstReader;
+pub use writer::SstWriter;
+
+/// How tables are written. Readers need no options: everything they need
+/// is recorded in the file.
+#[derive(Clone, Debug)]
+pub struct SstOptions {
+    /// Target size of a data block's contents in bytes (default 4096). A
+    /// block is closed once it reaches this size, so it may exceed it by one
+    /// entry (a single big entry makes a big block).
+    pub block_bytes: usize,
+    /// Entries between restart points in data blocks (default 16).
+    pub restart_interval: usize,
+    /// Bloom filter bits per user key (default 10, about 1% false
+    /// positives); 0 writes no filter.
+    pub bloom_bits_per_key: u32,
+}
+
+impl Default for SstOptions {
+    fn default() -> Self {
+        Self {
+            block_bytes: 4096,
+            restart_interval: 16,
+            bloom_bits_per_key: 10,
+        }
+    }
+}
+
+/// What a table holds: returned by [`SstWriter::finish`] and by
+/// [`SstReader::meta`] (from the properties block), for the manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SstMeta {
+    /// Length of the file in bytes.
+    pub file_bytes: u64,
+    /// Entries (versions), tombstones included.
+    pub entries: u64,
+    /// Entries of kind `Delete`.
+    pub tombstones: u64,
+    /// Smallest user key.
+    pub smallest_key: Bytes,
+    /// Largest user key.
+    pub largest_key: Bytes,
+    /// Smallest sequence of any entry.
+    pub min_seq: u64,
+    /// Largest sequence of any entry.
+    pub max_seq: u64,
+}
+
+/// Read counters of one open table.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SstReadStats {
+    /// Data blocks read from the file (cache misses); cache hits not counted.
+    pub blocks_read: u64,
+    /// `get` calls the bloom filter answered "absent" (no block read).
+    pub bloom_useful: u64,
+    /// `get` calls that consulted a bloom filter.
+    pub bloom_checked: u64,
+}

@@ -11,7 +11,7 @@ use tierdb::{Db, Options, SimVfs, Tier};
 
 /// Every tier the conformance, crash and bad-input suites run against. A new
 /// tier is added here and nowhere else.
-pub const TIERS: &[Tier] = &[Tier::BTree];
+pub const TIERS: &[Tier] = &[Tier::BTree, Tier::Lsm];
 
 /// The reference model: a sorted map.
 pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;

@@ -1,0 +1,140 @@
+//! Leveled compaction: choosing what to merge, merging it, and the version
+//! that results.
+//!
+//! - L0 has `>= l0_compaction_trigger` tables: all of L0 and the L1 tables
+//!   overlapping them are merged into new L1 tables.
+//! - Level `n >= 1` holds more than `l1_target * ratio^(n-1)` bytes: its
+//!   oldest table (lowest number) and the overlapping tables of `n+1` are
+//!   merged into `n+1`. The last level never compacts further.
+//! - `compact_all`: every table merged into the deepest non-empty level
+//!   (at least L1).
+//!
+//! Output tables are cut after `target_file_bytes` at key boundaries.
+//! Tombstones are dropped when no level below the output overlaps the
+//! merged key range. Runs synchronously inside `persist` (and
+//! `compact_all`), under the persist mutex.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tierdb_io::Result;
+
+use crate::entry::InternalIter;
+use crate::merge_iter::MergeIter;
+use crate::options::LsmOptions;
+use crate::retain::Retain;
+use crate::table::Table;
+use crate::table_builder::{TableBuilder, WriteCtx};
+use crate::version::{LEVELS, Version};
+
+/// One compaction to run.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// Tables merged (removed from whatever level holds them).
+    pub(crate) inputs: Vec<Arc<Table>>,
+    /// Where the output goes (>= 1).
+    pub(crate) output_level: usize,
+}
+
+/// The compaction the tree needs next, if any.
+pub(crate) fn pick(version: &Version, opts: &LsmOptions) -> Option<Plan> {
+    if version.levels[0].len() >= opts.l0_compaction_trigger {
+        return Some(plan_l0(version));
+    }
+    (1..LEVELS - 1)
+        .find(|&level| version.level_bytes(level) > opts.level_target_bytes(level))
+        .and_then(|level| plan_level(version, level))
+}
+
+/// Every table into the deepest non-empty level (at least L1).
+pub(crate) fn plan_all(version: &Version) -> Option<Plan> {
+    let inputs: Vec<Arc<Table>> = version.all_tables().cloned().collect();
+    if inputs.is_empty() {
+        return None;
+    }
+    let deepest = (1..LEVELS)
+        .rev()
+        .find(|&l| !version.levels[l].is_empty())
+        .unwrap_or(1);
+    Some(Plan {
+        inputs,
+        output_level: deepest,
+    })
+}
+
+fn plan_l0(version: &Version) -> Plan {
+    let mut inputs = version.levels[0].clone();
+    if let Some((lo, hi)) = key_range(&inputs) {
+        inputs.extend(version.overlapping(1, &lo, &hi));
+    }
+    Plan {
+        inputs,
+        output_level: 1,
+    }
+}
+
+fn plan_level(version: &Version, level: usize) -> Option<Plan> {
+    let table = version.levels[level].iter().min_by_key(|t| t.number)?;
+    let mut inputs = vec![Arc::clone(table)];
+    inputs.extend(version.overlapping(level + 1, &table.smallest, &table.largest));
+    Some(Plan {
+        inputs,
+        output_level: level + 1,
+    })
+}
+
+/// The smallest and largest user key of `tables`.
+fn key_range(tables: &[Arc<Table>]) -> Option<(Bytes, Bytes)> {
+    let lo = tables.iter().map(|t| &t.smallest).min()?.clone();
+    let hi = tables.iter().map(|t| &t.largest).max()?.clone();
+    Some((lo, hi))
+}
+
+/// Runs `plan` against `version`: writes the output tables and returns the
+/// new version (not yet installed) and the outputs.
+pub(crate) fn run(
+    plan: &Plan,
+    version: &Version,
+    ctx: &mut WriteCtx<'_>,
+    opts: &LsmOptions,
+    horizon: u64,
+) -> Result<(Version, Vec<Arc<Table>>)> {
+    let children = plan
+        .inputs
+        .iter()
+        .map(|t| Box::new(t.reader.iter()) as Box<dyn InternalIter>)
+        .collect();
+    let mut merged = MergeIter::new(children);
+    let drop_tombstones = is_bottom(version, plan);
+    let mut retain = Retain::new(horizon, drop_tombstones);
+    let outputs =
+        TableBuilder::new(ctx, opts.target_file_bytes).write_all(&mut merged, &mut retain)?;
+    let next = replace(version, plan, &outputs);
+    Ok((next, outputs))
+}
+
+/// True if no level below the output overlaps the inputs' key range.
+fn is_bottom(version: &Version, plan: &Plan) -> bool {
+    let Some((lo, hi)) = key_range(&plan.inputs) else {
+        return true;
+    };
+    let below_is_input = |t: &Arc<Table>| plan.inputs.iter().any(|i| i.number == t.number);
+    (plan.output_level + 1..LEVELS).all(|level| {
+        version
+            .overlapping(level, &lo, &hi)
+            .iter()
+            .all(below_is_input)
+    })
+}
+
+/// `version` with the inputs removed and the outputs added.
+fn replace(version: &Version, plan: &Plan, outputs: &[Arc<Table>]) -> Version {
+    let mut next = version.clone();
+    for level in &mut next.levels {
+        level.retain(|t| !plan.inputs.iter().any(|i| i.number == t.number));
+    }
+    let out = &mut next.levels[plan.output_level];
+    out.extend(outputs.iter().cloned());
+    out.sort_by(|a, b| a.smallest.cmp(&b.smallest));
+    next
+}

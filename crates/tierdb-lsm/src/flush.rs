@@ -1,0 +1,34 @@
+//! Flush: frozen memtables → one L0 table.
+//!
+//! All memtables taken by one persist are merged into a single table
+//! (versions kept as `retain.rs` says; tombstones always kept, since older
+//! values may sit in deeper levels). The caller installs the table with a
+//! manifest write and only then drops the memtables.
+
+use std::sync::Arc;
+
+use tierdb_io::Result;
+
+use crate::entry::InternalIter;
+use crate::memtable::{MemIter, Memtable};
+use crate::merge_iter::MergeIter;
+use crate::retain::Retain;
+use crate::table::Table;
+use crate::table_builder::{TableBuilder, WriteCtx};
+
+/// Writes `memtables` (any order) to at most one new L0 table; `None` if
+/// they hold nothing.
+pub(crate) fn write_l0(
+    ctx: &mut WriteCtx<'_>,
+    memtables: &[Arc<Memtable>],
+    horizon: u64,
+) -> Result<Option<Arc<Table>>> {
+    let children = memtables
+        .iter()
+        .map(|m| Box::new(MemIter::new(Arc::clone(m))) as Box<dyn InternalIter>)
+        .collect();
+    let mut merged = MergeIter::new(children);
+    let mut retain = Retain::new(horizon, false);
+    let mut tables = TableBuilder::new(ctx, u64::MAX).write_all(&mut merged, &mut retain)?;
+    Ok(tables.pop())
+}

@@ -1,0 +1,67 @@
+//! `LsmOptions`: sizes and ratios that shape the tree.
+
+use tierdb_io::{Error, Result};
+
+use crate::sstable::SstOptions;
+
+/// Options of an LSM tier.
+#[derive(Clone, Debug)]
+pub struct LsmOptions {
+    /// Bytes (keys + values + per-entry overhead) after which the active
+    /// memtable is frozen and a new one started. Default 8 MiB.
+    pub memtable_bytes: usize,
+    /// Number of L0 tables that triggers an L0 → L1 compaction. Default 4.
+    pub l0_compaction_trigger: usize,
+    /// Each level below L1 may hold this many times the bytes of the level
+    /// above. Default 10.
+    pub level_size_ratio: u64,
+    /// Target bytes of L1. Default 64 MiB.
+    pub l1_target_bytes: u64,
+    /// Compaction output tables are cut after about this many bytes
+    /// (always at a user-key boundary). Default 8 MiB.
+    pub target_file_bytes: u64,
+    /// Options of every table written.
+    pub sst: SstOptions,
+}
+
+impl Default for LsmOptions {
+    fn default() -> Self {
+        LsmOptions {
+            memtable_bytes: 8 << 20,
+            l0_compaction_trigger: 4,
+            level_size_ratio: 10,
+            l1_target_bytes: 64 << 20,
+            target_file_bytes: 8 << 20,
+            sst: SstOptions::default(),
+        }
+    }
+}
+
+impl LsmOptions {
+    /// Refuses options the tier cannot work with.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::InvalidArgument(format!("LsmOptions: {what}")));
+        if self.memtable_bytes == 0 {
+            return bad("memtable_bytes must be > 0");
+        }
+        if self.l0_compaction_trigger == 0 {
+            return bad("l0_compaction_trigger must be >= 1");
+        }
+        if self.level_size_ratio < 2 {
+            return bad("level_size_ratio must be >= 2");
+        }
+        if self.l1_target_bytes == 0 || self.target_file_bytes == 0 {
+            return bad("l1_target_bytes and target_file_bytes must be > 0");
+        }
+        Ok(())
+    }
+
+    /// Target bytes of `level` (>= 1): `l1_target * ratio^(level-1)`.
+    pub(crate) fn level_target_bytes(&self, level: usize) -> u64 {
+        let mut target = self.l1_target_bytes;
+        for _ in 1..level {
+            target = target.saturating_mul(self.level_size_ratio);
+        }
+        target
+    }
+}

@@ -1,0 +1,250 @@
+//! [`SstReader`]: an open table. Footer, properties, index and filter are
+//! verified and kept in memory by [`SstReader::open`]; data blocks are read
+//! on demand through the shared page cache, keyed by
+//! `PageKey { file: file_id, page: block offset }`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+
+use tierdb_cache::{PageCache, PageKey};
+use tierdb_io::{Error, Result, VfsFile};
+
+use super::block::{Block, BlockIter};
+use super::bloom::{self, Bloom};
+use super::footer::{BlockHandle, FOOTER_BYTES, Footer};
+use super::index::Index;
+use super::iter::SstIter;
+use super::properties::Properties;
+use super::{SstMeta, SstReadStats, ikey, trailer};
+use crate::entry::{Entry, EntryKind};
+
+/// An open, immutable table. `Send + Sync`; share it as `Arc<SstReader>`.
+pub struct SstReader {
+    file: Arc<dyn VfsFile>,
+    path: Arc<Path>,
+    file_id: u64,
+    cache: Arc<PageCache>,
+    meta: SstMeta,
+    index: Index,
+    bloom: Bloom,
+    blocks_read: AtomicU64,
+    bloom_useful: AtomicU64,
+    bloom_checked: AtomicU64,
+}
+
+impl SstReader {
+    /// Opens the table in `file`: reads and verifies the footer, the
+    /// properties, the index and the filter. Damage gives
+    /// `Error::Corruption` naming the file and the offset of the bad block;
+    /// a newer format version gives `Error::UnsupportedVersion`.
+    pub fn open(
+        file: Arc<dyn VfsFile>,
+        file_id: u64,
+        cache: Arc<PageCache>,
+    ) -> Result<Arc<SstReader>> {
+        let path: Arc<Path> = Arc::from(file.path());
+        let file_bytes = file.len()?;
+        let footer = read_footer(&*file, &path, file_bytes)?;
+        let props_bytes = trailer::read_block(&*file, footer.properties)?;
+        let props = Properties::decode(&props_bytes)
+            .map_err(|r| Error::corruption(&*path, footer.properties.offset, r))?;
+        let index_bytes = trailer::read_block(&*file, footer.index)?;
+        let index = Index::decode(
+            index_bytes,
+            &path,
+            footer.index.offset,
+            footer.filter.offset,
+        )?;
+        let bloom = read_bloom(&*file, &path, footer.filter, &props)?;
+        check_consistency(&index, &props, &path, footer.properties.offset)?;
+        Ok(Arc::new(Self {
+            meta: props.meta(file_bytes),
+            file,
+            path,
+            file_id,
+            cache,
+            index,
+            bloom,
+            blocks_read: AtomicU64::new(0),
+            bloom_useful: AtomicU64::new(0),
+            bloom_checked: AtomicU64::new(0),
+        }))
+    }
+
+    /// What the table holds (from its properties block).
+    pub fn meta(&self) -> &SstMeta {
+        &self.meta
+    }
+
+    /// The newest version of `key` with `seq <= snapshot_seq` (a Put or a
+    /// Delete), or `None`. Consults the bloom filter first.
+    pub fn get(&self, key: &[u8], snapshot_seq: u64) -> Result<Option<Entry>> {
+        if self.bloom.is_present() {
+            self.bloom_checked.fetch_add(1, AtomicOrdering::Relaxed);
+            if !self.bloom.may_contain(bloom::key_hash(key)) {
+                self.bloom_useful.fetch_add(1, AtomicOrdering::Relaxed);
+                return Ok(None);
+            }
+        }
+        let target = ikey::encode(key, snapshot_seq, EntryKind::Put);
+        let block_index = self.index.find(&target);
+        if block_index >= self.index.len() {
+            return Ok(None);
+        }
+        let mut iter = BlockIter::new(self.block(block_index)?);
+        iter.seek(&target)?;
+        if !iter.valid() {
+            // The index promised a key >= target in this block.
+            return Err(self.corruption(block_index, "block ends before its index key"));
+        }
+        let found = self.decode_entry(&iter, block_index)?;
+        Ok((found.key == key).then_some(found))
+    }
+
+    /// True if the filter says `key` may be present (always true without a
+    /// filter). Does not touch the statistics.
+    pub fn may_contain(&self, key: &[u8]) -> bool {
+        self.bloom.may_contain(bloom::key_hash(key))
+    }
+
+    /// An iterator over every version in internal order, both directions.
+    pub fn iter(self: &Arc<Self>) -> SstIter {
+        SstIter::new(Arc::clone(self))
+    }
+
+    /// The read counters so far.
+    pub fn stats(&self) -> SstReadStats {
+        SstReadStats {
+            blocks_read: self.blocks_read.load(AtomicOrdering::Relaxed),
+            bloom_useful: self.bloom_useful.load(AtomicOrdering::Relaxed),
+            bloom_checked: self.bloom_checked.load(AtomicOrdering::Relaxed),
+        }
+    }
+
+    /// Number of data blocks.
+    pub(crate) fn block_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The index position of the block that may hold `target`.
+    pub(crate) fn find_block(&self, target: &[u8]) -> usize {
+        self.index.find(target)
+    }
+
+    /// Data block `block_index`, from the cache or the file.
+    pub(crate) fn block(&self, block_index: usize) -> Result<Arc<Block>> {
+        let handle = self.handle(block_index)?;
+        let key = PageKey::new(self.file_id, handle.offset);
+        self.cache.get_or_load(key, || {
+            self.blocks_read.fetch_add(1, AtomicOrdering::Relaxed);
+            let contents = trailer::read_block(&*self.file, handle)?;
+            let block = Block::parse(contents, Arc::clone(&self.path), handle.offset)?;
+            let charge = block.size_bytes();
+            Ok::<_, Error>((Arc::new(block), charge))
+        })
+    }
+
+    /// Turns the cursor's current entry into an [`Entry`].
+    pub(crate) fn decode_entry(&self, iter: &BlockIter, block_index: usize) -> Result<Entry> {
+        let parsed = ikey::parse(iter.key()).map_err(|r| self.corruption(block_index, r))?;
+        Ok(Entry {
+            key: bytes::Bytes::copy_from_slice(parsed.user_key),
+            seq: parsed.seq,
+            kind: parsed.kind,
+            value: iter.value(),
+        })
+    }
+
+    /// A corruption error at data block `block_index`.
+    pub(crate) fn corruption(&self, block_index: usize, reason: &str) -> Error {
+        let offset = self.index.get(block_index).map_or(0, |e| e.handle.offset);
+        Error::corruption(&*self.path, offset, reason)
+    }
+
+    fn handle(&self, block_index: usize) -> Result<BlockHandle> {
+        self.index
+            .get(block_index)
+            .map(|e| e.handle)
+            .ok_or_else(|| Error::corruption(&*self.path, 0, "data block index out of range"))
+    }
+}
+
+impl std::fmt::Debug for SstReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SstReader")
+            .field("path", &self.path)
+            .field("file_id", &self.file_id)
+            .field("meta", &self.meta)
+            .field("data_blocks", &self.index.len())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the footer and checks that the metadata blocks sit back to back
+/// right before it: filter, index, properties.
+fn read_footer(file: &dyn VfsFile, path: &Path, file_bytes: u64) -> Result<Footer> {
+    let Some(footer_at) = file_bytes.checked_sub(FOOTER_BYTES) else {
+        return Err(Error::corruption(
+            path,
+            0,
+            "file shorter than a table footer",
+        ));
+    };
+    let mut bytes = [0u8; FOOTER_BYTES as usize];
+    file.read_exact_at(&mut bytes, footer_at)?;
+    let footer = Footer::decode(&bytes, path, footer_at)?;
+    let stacked = footer.properties.end() == footer_at
+        && footer.index.end() == footer.properties.offset
+        && footer.filter.end() == footer.index.offset;
+    if !stacked {
+        return Err(Error::corruption(
+            path,
+            footer_at,
+            "footer handles do not stack before the footer",
+        ));
+    }
+    Ok(footer)
+}
+
+fn read_bloom(
+    file: &dyn VfsFile,
+    path: &Path,
+    handle: BlockHandle,
+    props: &Properties,
+) -> Result<Bloom> {
+    let contents = trailer::read_block(file, handle)?;
+    let bloom =
+        Bloom::decode(contents.to_vec()).map_err(|r| Error::corruption(path, handle.offset, r))?;
+    if bloom.is_present() != (props.bloom_bits_per_key > 0) {
+        return Err(Error::corruption(
+            path,
+            handle.offset,
+            "filter disagrees with properties",
+        ));
+    }
+    Ok(bloom)
+}
+
+fn check_consistency(
+    index: &Index,
+    props: &Properties,
+    path: &Path,
+    props_offset: u64,
+) -> Result<()> {
+    let last_user_key = index
+        .last_key()
+        .and_then(|k| ikey::parse(k).ok())
+        .map(|k| k.user_key);
+    let consistent =
+        props.data_blocks == index.len() as u64 && last_user_key == Some(&props.largest_key[..]);
+    if !consistent {
+        return Err(Error::corruption(
+            path,
+            props_offset,
+            "properties disagree with the index",
+        ));
+    }
+    Ok(())
+}

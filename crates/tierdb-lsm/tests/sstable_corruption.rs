@@ -1,0 +1,152 @@
+//! Damaged tables: every single-byte flip and every truncation of a small
+//! table, and random flips in a big one, must give `Error::Corruption` at
+//! open or on a read — never a panic, never an entry that was not written.
+
+mod sstable_support;
+
+use std::sync::Arc;
+
+use sstable_support::*;
+use tierdb_cache::PageCache;
+use tierdb_io::{Error, SimVfs};
+use tierdb_lsm::entry::Entry;
+use tierdb_lsm::sstable::{SstOptions, SstReader};
+
+fn small_model() -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for i in 0..40u32 {
+        let key = format!("key{:03}", i / 2);
+        if i % 5 == 0 {
+            entries.push(del(key.as_bytes(), 100 - u64::from(i)));
+        } else {
+            entries.push(put(
+                key.as_bytes(),
+                100 - u64::from(i),
+                format!("value{i}").as_bytes(),
+            ));
+        }
+    }
+    normalize(entries)
+}
+
+fn small_options() -> SstOptions {
+    SstOptions {
+        block_bytes: 128,
+        restart_interval: 3,
+        bloom_bits_per_key: 10,
+    }
+}
+
+/// Opens `bytes` as a table and reads everything (scans both ways, gets of
+/// every model key). Returns the first error; panics on a wrong entry.
+fn open_and_read_all(vfs: &SimVfs, bytes: &[u8], model: &[Entry]) -> Result<(), Error> {
+    let file = raw_file(vfs, "damaged.sst", bytes);
+    let reader = SstReader::open(file, 7, Arc::new(PageCache::new(1 << 20)))?;
+    let forward = scan_forward(&reader)?;
+    assert_eq!(forward, model, "a damaged table returned wrong entries");
+    assert_eq!(scan_backward(&reader)?, model, "wrong entries backward");
+    for entry in model {
+        let got = reader.get(&entry.key, entry.seq)?;
+        assert_eq!(got.as_ref(), Some(entry), "wrong get");
+    }
+    Ok(())
+}
+
+fn assert_corruption(result: Result<(), Error>, what: &str) {
+    match result {
+        Err(err) if err.is_corruption() => {
+            let Error::Corruption { file, .. } = &err else {
+                unreachable!()
+            };
+            assert!(
+                file.ends_with("damaged.sst"),
+                "{what}: error names {file:?}"
+            );
+        }
+        Err(err) => panic!("{what}: expected corruption, got {err}"),
+        Ok(()) => panic!("{what}: damage went unnoticed"),
+    }
+}
+
+#[test]
+fn sstable_every_byte_flip_of_a_small_table_is_detected() {
+    let model = small_model();
+    let vfs = sim_vfs(10);
+    let (file, _) = write_table(&vfs, "small.sst", &model, small_options());
+    let good = file.read_all().unwrap();
+    assert!(
+        good.len() > 500,
+        "table too small to be interesting: {}",
+        good.len()
+    );
+    open_and_read_all(&vfs, &good, &model).unwrap();
+    for at in 0..good.len() {
+        for mask in [0x01u8, 0x80, 0xff] {
+            let mut bad = good.clone();
+            bad[at] ^= mask;
+            assert_corruption(
+                open_and_read_all(&vfs, &bad, &model),
+                &format!("flip {mask:#x} at {at}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn sstable_every_truncation_of_a_small_table_is_detected() {
+    let model = small_model();
+    let vfs = sim_vfs(11);
+    let (file, _) = write_table(&vfs, "small.sst", &model, small_options());
+    let good = file.read_all().unwrap();
+    for len in 0..good.len() {
+        assert_corruption(
+            open_and_read_all(&vfs, &good[..len], &model),
+            &format!("truncated to {len}"),
+        );
+    }
+}
+
+#[test]
+fn sstable_random_flips_in_a_big_table_are_detected() {
+    let model: Vec<Entry> = (0..5000u32)
+        .map(|i| {
+            put(
+                format!("k{i:06}").as_bytes(),
+                u64::from(i) + 1,
+                &vec![(i % 251) as u8; (i % 97) as usize],
+            )
+        })
+        .collect();
+    let vfs = sim_vfs(12);
+    let (file, _) = write_table(&vfs, "big.sst", &model, SstOptions::default());
+    let good = file.read_all().unwrap();
+    let seed = 0x5eed_u64;
+    println!("random flips seed {seed:#x}, table {} bytes", good.len());
+    let mut state = seed;
+    for round in 0..60 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let at = (state >> 33) as usize % good.len();
+        let mut bad = good.clone();
+        bad[at] ^= ((state >> 13) as u8) | 1;
+        assert_corruption(
+            open_and_read_all(&vfs, &bad, &model),
+            &format!("seed {seed:#x} round {round} flip at {at}"),
+        );
+    }
+}
+
+#[test]
+fn sstable_corruption_names_the_damaged_block_offset() {
+    let model = small_model();
+    let vfs = sim_vfs(13);
+    let (file, _) = write_table(&vfs, "small.sst", &model, small_options());
+    let mut bad = file.read_all().unwrap();
+    bad[1] ^= 0x40; // inside data block 0, which starts at offset 0
+    let reader = SstReader::open(raw_file(&vfs, "damaged.sst", &bad), 1, cache()).unwrap();
+    match scan_forward(&reader) {
+        Err(Error::Corruption { offset, .. }) => assert_eq!(offset, 0),
+        other => panic!("expected corruption at block 0, got {other:?}"),
+    }
+}
