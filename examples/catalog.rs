@@ -2,12 +2,15 @@
 //! updates and queries it the way an online shop does, and prints figures.
 //!
 //! ```text
-//! cargo run --release --example catalog                 # 100,000 products
+//! cargo run --release --example catalog                 # 100,000 products, both tiers
 //! cargo run --release --example catalog -- --n 1000000  # more
+//! cargo run --release --example catalog -- --tier lsm   # one tier: btree | lsm | both
 //! cargo run --release --example catalog -- --dir ./catalog.tdb --keep
 //! ```
 //!
-//! Phases: bulk load in random order (batches of 1,000); durable (`Sync`)
+//! The same workload runs on a database whose one partition is a B+tree,
+//! then on one whose partition is an LSM tree, and a side-by-side table
+//! closes the output. Phases: bulk load in random order (batches of 1,000); durable (`Sync`)
 //! stock updates from 1 thread, then from 4 threads (group commit); batched
 //! non-durable price updates; random point reads; category scans of 100
 //! products (forward and backward); close and reopen; statistics.
@@ -27,6 +30,7 @@ const CATEGORIES: u64 = 200;
 
 struct Args {
     n: u64,
+    tiers: Vec<Tier>,
     dir: PathBuf,
     keep: bool,
     cache_mib: usize,
@@ -35,6 +39,7 @@ struct Args {
 fn parse_args() -> Args {
     let mut args = Args {
         n: 100_000,
+        tiers: vec![Tier::BTree, Tier::Lsm],
         dir: std::env::temp_dir().join(format!("tierdb-catalog-{}", std::process::id())),
         keep: false,
         cache_mib: 256,
@@ -51,8 +56,18 @@ fn parse_args() -> Args {
                     .expect("--cache-mib NUMBER")
             }
             "--keep" => args.keep = true,
+            "--tier" => {
+                args.tiers = match it.next().as_deref() {
+                    Some("btree") => vec![Tier::BTree],
+                    Some("lsm") => vec![Tier::Lsm],
+                    Some("both") => vec![Tier::BTree, Tier::Lsm],
+                    _ => panic!("--tier btree|lsm|both"),
+                }
+            }
             "--help" | "-h" => {
-                println!("usage: catalog [--n PRODUCTS] [--dir PATH] [--keep] [--cache-mib MIB]");
+                println!(
+                    "usage: catalog [--n PRODUCTS] [--tier btree|lsm|both] [--dir PATH] [--keep] [--cache-mib MIB]"
+                );
                 std::process::exit(0);
             }
             other => panic!("unknown argument {other} (try --help)"),
@@ -92,7 +107,7 @@ fn report(phase: &str, count: u64, elapsed: Duration, unit: &str) -> f64 {
     r
 }
 
-fn load(db: &Db, n: u64) -> tierdb::Result<()> {
+fn load(db: &Db, n: u64) -> tierdb::Result<f64> {
     let mut ids: Vec<u64> = (0..n).collect();
     let mut rng = StdRng::seed_from_u64(1);
     ids.shuffle(&mut rng);
@@ -108,8 +123,12 @@ fn load(db: &Db, n: u64) -> tierdb::Result<()> {
         }
         db.write(batch)?;
     }
-    report("load (batches of 1000, Sync)", n, t.elapsed(), "products");
-    Ok(())
+    Ok(report(
+        "load (batches of 1000, Sync)",
+        n,
+        t.elapsed(),
+        "products",
+    ))
 }
 
 /// Durable single-key stock updates from `threads` threads for `window`.
@@ -138,7 +157,7 @@ fn stock_updates(db: &Db, n: u64, threads: u64, window: Duration) -> f64 {
     report(&label, done.load(Ordering::Relaxed), t.elapsed(), "commits")
 }
 
-fn price_updates(db: &Db, n: u64) -> tierdb::Result<()> {
+fn price_updates(db: &Db, n: u64) -> tierdb::Result<f64> {
     let mut rng = StdRng::seed_from_u64(7);
     let t = Instant::now();
     let batches = 50;
@@ -150,16 +169,15 @@ fn price_updates(db: &Db, n: u64) -> tierdb::Result<()> {
         }
         db.write_with(batch, Durability::Buffered)?;
     }
-    report(
+    Ok(report(
         "price updates (batches of 1000, Buffered)",
         batches * 1000,
         t.elapsed(),
         "updates",
-    );
-    Ok(())
+    ))
 }
 
-fn point_reads(db: &Db, n: u64) -> tierdb::Result<()> {
+fn point_reads(db: &Db, n: u64) -> tierdb::Result<f64> {
     let mut rng = StdRng::seed_from_u64(9);
     let count = 200_000u64.min(n * 4);
     let t = Instant::now();
@@ -173,12 +191,12 @@ fn point_reads(db: &Db, n: u64) -> tierdb::Result<()> {
         };
         found += u64::from(db.get(product_key(id))?.is_some());
     }
-    report("point reads (skewed)", count, t.elapsed(), "reads");
+    let rate = report("point reads (skewed)", count, t.elapsed(), "reads");
     assert_eq!(found, count, "every product must be found");
-    Ok(())
+    Ok(rate)
 }
 
-fn category_scans(db: &Db) -> tierdb::Result<()> {
+fn category_scans(db: &Db) -> tierdb::Result<f64> {
     let mut rng = StdRng::seed_from_u64(11);
     let scans = 5_000u64;
     let t = Instant::now();
@@ -196,14 +214,14 @@ fn category_scans(db: &Db) -> tierdb::Result<()> {
             items += 1;
         }
     }
-    report(
+    let rate = report(
         "category scans (100 items, both ways)",
         scans,
         t.elapsed(),
         "scans",
     );
     println!("{:<38} {items:>9} items", "  items returned");
-    Ok(())
+    Ok(rate)
 }
 
 /// Peak resident set size of this process (Linux), in KiB.
@@ -213,92 +231,177 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn main() -> tierdb::Result<()> {
-    let args = parse_args();
-    if args.dir.exists() && !args.keep {
-        std::fs::remove_dir_all(&args.dir).ok();
+/// One tier's figures, for the side-by-side summary.
+struct Summary {
+    tier: Tier,
+    load: f64,
+    sync_one: f64,
+    sync_four: f64,
+    price_updates: f64,
+    point_reads: f64,
+    scans: f64,
+    reopen: Duration,
+    disk_bytes: u64,
+    partition_bytes_written: u64,
+    wal_bytes_written: u64,
+}
+
+fn run(args: &Args, tier: Tier) -> tierdb::Result<Summary> {
+    let dir = args.dir.join(format!("{tier:?}").to_lowercase());
+    if dir.exists() && !args.keep {
+        std::fs::remove_dir_all(&dir).ok();
     }
     let opts = || {
         Options::default()
             .cache_bytes(args.cache_mib << 20)
-            .default_tier(Tier::BTree)
+            .default_tier(tier)
             .durability(Durability::Sync)
     };
     println!(
-        "tierdb catalog example: {} products in {}",
+        "\n== {tier:?} tier: {} products in {}",
         args.n,
-        args.dir.display()
+        dir.display()
     );
     println!(
         "{:<38} {:>9} {:<8} {:>12}  {:>14}",
         "phase", "count", "unit", "time", "throughput"
     );
-    let db = Db::open(&args.dir, opts())?;
-    load(&db, args.n)?;
+    let db = Db::open(&dir, opts())?;
+    let load = load(&db, args.n)?;
     let t = Instant::now();
     db.checkpoint()?;
     report("checkpoint after load", 1, t.elapsed(), "ops");
     // Alternate the two so that background noise (other processes, the
     // device's own housekeeping) hits both alike.
-    let (mut one, mut four) = (0.0, 0.0);
+    let (mut sync_one, mut sync_four) = (0.0, 0.0);
     for _ in 0..2 {
-        one += stock_updates(&db, args.n, 1, Duration::from_millis(1500)) / 2.0;
-        four += stock_updates(&db, args.n, 4, Duration::from_millis(1500)) / 2.0;
+        sync_one += stock_updates(&db, args.n, 1, Duration::from_millis(1500)) / 2.0;
+        sync_four += stock_updates(&db, args.n, 4, Duration::from_millis(1500)) / 2.0;
     }
     println!(
         "{:<38} {:>9.2}x  (4 threads vs 1; group commit)",
         "  Sync commit scaling",
-        four / one
+        sync_four / sync_one
     );
-    price_updates(&db, args.n)?;
-    point_reads(&db, args.n)?;
-    category_scans(&db)?;
+    let price_updates = price_updates(&db, args.n)?;
+    let point_reads = point_reads(&db, args.n)?;
+    let scans = category_scans(&db)?;
     let t = Instant::now();
     db.checkpoint()?;
     report("checkpoint", 1, t.elapsed(), "ops");
     let s = db.stats();
     db.close()?;
     let t = Instant::now();
-    let db = Db::open(&args.dir, opts())?;
-    report("reopen after clean close", 1, t.elapsed(), "opens");
-    let reopened = db.stats();
-    println!();
+    let db = Db::open(&dir, opts())?;
+    let reopen = t.elapsed();
+    report("reopen after clean close", 1, reopen, "opens");
+    print_stats(&s, &db.stats());
+    db.close()?;
+    if !args.keep {
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    Ok(Summary {
+        tier,
+        load,
+        sync_one,
+        sync_four,
+        price_updates,
+        point_reads,
+        scans,
+        reopen,
+        disk_bytes: s.disk_bytes(),
+        partition_bytes_written: s.partitions.iter().map(|p| p.stats.bytes_written).sum(),
+        wal_bytes_written: s.wal_bytes_written,
+    })
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1048576.0
+}
+
+fn print_stats(s: &tierdb::Stats, reopened: &tierdb::Stats) {
     println!(
-        "entries {}  partition file {:.1} MiB  WAL live {:.1} MiB",
+        "entries {}  partition files {:.1} MiB  WAL live {:.1} MiB  commits {}  WAL syncs {}  checkpoints {}",
         s.entries(),
-        s.disk_bytes() as f64 / 1048576.0,
-        s.wal_live_bytes as f64 / 1048576.0
+        mib(s.disk_bytes()),
+        mib(s.wal_live_bytes),
+        s.commits,
+        s.wal_syncs,
+        s.checkpoints
     );
     println!(
-        "commits {}  WAL syncs {}  WAL group writes {}  checkpoints {}",
-        s.commits, s.wal_syncs, s.wal_group_writes, s.checkpoints
-    );
-    println!(
-        "cache hits {}  misses {}  evictions {}  used {:.1} MiB of {:.1} MiB",
+        "cache hits {}  misses {}  evictions {}  used {:.1} of {:.1} MiB;  reopen replayed {} WAL records",
         s.cache_hits,
         s.cache_misses,
         s.cache_evictions,
-        s.cache_used_bytes as f64 / 1048576.0,
-        s.cache_capacity_bytes as f64 / 1048576.0
-    );
-    println!(
-        "reopen: {:?}, {} WAL records replayed",
-        reopened.open_duration, reopened.open_replayed_records
+        mib(s.cache_used_bytes),
+        mib(s.cache_capacity_bytes),
+        reopened.open_replayed_records
     );
     for p in &s.partitions {
         println!(
-            "partition {} [{:?}..{:?}) {:?}: {} entries, {} reads, {} writes, {} scans",
+            "partition {} {:?}: {} entries, {} reads, {} writes, {} scans, {:.1} MiB written to its files",
             p.id,
-            p.start,
-            p.end,
             p.tier,
             p.stats.entries,
             p.stats.reads,
             p.stats.writes,
-            p.stats.scans
+            p.stats.scans,
+            mib(p.stats.bytes_written)
         );
     }
-    db.close()?;
+}
+
+fn print_summary(summaries: &[Summary]) {
+    println!("\n== side by side (per second, except where a unit is given)");
+    print!("{:<34}", "");
+    for s in summaries {
+        print!("{:>14}", format!("{:?}", s.tier));
+    }
+    println!();
+    type Row = (&'static str, fn(&Summary) -> String);
+    let rows: [Row; 11] = [
+        ("load: products", |s| format!("{:.0}", s.load)),
+        ("Sync commits, 1 thread", |s| format!("{:.0}", s.sync_one)),
+        ("Sync commits, 4 threads", |s| format!("{:.0}", s.sync_four)),
+        ("  scaling", |s| format!("{:.2}x", s.sync_four / s.sync_one)),
+        ("price updates (batched)", |s| {
+            format!("{:.0}", s.price_updates)
+        }),
+        ("point reads", |s| format!("{:.0}", s.point_reads)),
+        ("category scans (100 items)", |s| format!("{:.0}", s.scans)),
+        ("reopen after close (ms)", |s| {
+            format!("{:.1}", s.reopen.as_secs_f64() * 1e3)
+        }),
+        ("partition files (MiB)", |s| {
+            format!("{:.1}", mib(s.disk_bytes))
+        }),
+        ("written to partition files (MiB)", |s| {
+            format!("{:.1}", mib(s.partition_bytes_written))
+        }),
+        ("  per byte of WAL (write amp.)", |s| {
+            format!(
+                "{:.2}",
+                s.partition_bytes_written as f64 / s.wal_bytes_written.max(1) as f64
+            )
+        }),
+    ];
+    for (label, value) in rows {
+        print!("{label:<34}");
+        for s in summaries {
+            print!("{:>14}", value(s));
+        }
+        println!();
+    }
+}
+
+fn main() -> tierdb::Result<()> {
+    let args = parse_args();
+    let mut summaries = Vec::new();
+    for &tier in &args.tiers {
+        summaries.push(run(&args, tier)?);
+    }
+    print_summary(&summaries);
     if let Some(peak) = peak_rss_kib() {
         println!(
             "peak RSS {:.1} MiB (cache budget {} MiB)",
