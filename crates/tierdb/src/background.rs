@@ -80,7 +80,7 @@ fn run(db: &Weak<DbInner>, signal: &(Mutex<Signal>, Condvar)) {
         if db.closed.load(Ordering::Acquire) {
             return;
         }
-        if db.poison.lock().is_none() && db.needs_checkpoint() && db.checkpoint().is_err() {
+        if db.poison.lock().is_none() && db.needs_checkpoint() && db.checkpoint(true).is_err() {
             db.counters
                 .background_errors
                 .fetch_add(1, Ordering::Relaxed);

@@ -5,7 +5,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -23,8 +23,8 @@ use crate::snapshot::{read_get, read_range};
 use crate::version::Version;
 use crate::write_batch::BatchOp;
 use crate::{
-    Durability, Error, Options, PartitionId, PartitionInfo, PartitionStats, Result, Snapshot,
-    Stats, Txn, TxnOptions, WriteBatch,
+    CheckpointEvent, Durability, Error, Options, PartitionId, PartitionInfo, PartitionStats,
+    Result, Snapshot, Stats, Txn, TxnOptions, WriteBatch,
 };
 
 /// A database handle. `Clone + Send + Sync`: clones share one database (an
@@ -229,7 +229,7 @@ impl Db {
     /// files and trims the WAL. Runs alongside readers and writers.
     pub fn checkpoint(&self) -> Result<CheckpointInfo> {
         self.check_open()?;
-        self.inner.checkpoint()
+        self.inner.checkpoint(false)
     }
 
     /// The partitions, in key order.
@@ -302,15 +302,47 @@ impl DbInner {
         self.active_txns.lock().keys().next().copied()
     }
 
-    /// Persists every partition and trims the WAL. Callers check that the
-    /// database is open (`close` itself checkpoints after marking it closed).
-    pub fn checkpoint(&self) -> Result<CheckpointInfo> {
+    /// Persists every partition and trims the WAL, telling the listeners.
+    /// Callers check that the database is open (`close` itself checkpoints
+    /// after marking it closed).
+    pub fn checkpoint(&self, background: bool) -> Result<CheckpointInfo> {
         let _one_at_a_time = self.checkpoint_lock.lock();
         if let Some(reason) = &*self.poison.lock() {
             return Err(Error::Poisoned {
                 reason: reason.clone(),
             });
         }
+        let started = Instant::now();
+        self.opts
+            .listeners
+            .iter()
+            .for_each(|l| l.on_checkpoint_begin(background));
+        let result = self.persist_all();
+        match &result {
+            Ok(info) => {
+                let event = CheckpointEvent {
+                    seq: info.seq,
+                    duration: started.elapsed(),
+                    background,
+                    wal_live_bytes: self.wal.live_bytes(),
+                };
+                self.opts
+                    .listeners
+                    .iter()
+                    .for_each(|l| l.on_checkpoint_completed(&event));
+            }
+            Err(e) if background => {
+                self.opts
+                    .listeners
+                    .iter()
+                    .for_each(|l| l.on_background_error(e));
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    fn persist_all(&self) -> Result<CheckpointInfo> {
         let mut persisted = Seq::MAX;
         let wal = &self.wal;
         for p in &self.partitions {
@@ -358,7 +390,7 @@ impl DbInner {
         let result = if self.poison.lock().is_some() {
             Ok(())
         } else {
-            self.checkpoint().map(|_| ())
+            self.checkpoint(false).map(|_| ())
         };
         let closed = self.wal.close();
         self.lock.lock().take();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tierdb_io::{OsVfs, Vfs};
 pub use tierdb_wal::RecoveryMode;
 
-use crate::{Error, Result};
+use crate::{Error, EventListener, Result};
 
 /// The index structure a partition stores its data in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -76,6 +76,7 @@ pub struct Options {
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) background_checkpoints: bool,
     pub(crate) vfs: Arc<dyn Vfs>,
+    pub(crate) listeners: Vec<Arc<dyn EventListener>>,
 }
 
 impl Default for Options {
@@ -92,6 +93,7 @@ impl Default for Options {
             recovery_mode: RecoveryMode::Strict,
             background_checkpoints: true,
             vfs: Arc::new(OsVfs::new()),
+            listeners: Vec::new(),
         }
     }
 }
@@ -110,6 +112,7 @@ impl fmt::Debug for Options {
             .field("recovery_mode", &self.recovery_mode)
             .field("background_checkpoints", &self.background_checkpoints)
             .field("vfs", &self.vfs)
+            .field("listeners", &self.listeners.len())
             .finish()
     }
 }
@@ -189,6 +192,13 @@ impl Options {
     /// `SimVfs` to simulate power loss and I/O errors.
     pub fn vfs(mut self, vfs: Arc<dyn Vfs>) -> Self {
         self.vfs = vfs;
+        self
+    }
+
+    /// Adds a listener for checkpoints and background errors (see
+    /// [`EventListener`]); several may be added.
+    pub fn listener(mut self, listener: Arc<dyn EventListener>) -> Self {
+        self.listeners.push(listener);
         self
     }
 

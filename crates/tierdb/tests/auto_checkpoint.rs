@@ -83,3 +83,89 @@ fn dropping_the_last_handle_releases_the_lock_at_once() {
     let db = Db::open(&path, opts()).unwrap();
     assert_eq!(db.range(..).unwrap().count(), 1000);
 }
+
+#[derive(Default)]
+struct Counting {
+    begun: std::sync::atomic::AtomicU64,
+    background_done: std::sync::atomic::AtomicU64,
+    foreground_done: std::sync::atomic::AtomicU64,
+    errors: std::sync::atomic::AtomicU64,
+}
+
+impl tierdb::EventListener for Counting {
+    fn on_checkpoint_begin(&self, _background: bool) {
+        self.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn on_checkpoint_completed(&self, event: &tierdb::CheckpointEvent) {
+        let counter = if event.background {
+            &self.background_done
+        } else {
+            &self.foreground_done
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn on_background_error(&self, _error: &tierdb::Error) {
+        self.errors
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Listeners hear background and explicit checkpoints, and a background
+/// checkpoint that fails (an injected write error) is reported to them and
+/// leaves the database refusing writes.
+#[test]
+fn listeners_hear_checkpoints_and_background_errors() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::SeqCst;
+    use tierdb::{Fault, FaultKind, FaultOp, SimVfs};
+
+    let sim = Arc::new(SimVfs::new(7));
+    let counting = Arc::new(Counting::default());
+    let opts = Options::default()
+        .vfs(sim.clone())
+        .durability(Durability::Buffered)
+        .checkpoint_wal_bytes(16 * 1024)
+        .listener(counting.clone());
+    let db = Db::open("db", opts).unwrap();
+    let wait_for = |what: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !what() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        what()
+    };
+    let mut i = 0u64;
+    let mut write_some = || {
+        for _ in 0..200 {
+            i += 1;
+            let _ = db.put(format!("k/{:05}", i % 3000), [1u8; 100]);
+        }
+    };
+    write_some();
+    assert!(
+        wait_for(&|| counting.background_done.load(SeqCst) > 0),
+        "no background checkpoint"
+    );
+    db.checkpoint().unwrap();
+    assert_eq!(counting.foreground_done.load(SeqCst), 1);
+    sim.inject(
+        Fault::new(FaultOp::Write, FaultKind::Eio)
+            .on_path("p000000")
+            .times(u64::MAX),
+    );
+    write_some();
+    assert!(
+        wait_for(&|| counting.errors.load(SeqCst) > 0),
+        "background error not reported"
+    );
+    assert!(matches!(
+        db.put(b"after", b"x"),
+        Err(tierdb::Error::Poisoned { .. })
+    ));
+    assert!(db.stats().background_errors > 0);
+    let begun = counting.begun.load(SeqCst);
+    let ended = counting.background_done.load(SeqCst)
+        + counting.foreground_done.load(SeqCst)
+        + counting.errors.load(SeqCst);
+    assert_eq!(begun, ended, "every begun checkpoint ended or failed");
+}

@@ -1,0 +1,57 @@
+//! `EventListener`: a hook the database calls when background work starts,
+//! ends or fails, so that services can log it, export metrics, or react (as
+//! RocksDB's `EventListener` does).
+
+use std::time::Duration;
+
+use crate::Error;
+
+/// What a completed checkpoint reports to listeners.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckpointEvent {
+    /// Every commit up to this sequence is in the partitions' own files.
+    pub seq: u64,
+    /// How long the checkpoint took (B+tree page writes, LSM memtable
+    /// flushes, WAL trimming).
+    pub duration: Duration,
+    /// True when the background worker ran it (the WAL or the dirty pages
+    /// passed their bounds), false for `Db::checkpoint` and `Db::close`.
+    pub background: bool,
+    /// Bytes in live WAL segments after the checkpoint trimmed the log.
+    pub wal_live_bytes: u64,
+}
+
+/// Receives events from a database. Every method has an empty default, so
+/// an implementation overrides only what it needs. Methods are called on
+/// the thread doing the work (a committer, the checkpointer): keep them
+/// short and never call back into the same database from them.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use tierdb::{CheckpointEvent, EventListener, Options};
+///
+/// #[derive(Default)]
+/// struct Metrics { checkpoints: AtomicU64 }
+///
+/// impl EventListener for Metrics {
+///     fn on_checkpoint_completed(&self, event: &CheckpointEvent) {
+///         self.checkpoints.fetch_add(1, Ordering::Relaxed);
+///         eprintln!("checkpoint at seq {} took {:?}", event.seq, event.duration);
+///     }
+/// }
+///
+/// let metrics = Arc::new(Metrics::default());
+/// let opts = Options::default().listener(metrics.clone());
+/// # let _ = opts;
+/// ```
+pub trait EventListener: Send + Sync {
+    /// A checkpoint is about to start.
+    fn on_checkpoint_begin(&self, _background: bool) {}
+    /// A checkpoint completed.
+    fn on_checkpoint_completed(&self, _event: &CheckpointEvent) {}
+    /// Background work failed. After a failed checkpoint the database is
+    /// read-only (`Error::Poisoned`) until reopened.
+    fn on_background_error(&self, _error: &Error) {}
+}
