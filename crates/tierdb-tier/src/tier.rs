@@ -82,4 +82,12 @@ pub trait Tier: Send + Sync {
 
     /// Figures about the tier.
     fn stats(&self) -> TierStats;
+
+    /// Does now whatever background maintenance would do later (an LSM
+    /// tier compacts until no level is over its target), on the caller's
+    /// thread. Applied but unpersisted state is not touched. Tiers with
+    /// nothing to do keep this default.
+    fn compact(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -232,6 +232,21 @@ impl Db {
         self.inner.checkpoint(false)
     }
 
+    /// Compacts every partition overlapping `range` now, on this thread,
+    /// after a checkpoint (so memtables are flushed first): an LSM partition
+    /// merges its levels until none is over its target; a B+tree partition
+    /// has nothing to compact. Reads and writes go on meanwhile.
+    pub fn compact_range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Result<()> {
+        self.check_open()?;
+        let (lo, hi) = owned_bounds(&range);
+        self.inner.checkpoint(false)?;
+        for i in self.inner.partitions_overlapping(&lo, &hi) {
+            let p = &self.inner.partitions[i];
+            p.store.compact().map_err(|e| self.inner.poison(e))?;
+        }
+        Ok(())
+    }
+
     /// The partitions, in key order.
     pub fn partitions(&self) -> Vec<PartitionInfo> {
         self.inner.partition_infos()
@@ -295,6 +310,26 @@ impl DbInner {
         self.partitions
             .partition_point(|p| &p.entry.start[..] <= key)
             .saturating_sub(1)
+    }
+
+    /// Indexes of the partitions whose ranges overlap `(lo, hi)`.
+    pub fn partitions_overlapping(&self, lo: &Bound<Bytes>, hi: &Bound<Bytes>) -> Vec<usize> {
+        (0..self.partitions.len())
+            .filter(|&i| {
+                let start = &self.partitions[i].entry.start;
+                let end = self.partitions.get(i + 1).map(|n| &n.entry.start);
+                let below_end = match (lo, end) {
+                    (_, None) | (Bound::Unbounded, _) => true,
+                    (Bound::Included(k) | Bound::Excluded(k), Some(e)) => k < e,
+                };
+                let above_start = match hi {
+                    Bound::Unbounded => true,
+                    Bound::Included(k) => k >= start,
+                    Bound::Excluded(k) => k > start,
+                };
+                below_end && above_start
+            })
+            .collect()
     }
 
     /// The oldest snapshot a live transaction reads from.
