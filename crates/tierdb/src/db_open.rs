@@ -45,7 +45,11 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let is_new = !vfs.exists(&dir.join(MANIFEST_FILE))?;
     let manifest = if is_new {
         remove_leftovers_of_creation(&*vfs, dir)?;
-        Manifest::new(opts.default_tier, opts.page_size as u32)
+        Manifest::with_splits(
+            opts.default_tier,
+            &opts.sorted_splits(),
+            opts.page_size as u32,
+        )
     } else {
         let manifest = Manifest::read(&*vfs, dir)?;
         check_partition_files(&*vfs, dir, &manifest)?;

@@ -47,15 +47,29 @@ pub(crate) struct Manifest {
 
 impl Manifest {
     /// The manifest of a new database: one partition covering everything.
+    #[cfg(test)]
     pub fn new(tier: Tier, page_size: u32) -> Self {
-        Manifest {
-            next_partition_id: 1,
-            partitions: vec![PartitionEntry {
-                id: 0,
-                start: Bytes::new(),
+        Self::with_splits(tier, &[], page_size)
+    }
+
+    /// The manifest of a new database: a first partition from the empty key
+    /// with tier `first`, then one partition per split point, in key order.
+    /// `splits` must be sorted, distinct and non-empty keys (checked by
+    /// `Options::validate`).
+    pub fn with_splits(first: Tier, splits: &[(Bytes, Tier)], page_size: u32) -> Self {
+        let starts = std::iter::once((Bytes::new(), first)).chain(splits.iter().cloned());
+        let partitions: Vec<PartitionEntry> = starts
+            .enumerate()
+            .map(|(id, (start, tier))| PartitionEntry {
+                id: id as u32,
+                start,
                 tier,
                 page_size,
-            }],
+            })
+            .collect();
+        Manifest {
+            next_partition_id: partitions.len() as u32,
+            partitions,
         }
     }
 

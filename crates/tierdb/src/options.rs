@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use tierdb_io::{OsVfs, Vfs};
 pub use tierdb_wal::RecoveryMode;
 
@@ -77,6 +79,7 @@ pub struct Options {
     pub(crate) background_checkpoints: bool,
     pub(crate) vfs: Arc<dyn Vfs>,
     pub(crate) listeners: Vec<Arc<dyn EventListener>>,
+    pub(crate) splits: Vec<(Bytes, Tier)>,
 }
 
 impl Default for Options {
@@ -94,6 +97,7 @@ impl Default for Options {
             background_checkpoints: true,
             vfs: Arc::new(OsVfs::new()),
             listeners: Vec::new(),
+            splits: Vec::new(),
         }
     }
 }
@@ -113,6 +117,7 @@ impl fmt::Debug for Options {
             .field("background_checkpoints", &self.background_checkpoints)
             .field("vfs", &self.vfs)
             .field("listeners", &self.listeners.len())
+            .field("splits", &self.splits)
             .finish()
     }
 }
@@ -195,6 +200,27 @@ impl Options {
         self
     }
 
+    /// Declares a partition of a new database: the key range from `start`
+    /// up to the next declared start (or the end of the key space) is stored
+    /// in `tier`; keys below the first declared start stay in the first
+    /// partition (`default_tier`). Used only when the database is created;
+    /// an existing database keeps the layout in its manifest.
+    ///
+    /// ```
+    /// use tierdb::{Options, Tier};
+    /// // Products in a B+tree, the inventory feed in an LSM tree.
+    /// let opts = Options::default()
+    ///     .default_tier(Tier::BTree)
+    ///     .partition(b"stock/", Tier::Lsm)
+    ///     .partition(b"stock0", Tier::BTree);
+    /// # let _ = opts;
+    /// ```
+    pub fn partition(mut self, start: impl AsRef<[u8]>, tier: Tier) -> Self {
+        self.splits
+            .push((Bytes::copy_from_slice(start.as_ref()), tier));
+        self
+    }
+
     /// Adds a listener for checkpoints and background errors (see
     /// [`EventListener`]); several may be added.
     pub fn listener(mut self, listener: Arc<dyn EventListener>) -> Self {
@@ -215,12 +241,48 @@ impl Options {
                 "wal_segment_bytes must be at least 4096".into(),
             ));
         }
+        self.validate_splits()?;
         if self.buffered_sync_interval.is_zero() {
             return Err(Error::InvalidArgument(
                 "buffered_sync_interval must be positive".into(),
             ));
         }
         Ok(())
+    }
+}
+
+impl Options {
+    fn validate_splits(&self) -> Result<()> {
+        let mut sorted: Vec<&Bytes> = self.splits.iter().map(|(k, _)| k).collect();
+        sorted.sort();
+        if sorted.first().is_some_and(|k| k.is_empty()) {
+            return Err(Error::InvalidArgument(
+                "a declared partition cannot start at the empty key: that is the first partition (default_tier)".into(),
+            ));
+        }
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Error::InvalidArgument(
+                "two declared partitions start at the same key".into(),
+            ));
+        }
+        if let Some((k, _)) = self
+            .splits
+            .iter()
+            .find(|(k, _)| k.len() > crate::MAX_KEY_BYTES)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "partition start of {} bytes exceeds the key limit",
+                k.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The declared partitions in key order.
+    pub(crate) fn sorted_splits(&self) -> Vec<(Bytes, Tier)> {
+        let mut splits = self.splits.clone();
+        splits.sort_by(|a, b| a.0.cmp(&b.0));
+        splits
     }
 }
 

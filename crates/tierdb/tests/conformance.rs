@@ -1,6 +1,7 @@
 //! The conformance suite: random operation sequences run against every tier
 //! and against a `BTreeMap` model; every read must agree. Written once, run
-//! per tier (`common::TIERS`).
+//! per layout (`common::LAYOUTS`: each tier alone, and mixed partitions of
+//! both tiers with transactions spanning them).
 
 mod common;
 
@@ -8,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use common::{Model, TIERS, borrow, collect, dump, model_range, sim_options};
+use common::{LAYOUTS, Layout, Model, TIERS, borrow, collect, dump, model_range};
 use proptest::prelude::*;
-use tierdb::{Db, Error, Isolation, SimVfs, Snapshot, Tier, Txn, TxnOptions, WriteBatch};
+use tierdb::{Db, Error, Isolation, SimVfs, Snapshot, Txn, TxnOptions, WriteBatch};
 
 const KEYS: u8 = 40;
 const SLOTS: usize = 3;
@@ -130,7 +131,7 @@ impl ModelTxn {
 
 struct Harness {
     sim: Arc<SimVfs>,
-    tier: Tier,
+    layout: Layout,
     db: Option<Db>,
     model: Model,
     /// Commit counter (model time) of the last write to each key.
@@ -141,12 +142,12 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(tier: Tier, seed: u64) -> Self {
+    fn new(layout: Layout, seed: u64) -> Self {
         let sim = Arc::new(SimVfs::new(seed));
-        let db = Db::open("db", sim_options(&sim, tier)).expect("open");
+        let db = Db::open("db", layout.options(&sim)).expect("open");
         Harness {
             sim,
-            tier,
+            layout,
             db: Some(db),
             model: Model::new(),
             last_write: BTreeMap::new(),
@@ -356,13 +357,13 @@ impl Harness {
         db.close().unwrap();
         assert!(matches!(db.get(b"x"), Err(Error::Closed)));
         drop(db);
-        self.db = Some(Db::open("db", sim_options(&self.sim, self.tier)).expect("reopen"));
+        self.db = Some(Db::open("db", self.layout.options(&self.sim)).expect("reopen"));
         assert_eq!(dump(self.db()), self.model, "after reopen");
     }
 }
 
-fn run_ops(tier: Tier, seed: u64, ops: &[Op]) {
-    let mut h = Harness::new(tier, seed);
+fn run_ops(layout: Layout, seed: u64, ops: &[Op]) {
+    let mut h = Harness::new(layout, seed);
     for op in ops {
         h.run(op);
     }
@@ -382,8 +383,8 @@ proptest! {
         seed in any::<u64>(),
         ops in proptest::collection::vec(arb_op(), 1..120),
     ) {
-        for &tier in TIERS {
-            run_ops(tier, seed, &ops);
+        for &layout in LAYOUTS {
+            run_ops(layout, seed, &ops);
         }
     }
 }

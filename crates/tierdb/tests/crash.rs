@@ -6,7 +6,10 @@
 //! exactly the effects of a prefix of the commit order, and that prefix
 //! contains every commit acknowledged as `Sync`. No partial transaction.
 //!
-//! `TIERDB_CRASH_CASES=N` runs N seeded cases per tier (default 2,000);
+//! Runs on every layout of `common::LAYOUTS` (each tier alone, and mixed
+//! partitions, so that transactions span tiers).
+//!
+//! `TIERDB_CRASH_CASES=N` runs N seeded cases per layout (default 2,000);
 //! `TIERDB_CRASH_SEED=S` replays one seed. A failure prints its seed.
 
 mod common;
@@ -14,10 +17,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use common::{Model, TIERS, dump, sim_options, value_for};
+use common::{LAYOUTS, Layout, Model, dump, value_for};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tierdb::{Db, Durability, Fault, FaultKind, FaultOp, SimVfs, Tier, TxnOptions, WriteBatch};
+use tierdb::{Db, Durability, Fault, FaultKind, FaultOp, SimVfs, TxnOptions, WriteBatch};
 
 type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
@@ -197,7 +200,7 @@ struct Tally {
     recovered_below_acked: u64,
 }
 
-fn crash_case(tier: Tier, seed: u64, tally: &mut Tally) -> Result<(), String> {
+fn crash_case(layout: Layout, seed: u64, tally: &mut Tally) -> Result<(), String> {
     let sim = Arc::new(SimVfs::new(seed));
     let mut rng = StdRng::seed_from_u64(seed);
     let mut h = History::default();
@@ -212,7 +215,7 @@ fn crash_case(tier: Tier, seed: u64, tally: &mut Tally) -> Result<(), String> {
             tally.faults_injected += 1;
         }
         let crashes_before = sim.crashes();
-        if let Ok(db) = Db::open("db", sim_options(&sim, tier)) {
+        if let Ok(db) = Db::open("db", layout.options(&sim)) {
             for _ in 0..40 {
                 tick += 1;
                 if !step(&db, &mut rng, &mut h, tick, tally) {
@@ -236,7 +239,7 @@ fn crash_case(tier: Tier, seed: u64, tally: &mut Tally) -> Result<(), String> {
         }
         sim.crash_after_ops(u64::MAX);
         sim.clear_faults();
-        let db = Db::open("db", sim_options(&sim, tier))
+        let db = Db::open("db", layout.options(&sim))
             .map_err(|e| format!("cycle {cycle}: reopen after crash failed: {e}"))?;
         let seq = check_recovered(&db, &h).map_err(|e| format!("cycle {cycle}: {e}"))?;
         tally.recoveries += 1;
@@ -251,7 +254,7 @@ fn crash_case(tier: Tier, seed: u64, tally: &mut Tally) -> Result<(), String> {
     Ok(())
 }
 
-fn run_cases(tier: Tier) {
+fn run_cases(layout: Layout) {
     let seeds: Vec<u64> = match std::env::var("TIERDB_CRASH_SEED") {
         Ok(s) => vec![s.parse().expect("TIERDB_CRASH_SEED is a number")],
         Err(_) => {
@@ -265,16 +268,17 @@ fn run_cases(tier: Tier) {
     let mut failures = Vec::new();
     let mut tally = Tally::default();
     for &seed in &seeds {
-        if let Err(e) = crash_case(tier, seed, &mut tally) {
+        if let Err(e) = crash_case(layout, seed, &mut tally) {
             failures.push(format!("seed {seed}: {e}"));
         }
     }
-    println!("{tier:?}: {} cases: {tally:?}", seeds.len());
+    println!("{}: {} cases: {tally:?}", layout.name, seeds.len());
     assert!(
         failures.is_empty(),
-        "{} of {} crash cases failed on {tier:?} (replay with TIERDB_CRASH_SEED=<seed>):\n{}",
+        "{} of {} crash cases failed on layout {} (replay with TIERDB_CRASH_SEED=<seed>):\n{}",
         failures.len(),
         seeds.len(),
+        layout.name,
         failures.join("\n")
     );
     if seeds.len() >= 100 {
@@ -292,7 +296,7 @@ fn run_cases(tier: Tier) {
 
 #[test]
 fn crashes_at_random_points_recover_a_prefix_with_every_synced_commit() {
-    for &tier in TIERS {
-        run_cases(tier);
+    for &layout in LAYOUTS {
+        run_cases(layout);
     }
 }

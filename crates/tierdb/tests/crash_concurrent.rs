@@ -15,10 +15,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::thread;
 
-use common::{TIERS, sim_options};
+use common::{LAYOUTS, Layout};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tierdb::{Db, Durability, SimVfs, Tier, TxnOptions};
+use tierdb::{Db, Durability, SimVfs, TxnOptions};
 
 struct Outcome {
     /// (seq, commit index, durability) of acknowledged commits.
@@ -107,9 +107,9 @@ fn check(db: &Db, outcomes: &[Outcome]) -> Result<(), String> {
     Ok(())
 }
 
-fn case(tier: Tier, seed: u64) -> Result<(), String> {
+fn case(layout: Layout, seed: u64) -> Result<(), String> {
     let sim = Arc::new(SimVfs::new(seed));
-    let db = Db::open("db", sim_options(&sim, tier)).map_err(|e| e.to_string())?;
+    let db = Db::open("db", layout.options(&sim)).map_err(|e| e.to_string())?;
     let mut rng = StdRng::seed_from_u64(seed);
     sim.crash_after_ops(rng.random_range(10..600));
     let handles: Vec<_> = (0..4)
@@ -127,7 +127,7 @@ fn case(tier: Tier, seed: u64) -> Result<(), String> {
     }
     drop(db);
     sim.crash_after_ops(u64::MAX);
-    let db = Db::open("db", sim_options(&sim, tier)).map_err(|e| format!("reopen: {e}"))?;
+    let db = Db::open("db", layout.options(&sim)).map_err(|e| format!("reopen: {e}"))?;
     check(&db, &outcomes)
 }
 
@@ -137,13 +137,13 @@ fn power_loss_under_concurrent_committers() {
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .map_or(100, |n| (n / 10).max(100));
-    let failures: Vec<String> = TIERS
+    let failures: Vec<String> = LAYOUTS
         .iter()
-        .flat_map(|&tier| (0..n).map(move |seed| (tier, seed)))
-        .filter_map(|(tier, seed)| {
-            case(tier, seed)
+        .flat_map(|&layout| (0..n).map(move |seed| (layout, seed)))
+        .filter_map(|(layout, seed)| {
+            case(layout, seed)
                 .err()
-                .map(|e| format!("{tier:?} seed {seed}: {e}"))
+                .map(|e| format!("{} seed {seed}: {e}", layout.name))
         })
         .collect();
     assert!(

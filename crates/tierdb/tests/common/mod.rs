@@ -13,6 +13,54 @@ use tierdb::{Db, Options, SimVfs, Tier};
 /// tier is added here and nowhere else.
 pub const TIERS: &[Tier] = &[Tier::BTree, Tier::Lsm];
 
+/// A partition layout the suites run on: the first partition's tier and the
+/// declared split points.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    pub name: &'static str,
+    pub first: Tier,
+    pub splits: &'static [(&'static str, Tier)],
+}
+
+/// Every layout the conformance and crash suites run on: each tier alone,
+/// and a mix of partitions of both tiers whose boundaries fall inside the
+/// key ranges the suites use, so that transactions span partitions.
+pub const LAYOUTS: &[Layout] = &[
+    Layout {
+        name: "btree",
+        first: Tier::BTree,
+        splits: &[],
+    },
+    Layout {
+        name: "lsm",
+        first: Tier::Lsm,
+        splits: &[],
+    },
+    Layout {
+        name: "mixed",
+        first: Tier::BTree,
+        splits: &[
+            ("acct/020", Tier::Lsm),
+            ("acct/040", Tier::BTree),
+            ("key/010", Tier::Lsm),
+            ("key/025", Tier::BTree),
+            ("t1/", Tier::Lsm),
+            ("t3/", Tier::BTree),
+        ],
+    },
+];
+
+impl Layout {
+    /// `sim_options` for this layout.
+    pub fn options(&self, sim: &Arc<SimVfs>) -> Options {
+        self.splits
+            .iter()
+            .fold(sim_options(sim, self.first), |o, (start, tier)| {
+                o.partition(start, *tier)
+            })
+    }
+}
+
 /// The reference model: a sorted map.
 pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
