@@ -2,15 +2,17 @@
 //! updates and queries it the way an online shop does, and prints figures.
 //!
 //! ```text
-//! cargo run --release --example catalog                 # 100,000 products, both tiers
+//! cargo run --release --example catalog                 # 100,000 products, every layout
 //! cargo run --release --example catalog -- --n 1000000  # more
-//! cargo run --release --example catalog -- --tier lsm   # one tier: btree | lsm | both
+//! cargo run --release --example catalog -- --tier lsm   # one layout: btree | lsm | mixed | all
 //! cargo run --release --example catalog -- --dir ./catalog.tdb --keep
 //! ```
 //!
 //! The same workload runs on a database whose one partition is a B+tree,
-//! then on one whose partition is an LSM tree, and a side-by-side table
-//! closes the output. Phases: bulk load in random order (batches of 1,000); durable (`Sync`)
+//! on one whose partition is an LSM tree, and on a mixed one (products in a
+//! B+tree partition, stock levels in an LSM partition, updated together in
+//! one transaction when needed); a side-by-side table closes the output.
+//! Phases: bulk load in random order (batches of 1,000); durable (`Sync`)
 //! stock updates from 1 thread, then from 4 threads (group commit); batched
 //! non-durable price updates; random point reads; category scans of 100
 //! products (forward and backward); close and reopen; statistics.
@@ -28,9 +30,33 @@ use tierdb::{Db, Durability, Options, Tier, WriteBatch};
 
 const CATEGORIES: u64 = 200;
 
+/// Where the catalog's data lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// Everything in one B+tree partition.
+    BTree,
+    /// Everything in one LSM partition.
+    Lsm,
+    /// Products (`p/...`, read-mostly) in a B+tree partition; stock levels
+    /// (`stock/...`, the write-heavy feed) in an LSM partition.
+    Mixed,
+}
+
+impl Layout {
+    fn options(self) -> Options {
+        match self {
+            Layout::BTree => Options::default().default_tier(Tier::BTree),
+            Layout::Lsm => Options::default().default_tier(Tier::Lsm),
+            Layout::Mixed => Options::default()
+                .default_tier(Tier::BTree)
+                .partition(b"stock/", Tier::Lsm),
+        }
+    }
+}
+
 struct Args {
     n: u64,
-    tiers: Vec<Tier>,
+    layouts: Vec<Layout>,
     dir: PathBuf,
     keep: bool,
     cache_mib: usize,
@@ -39,7 +65,7 @@ struct Args {
 fn parse_args() -> Args {
     let mut args = Args {
         n: 100_000,
-        tiers: vec![Tier::BTree, Tier::Lsm],
+        layouts: vec![Layout::BTree, Layout::Lsm, Layout::Mixed],
         dir: std::env::temp_dir().join(format!("tierdb-catalog-{}", std::process::id())),
         keep: false,
         cache_mib: 256,
@@ -56,17 +82,18 @@ fn parse_args() -> Args {
                     .expect("--cache-mib NUMBER")
             }
             "--keep" => args.keep = true,
-            "--tier" => {
-                args.tiers = match it.next().as_deref() {
-                    Some("btree") => vec![Tier::BTree],
-                    Some("lsm") => vec![Tier::Lsm],
-                    Some("both") => vec![Tier::BTree, Tier::Lsm],
-                    _ => panic!("--tier btree|lsm|both"),
+            "--tier" | "--layout" => {
+                args.layouts = match it.next().as_deref() {
+                    Some("btree") => vec![Layout::BTree],
+                    Some("lsm") => vec![Layout::Lsm],
+                    Some("mixed") => vec![Layout::Mixed],
+                    Some("all") => vec![Layout::BTree, Layout::Lsm, Layout::Mixed],
+                    _ => panic!("--tier btree|lsm|mixed|all"),
                 }
             }
             "--help" | "-h" => {
                 println!(
-                    "usage: catalog [--n PRODUCTS] [--tier btree|lsm|both] [--dir PATH] [--keep] [--cache-mib MIB]"
+                    "usage: catalog [--n PRODUCTS] [--tier btree|lsm|mixed|all] [--dir PATH] [--keep] [--cache-mib MIB]"
                 );
                 std::process::exit(0);
             }
@@ -233,7 +260,7 @@ fn peak_rss_kib() -> Option<u64> {
 
 /// One tier's figures, for the side-by-side summary.
 struct Summary {
-    tier: Tier,
+    layout: Layout,
     load: f64,
     sync_one: f64,
     sync_four: f64,
@@ -246,15 +273,15 @@ struct Summary {
     wal_bytes_written: u64,
 }
 
-fn run(args: &Args, tier: Tier) -> tierdb::Result<Summary> {
-    let dir = args.dir.join(format!("{tier:?}").to_lowercase());
+fn run(args: &Args, layout: Layout) -> tierdb::Result<Summary> {
+    let dir = args.dir.join(format!("{layout:?}").to_lowercase());
     if dir.exists() && !args.keep {
         std::fs::remove_dir_all(&dir).ok();
     }
     let opts = || {
-        Options::default()
+        layout
+            .options()
             .cache_bytes(args.cache_mib << 20)
-            .default_tier(tier)
             .durability(Durability::Sync)
     };
     println!(
@@ -301,7 +328,7 @@ fn run(args: &Args, tier: Tier) -> tierdb::Result<Summary> {
         std::fs::remove_dir_all(&dir).ok();
     }
     Ok(Summary {
-        tier,
+        layout,
         load,
         sync_one,
         sync_four,
@@ -356,7 +383,7 @@ fn print_summary(summaries: &[Summary]) {
     println!("\n== side by side (per second, except where a unit is given)");
     print!("{:<34}", "");
     for s in summaries {
-        print!("{:>14}", format!("{:?}", s.tier));
+        print!("{:>14}", format!("{:?}", s.layout));
     }
     println!();
     type Row = (&'static str, fn(&Summary) -> String);
@@ -398,8 +425,8 @@ fn print_summary(summaries: &[Summary]) {
 fn main() -> tierdb::Result<()> {
     let args = parse_args();
     let mut summaries = Vec::new();
-    for &tier in &args.tiers {
-        summaries.push(run(&args, tier)?);
+    for &layout in &args.layouts {
+        summaries.push(run(&args, layout)?);
     }
     print_summary(&summaries);
     if let Some(peak) = peak_rss_kib() {
