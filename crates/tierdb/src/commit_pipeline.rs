@@ -35,9 +35,10 @@ pub(crate) struct CommitState {
     pub conflicts: ConflictTracker,
 }
 
-/// One step of a write set, in order.
+/// One step of a write set, in order. Routed to partitions only under the
+/// commit lock, with the layout current then.
 enum Step {
-    Write(PartitionWrite),
+    Write(WriteOp),
     DeleteRange(Bound<Bytes>, Bound<Bytes>),
 }
 
@@ -59,28 +60,20 @@ impl CommitRequest {
         }
     }
 
-    pub fn put(&mut self, db: &DbInner, key: Bytes, value: Bytes) -> Result<()> {
+    pub fn put(&mut self, key: Bytes, value: Bytes) -> Result<()> {
         check_key(&key)?;
         check_value(&value)?;
         self.bytes += key.len() + value.len();
         check_commit_bytes(self.bytes)?;
-        let partition = db.partitions[db.partition_index(&key)].entry.id;
-        self.steps.push(Step::Write(PartitionWrite {
-            partition,
-            op: WriteOp::Put { key, value },
-        }));
+        self.steps.push(Step::Write(WriteOp::Put { key, value }));
         Ok(())
     }
 
-    pub fn delete(&mut self, db: &DbInner, key: Bytes) -> Result<()> {
+    pub fn delete(&mut self, key: Bytes) -> Result<()> {
         check_key(&key)?;
         self.bytes += key.len();
         check_commit_bytes(self.bytes)?;
-        let partition = db.partitions[db.partition_index(&key)].entry.id;
-        self.steps.push(Step::Write(PartitionWrite {
-            partition,
-            op: WriteOp::Delete { key },
-        }));
+        self.steps.push(Step::Write(WriteOp::Delete { key }));
         Ok(())
     }
 
@@ -144,11 +137,16 @@ impl DbInner {
     /// Turns the steps into point writes, expanding range deletes against
     /// the latest state (the commit lock is held, so nothing interleaves).
     fn expand(&self, steps: Vec<Step>, current: &Version) -> Result<Vec<PartitionWrite>> {
+        let layout = &current.layout;
+        let route = |op: WriteOp| PartitionWrite {
+            partition: layout.partitions[layout.index(op.key())].entry.id,
+            op,
+        };
         let mut writes: Vec<PartitionWrite> = Vec::with_capacity(steps.len());
         let mut bytes = 0usize;
         for step in steps {
             match step {
-                Step::Write(w) => writes.push(w),
+                Step::Write(op) => writes.push(route(op)),
                 Step::DeleteRange(lo, hi) => {
                     if is_empty_range(&lo, &hi) {
                         continue;
@@ -160,7 +158,7 @@ impl DbInner {
                         })
                         .map(|w| w.op.key().clone())
                         .collect();
-                    for item in crate::snapshot::read_range(self, current, lo, hi)? {
+                    for item in crate::snapshot::read_range(current, lo, hi)? {
                         keys.push(item?.0);
                     }
                     keys.sort();
@@ -168,11 +166,7 @@ impl DbInner {
                     for key in keys {
                         bytes += key.len();
                         check_commit_bytes(bytes)?;
-                        let partition = self.partitions[self.partition_index(&key)].entry.id;
-                        writes.push(PartitionWrite {
-                            partition,
-                            op: WriteOp::Delete { key },
-                        });
+                        writes.push(route(WriteOp::Delete { key }));
                     }
                 }
             }
@@ -186,19 +180,24 @@ impl DbInner {
     fn log_and_apply(&self, seq: Seq, writes: &[PartitionWrite], current: &Version) -> Result<()> {
         let payload = commit_record::encode(writes);
         self.wal.append(seq, &payload).map_err(|e| self.poison(e))?;
+        let layout = &current.layout;
         let mut by_partition: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
         for w in writes {
-            let i = self.partition_index(w.op.key());
+            let i = layout.index(w.op.key());
             by_partition.entry(i).or_default().push(w.op.clone());
         }
         let mut views = current.views.clone();
         for (i, ops) in by_partition {
-            let p = &self.partitions[i];
+            let p = &layout.partitions[i];
             p.store.apply(seq, &ops).map_err(|e| self.poison(e))?;
             p.writes.fetch_add(ops.len() as u64, Ordering::Relaxed);
             views[i] = p.store.read_view();
         }
-        self.version.store(Arc::new(Version { seq, views }));
+        self.version.store(Arc::new(Version {
+            seq,
+            layout: layout.clone(),
+            views,
+        }));
         Ok(())
     }
 

@@ -12,13 +12,14 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tierdb_cache::PageCache;
 use tierdb_io::VfsLock;
-use tierdb_tier::{Seq, Tier as TierStore};
+use tierdb_tier::Seq;
 use tierdb_wal::Wal;
 
 use crate::background::Background;
 use crate::commit_pipeline::{CommitRequest, CommitState};
 use crate::iter::{Iter, owned_bounds, prefix_bounds};
-use crate::manifest::PartitionEntry;
+use crate::layout::Layout;
+use crate::manifest::Manifest;
 use crate::snapshot::{read_get, read_range};
 use crate::version::Version;
 use crate::write_batch::BatchOp;
@@ -90,15 +91,6 @@ pub struct CheckpointInfo {
     pub seq: u64,
 }
 
-/// One partition of an open database.
-pub(crate) struct Partition {
-    pub entry: PartitionEntry,
-    pub store: Arc<dyn TierStore>,
-    pub reads: AtomicU64,
-    pub writes: AtomicU64,
-    pub scans: AtomicU64,
-}
-
 /// Counters of the database as a whole.
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -114,8 +106,8 @@ pub(crate) struct DbInner {
     pub opts: Options,
     pub wal: Arc<Wal>,
     pub cache: Arc<PageCache>,
-    /// In key order of their start keys.
-    pub partitions: Vec<Partition>,
+    /// The manifest as last written (layout changes edit it).
+    pub manifest: Mutex<Manifest>,
     pub version: ArcSwap<Version>,
     pub commit: Mutex<CommitState>,
     /// Snapshot sequences of live transactions, with counts.
@@ -148,7 +140,7 @@ impl Db {
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.check_open()?;
         let version = self.inner.version.load();
-        read_get(&self.inner, &version, key.as_ref())
+        read_get(&version, key.as_ref())
     }
 
     /// Sets `key` to `value` (a transaction of its own, default durability).
@@ -183,8 +175,8 @@ impl Db {
         let mut req = CommitRequest::new(durability);
         for op in batch.ops {
             match op {
-                BatchOp::Put(k, v) => req.put(&self.inner, k, v)?,
-                BatchOp::Delete(k) => req.delete(&self.inner, k)?,
+                BatchOp::Put(k, v) => req.put(k, v)?,
+                BatchOp::Delete(k) => req.delete(k)?,
                 BatchOp::DeleteRange(lo, hi) => req.delete_range(lo, hi),
             }
         }
@@ -198,7 +190,7 @@ impl Db {
         self.check_open()?;
         let (lo, hi) = owned_bounds(&range);
         let version = self.inner.version.load_full();
-        let inner = read_range(&self.inner, &version, lo, hi)?;
+        let inner = read_range(&version, lo, hi)?;
         Ok(Iter::new(self.clone(), Box::new(inner)))
     }
 
@@ -240,8 +232,9 @@ impl Db {
         self.check_open()?;
         let (lo, hi) = owned_bounds(&range);
         self.inner.checkpoint(false)?;
-        for i in self.inner.partitions_overlapping(&lo, &hi) {
-            let p = &self.inner.partitions[i];
+        let layout = self.inner.layout();
+        for i in layout.overlapping(&lo, &hi) {
+            let p = &layout.partitions[i];
             p.store.compact().map_err(|e| self.inner.poison(e))?;
         }
         Ok(())
@@ -305,31 +298,9 @@ impl DbInner {
         err
     }
 
-    /// Index of the partition holding `key`.
-    pub fn partition_index(&self, key: &[u8]) -> usize {
-        self.partitions
-            .partition_point(|p| &p.entry.start[..] <= key)
-            .saturating_sub(1)
-    }
-
-    /// Indexes of the partitions whose ranges overlap `(lo, hi)`.
-    pub fn partitions_overlapping(&self, lo: &Bound<Bytes>, hi: &Bound<Bytes>) -> Vec<usize> {
-        (0..self.partitions.len())
-            .filter(|&i| {
-                let start = &self.partitions[i].entry.start;
-                let end = self.partitions.get(i + 1).map(|n| &n.entry.start);
-                let below_end = match (lo, end) {
-                    (_, None) | (Bound::Unbounded, _) => true,
-                    (Bound::Included(k) | Bound::Excluded(k), Some(e)) => k < e,
-                };
-                let above_start = match hi {
-                    Bound::Unbounded => true,
-                    Bound::Included(k) => k >= start,
-                    Bound::Excluded(k) => k > start,
-                };
-                below_end && above_start
-            })
-            .collect()
+    /// The current partition layout.
+    pub fn layout(&self) -> Arc<Layout> {
+        self.version.load().layout.clone()
     }
 
     /// The oldest snapshot a live transaction reads from.
@@ -380,7 +351,7 @@ impl DbInner {
     fn persist_all(&self) -> Result<CheckpointInfo> {
         let mut persisted = Seq::MAX;
         let wal = &self.wal;
-        for p in &self.partitions {
+        for p in &self.layout().partitions {
             let seq = p
                 .store
                 .persist(&|seq| wal.sync_to(seq))
@@ -408,6 +379,7 @@ impl DbInner {
             return true;
         }
         let dirty: u64 = self
+            .layout()
             .partitions
             .iter()
             .map(|p| p.store.stats().dirty_bytes)
@@ -433,7 +405,9 @@ impl DbInner {
     }
 
     fn partition_infos(&self) -> Vec<PartitionInfo> {
-        self.partitions
+        let layout = self.layout();
+        layout
+            .partitions
             .iter()
             .enumerate()
             .map(|(i, p)| {
@@ -441,7 +415,7 @@ impl DbInner {
                 PartitionInfo {
                     id: PartitionId(p.entry.id),
                     start: p.entry.start.clone(),
-                    end: self.partitions.get(i + 1).map(|n| n.entry.start.clone()),
+                    end: layout.end(i).cloned(),
                     tier: p.entry.tier,
                     stats: PartitionStats {
                         entries: s.entries,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -20,7 +20,8 @@ use tierdb_wal::{Wal, WalOptions};
 use crate::background::Background;
 use crate::commit_pipeline::CommitState;
 use crate::conflict_tracker::ConflictTracker;
-use crate::db::{Counters, Db, DbHandle, DbInner, Partition};
+use crate::db::{Counters, Db, DbHandle, DbInner};
+use crate::layout::{Layout, Partition};
 use crate::manifest::{MANIFEST_FILE, Manifest, PartitionEntry};
 use crate::version::Version;
 use crate::{Error, Options, Result, Tier};
@@ -53,6 +54,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
     } else {
         let manifest = Manifest::read(&*vfs, dir)?;
         check_partition_files(&*vfs, dir, &manifest)?;
+        remove_unlisted_partition_files(&*vfs, dir, &manifest)?;
         manifest
     };
     let cache = Arc::new(PageCache::new(opts.cache_bytes));
@@ -68,13 +70,17 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
         .unwrap_or(0)
         .max(wal.last_lsn());
     let views = partitions.iter().map(|p| p.store.read_view()).collect();
+    let layout = Arc::new(Layout {
+        partitions: partitions.into_iter().map(Arc::new).collect(),
+    });
     let inner = Arc::new(DbInner {
         dir: dir.to_path_buf(),
         wal,
         cache,
-        partitions,
+        manifest: Mutex::new(manifest),
         version: ArcSwap::from_pointee(Version {
             seq: last_seq,
+            layout,
             views,
         }),
         commit: Mutex::new(CommitState {
@@ -156,18 +162,8 @@ fn publish_new_database(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Resul
 /// before the manifest exists), so they are removed and created afresh.
 fn remove_leftovers_of_creation(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
     for name in vfs.list(dir)? {
-        if !is_partition_file(&name) {
-            continue;
-        }
-        let path = dir.join(&name);
-        if name.ends_with(".lsm") {
-            // An LSM partition is a directory of tables and its manifest.
-            for file in vfs.list(&path)? {
-                vfs.remove(&path.join(file))?;
-            }
-            vfs.sync_dir(&path)?;
-        } else {
-            vfs.remove(&path)?;
+        if is_partition_file(&name) {
+            remove_partition_file(vfs, &dir.join(&name), &name)?;
         }
     }
     let wal_dir = dir.join(WAL_DIR);
@@ -179,13 +175,15 @@ fn remove_leftovers_of_creation(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
     vfs.sync_dir(dir)
 }
 
-/// `p000000.btree` and the like.
-fn is_partition_file(name: &str) -> bool {
+/// `p000000g000000.btree` and the like (id, generation, tier).
+pub(crate) fn is_partition_file(name: &str) -> bool {
     let stem = name
         .strip_suffix(".btree")
         .or_else(|| name.strip_suffix(".lsm"))
         .and_then(|s| s.strip_prefix('p'));
-    stem.is_some_and(|d| d.len() == 6 && d.bytes().all(|b| b.is_ascii_digit()))
+    let digits = |d: &str| d.len() == 6 && d.bytes().all(|b| b.is_ascii_digit());
+    stem.and_then(|s| s.split_once('g'))
+        .is_some_and(|(id, generation)| digits(id) && digits(generation))
 }
 
 /// `000001.log` and the like.
@@ -210,6 +208,32 @@ fn check_partition_files(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Resu
     Ok(())
 }
 
+/// Removes partition files and directories the manifest does not name:
+/// what a layout change left when it crashed before its manifest switch (the
+/// new files) or after it (the old ones).
+fn remove_unlisted_partition_files(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<()> {
+    let listed: Vec<String> = manifest.partitions.iter().map(|p| p.file_name()).collect();
+    for name in vfs.list(dir)? {
+        if is_partition_file(&name) && !listed.contains(&name) {
+            remove_partition_file(vfs, &dir.join(&name), &name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a B+tree partition file, or empties an LSM partition directory
+/// (the `Vfs` has no directory removal; an empty one is harmless).
+pub(crate) fn remove_partition_file(vfs: &dyn Vfs, path: &Path, name: &str) -> Result<()> {
+    if name.ends_with(".lsm") {
+        for file in vfs.list(path)? {
+            vfs.remove(&path.join(file))?;
+        }
+        vfs.sync_dir(path)
+    } else {
+        vfs.remove(path)
+    }
+}
+
 fn open_partitions(
     vfs: &Arc<dyn Vfs>,
     dir: &Path,
@@ -221,18 +245,24 @@ fn open_partitions(
         .iter()
         .map(|entry| {
             let store = open_tier(vfs, dir, entry, cache)?;
-            Ok(Partition {
-                entry: entry.clone(),
-                store,
-                reads: AtomicU64::new(0),
-                writes: AtomicU64::new(0),
-                scans: AtomicU64::new(0),
-            })
+            Ok(Partition::new(entry.clone(), store))
         })
         .collect()
 }
 
-fn open_tier(
+/// The partition generation's key space in the shared page cache: distinct
+/// for every (partition, generation), so that a rebuilt partition never
+/// meets pages of the file it replaced. B+tree: `id << 32 | generation`;
+/// LSM: top bit set, `id << 44 | generation << 32`, plus the table number.
+fn cache_file_id(entry: &PartitionEntry) -> u64 {
+    let (id, generation) = (u64::from(entry.id), u64::from(entry.generation));
+    match entry.tier {
+        Tier::BTree => (id << 32) | generation,
+        Tier::Lsm => (1 << 63) | (id << 44) | ((generation & 0xfff) << 32),
+    }
+}
+
+pub(crate) fn open_tier(
     vfs: &Arc<dyn Vfs>,
     dir: &Path,
     entry: &PartitionEntry,
@@ -244,13 +274,11 @@ fn open_tier(
             let opts = BTreeOptions {
                 page_size: entry.page_size as usize,
             };
-            let tier =
-                BTreeTier::open(vfs.clone(), &path, cache.clone(), u64::from(entry.id), opts)?;
+            let tier = BTreeTier::open(vfs.clone(), &path, cache.clone(), cache_file_id(entry), opts)?;
             Ok(Arc::new(tier))
         }
         Tier::Lsm => {
-            // Table files get cache ids of their own, above every B+tree id.
-            let file_id_base = (u64::from(entry.id) + 1) << 32;
+            let file_id_base = cache_file_id(entry);
             let tier = LsmTier::open(
                 vfs.clone(),
                 &path,
@@ -271,11 +299,6 @@ fn replay_wal(
     opts: &Options,
     partitions: &[Partition],
 ) -> Result<(Arc<Wal>, u64)> {
-    let by_id: BTreeMap<u32, usize> = partitions
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.entry.id, i))
-        .collect();
     let replay_after: Seq = partitions
         .iter()
         .map(|p| p.store.persisted_seq())
@@ -289,15 +312,15 @@ fn replay_wal(
     let mut replayed = 0u64;
     let mut replay = |lsn: u64, payload: &[u8]| -> Result<()> {
         let writes = crate::commit_record::decode(payload, &wal_dir, lsn)?;
+        // Routed by key with the layout of the manifest. A record written
+        // before a layout change may name a partition id that no longer
+        // exists, or whose range changed; every partition rebuilt by that
+        // change persisted past the record, so it is skipped there.
         let mut ops: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
         for w in writes {
-            let i = *by_id.get(&w.partition).ok_or_else(|| {
-                Error::corruption(
-                    &wal_dir,
-                    0,
-                    format!("record {lsn} names unknown partition {}", w.partition),
-                )
-            })?;
+            let i = partitions
+                .partition_point(|p| &p.entry.start[..] <= &w.op.key()[..])
+                .saturating_sub(1);
             ops.entry(i).or_default().push(w.op);
         }
         for (i, ops) in ops {

@@ -44,6 +44,7 @@ mod conflict_tracker;
 mod db;
 mod db_open;
 mod iter;
+mod layout;
 mod limits;
 mod listener;
 mod manifest;

@@ -25,15 +25,21 @@ pub(crate) struct PartitionEntry {
     pub start: Bytes,
     pub tier: Tier,
     pub page_size: u32,
+    /// Bumped each time the partition is rebuilt (split, merge, re-tier):
+    /// the rebuilt data goes to a new file, so the old one stays intact
+    /// until the manifest names the new one.
+    pub generation: u32,
 }
 
 impl PartitionEntry {
-    /// The partition's data file, relative to the database directory.
+    /// The partition's data file (B+tree) or directory (LSM), relative to
+    /// the database directory: `p{id:06}g{generation:06}.btree` / `.lsm`.
     pub fn file_name(&self) -> String {
-        match self.tier {
-            Tier::BTree => format!("p{:06}.btree", self.id),
-            Tier::Lsm => format!("p{:06}.lsm", self.id),
-        }
+        let ext = match self.tier {
+            Tier::BTree => "btree",
+            Tier::Lsm => "lsm",
+        };
+        format!("p{:06}g{:06}.{ext}", self.id, self.generation)
     }
 }
 
@@ -65,6 +71,7 @@ impl Manifest {
                 start,
                 tier,
                 page_size,
+                generation: 0,
             })
             .collect();
         Manifest {
@@ -86,6 +93,7 @@ impl Manifest {
                 Tier::Lsm => TIER_LSM,
             });
             out.extend_from_slice(&p.page_size.to_le_bytes());
+            out.extend_from_slice(&p.generation.to_le_bytes());
             out.extend_from_slice(&(p.start.len() as u32).to_le_bytes());
             out.extend_from_slice(&p.start);
         }
@@ -116,7 +124,7 @@ impl Manifest {
         let next_partition_id = read_u32(body, 12).ok_or_else(|| bad(12, "truncated"))?;
         let count = read_u32(body, 16).ok_or_else(|| bad(16, "truncated"))? as usize;
         let mut pos = 20;
-        let mut partitions = Vec::with_capacity(count.min(body.len() / 13));
+        let mut partitions = Vec::with_capacity(count.min(body.len() / 17));
         for _ in 0..count {
             let (entry, next) =
                 decode_entry(body, pos).ok_or_else(|| bad(pos, "bad partition entry"))?;
@@ -187,14 +195,16 @@ fn decode_entry(body: &[u8], pos: usize) -> Option<(PartitionEntry, usize)> {
         _ => return None,
     };
     let page_size = read_u32(body, pos + 5)?;
-    let len = read_u32(body, pos + 9)? as usize;
-    let start_at = pos + 13;
+    let generation = read_u32(body, pos + 9)?;
+    let len = read_u32(body, pos + 13)? as usize;
+    let start_at = pos + 17;
     let start = body.get(start_at..start_at.checked_add(len)?)?;
     let entry = PartitionEntry {
         id,
         start: Bytes::copy_from_slice(start),
         tier,
         page_size,
+        generation,
     };
     Some((entry, start_at + len))
 }

@@ -10,7 +10,7 @@ use tierdb_tier::TierIter;
 
 use crate::Result;
 use crate::conflict_tracker::is_empty_range;
-use crate::db::{Db, DbInner};
+use crate::db::Db;
 use crate::iter::{ConcatIter, Iter, owned_bounds, prefix_bounds};
 use crate::limits::check_key;
 use crate::version::Version;
@@ -36,14 +36,14 @@ impl Snapshot {
     /// The value of `key` as of this snapshot.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.db.check_open()?;
-        read_get(&self.db.inner, &self.version, key.as_ref())
+        read_get(&self.version, key.as_ref())
     }
 
     /// The entries in `range` as of this snapshot, in key order.
     pub fn range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Result<Iter> {
         self.db.check_open()?;
         let (lo, hi) = owned_bounds(&range);
-        let inner = read_range(&self.db.inner, &self.version, lo, hi)?;
+        let inner = read_range(&self.version, lo, hi)?;
         Ok(Iter::new(self.db.clone(), Box::new(inner)))
     }
 
@@ -51,34 +51,31 @@ impl Snapshot {
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Iter> {
         self.db.check_open()?;
         let (lo, hi) = prefix_bounds(prefix.as_ref());
-        let inner = read_range(&self.db.inner, &self.version, lo, hi)?;
+        let inner = read_range(&self.version, lo, hi)?;
         Ok(Iter::new(self.db.clone(), Box::new(inner)))
     }
 }
 
 /// A point read in `version`, routed to the partition holding `key`.
-pub(crate) fn read_get(db: &DbInner, version: &Version, key: &[u8]) -> Result<Option<Bytes>> {
+pub(crate) fn read_get(version: &Version, key: &[u8]) -> Result<Option<Bytes>> {
     check_key(key)?;
-    let i = db.partition_index(key);
-    db.partitions[i].reads.fetch_add(1, Ordering::Relaxed);
+    let layout = &version.layout;
+    let i = layout.index(key);
+    layout.partitions[i].reads.fetch_add(1, Ordering::Relaxed);
     version.views[i].get(key)
 }
 
 /// A range read in `version`, across every partition it overlaps.
 pub(crate) fn read_range(
-    db: &DbInner,
     version: &Version,
     lo: Bound<Bytes>,
     hi: Bound<Bytes>,
 ) -> Result<ConcatIter> {
     let mut parts: Vec<TierIter> = Vec::new();
     if !is_empty_range(&lo, &hi) {
-        for (i, p) in db.partitions.iter().enumerate() {
-            let start = Bound::Included(p.entry.start.clone());
-            let end = db
-                .partitions
-                .get(i + 1)
-                .map_or(Bound::Unbounded, |n| Bound::Excluded(n.entry.start.clone()));
+        let layout = &version.layout;
+        for (i, p) in layout.partitions.iter().enumerate() {
+            let (start, end) = layout.bounds(i);
             let plo = max_lower(&lo, &start);
             let phi = min_upper(&hi, &end);
             if is_empty_range(&plo, &phi) {

@@ -83,7 +83,7 @@ impl Txn {
         if self.serializable() {
             self.read_keys.push(Bytes::copy_from_slice(key));
         }
-        read_get(&self.db.inner, &self.version, key)
+        read_get(&self.version, key)
     }
 
     /// Sets `key` to `value` when the transaction commits.
@@ -131,7 +131,7 @@ impl Txn {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         };
-        let base = read_range(&self.db.inner, &self.version, lo.clone(), hi.clone())?;
+        let base = read_range(&self.version, lo.clone(), hi.clone())?;
         if self.serializable() {
             self.read_ranges.push((lo, hi));
         }
@@ -153,8 +153,8 @@ impl Txn {
         let mut req = CommitRequest::new(durability);
         for (key, value) in std::mem::take(&mut self.writes) {
             match value {
-                Some(v) => req.put(&self.db.inner, key, v)?,
-                None => req.delete(&self.db.inner, key)?,
+                Some(v) => req.put(key, v)?,
+                None => req.delete(key)?,
             }
         }
         req.check = Some(ConflictCheck {

@@ -6,10 +6,14 @@ use std::sync::Arc;
 
 use tierdb_tier::{ReadView, Seq};
 
+use crate::layout::Layout;
+
 /// Everything committed up to `seq`, across all partitions.
 pub(crate) struct Version {
     /// The last commit visible in this version.
     pub seq: Seq,
-    /// A view per partition, in partition order.
+    /// The partitions this version's views belong to.
+    pub layout: Arc<Layout>,
+    /// A view per partition, in the layout's order.
     pub views: Vec<Arc<dyn ReadView>>,
 }
