@@ -56,7 +56,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
         manifest
     };
     let cache = Arc::new(PageCache::new(opts.cache_bytes));
-    let partitions = open_partitions(&vfs, dir, &manifest, &cache)?;
+    let partitions = open_partitions(&vfs, dir, &manifest, &cache, opts.background_checkpoints)?;
     let (wal, replayed) = replay_wal(&vfs, dir, &opts, &partitions)?;
     if is_new {
         publish_new_database(&*vfs, dir, &manifest)?;
@@ -215,12 +215,13 @@ fn open_partitions(
     dir: &Path,
     manifest: &Manifest,
     cache: &Arc<PageCache>,
+    background: bool,
 ) -> Result<Vec<Partition>> {
     manifest
         .partitions
         .iter()
         .map(|entry| {
-            let store = open_tier(vfs, dir, entry, cache)?;
+            let store = open_tier(vfs, dir, entry, cache, background)?;
             Ok(Partition {
                 entry: entry.clone(),
                 store,
@@ -237,6 +238,7 @@ fn open_tier(
     dir: &Path,
     entry: &PartitionEntry,
     cache: &Arc<PageCache>,
+    background: bool,
 ) -> Result<Arc<dyn TierStore>> {
     let path = dir.join(entry.file_name());
     match entry.tier {
@@ -251,13 +253,11 @@ fn open_tier(
         Tier::Lsm => {
             // Table files get cache ids of their own, above every B+tree id.
             let file_id_base = (u64::from(entry.id) + 1) << 32;
-            let tier = LsmTier::open(
-                vfs.clone(),
-                &path,
-                cache.clone(),
-                file_id_base,
-                LsmOptions::default(),
-            )?;
+            let opts = LsmOptions {
+                background_compaction: background,
+                ..LsmOptions::default()
+            };
+            let tier = LsmTier::open(vfs.clone(), &path, cache.clone(), file_id_base, opts)?;
             Ok(Arc::new(tier))
         }
     }
