@@ -285,7 +285,7 @@ fn run(args: &Args, layout: Layout) -> tierdb::Result<Summary> {
             .durability(Durability::Sync)
     };
     println!(
-        "\n== {tier:?} tier: {} products in {}",
+        "\n== {layout:?} layout: {} products in {}",
         args.n,
         dir.display()
     );

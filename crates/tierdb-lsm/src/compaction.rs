@@ -11,8 +11,12 @@
 //!
 //! Output tables are cut after `target_file_bytes` at key boundaries.
 //! Tombstones are dropped when no level below the output overlaps the
-//! merged key range. Runs synchronously inside `persist` (and
-//! `compact_all`), under the persist mutex.
+//! merged key range. Run against the live tier by `compact.rs` (on the
+//! background thread, in `compact_all`, or in `persist` without one).
+//!
+//! Compaction debt: the bytes over target, summed over levels — all of L0
+//! once it holds `l0_compaction_trigger` tables, and for each level below
+//! the bytes beyond its target.
 
 use std::sync::Arc;
 
@@ -90,15 +94,32 @@ fn key_range(tables: &[Arc<Table>]) -> Option<(Bytes, Bytes)> {
     Some((lo, hi))
 }
 
-/// Runs `plan` against `version`: writes the output tables and returns the
-/// new version (not yet installed) and the outputs.
+/// Bytes over target, summed over levels (see the module doc).
+pub(crate) fn debt(version: &Version, opts: &LsmOptions) -> u64 {
+    let l0 = if version.levels[0].len() >= opts.l0_compaction_trigger {
+        version.level_bytes(0)
+    } else {
+        0
+    };
+    let below: u64 = (1..LEVELS - 1)
+        .map(|l| {
+            version
+                .level_bytes(l)
+                .saturating_sub(opts.level_target_bytes(l))
+        })
+        .sum();
+    l0 + below
+}
+
+/// Runs `plan` against `version` (the version it was picked from): writes
+/// the output tables and returns them (not yet installed).
 pub(crate) fn run(
     plan: &Plan,
     version: &Version,
     ctx: &mut WriteCtx<'_>,
     opts: &LsmOptions,
     horizon: u64,
-) -> Result<(Version, Vec<Arc<Table>>)> {
+) -> Result<Vec<Arc<Table>>> {
     let children = plan
         .inputs
         .iter()
@@ -107,10 +128,7 @@ pub(crate) fn run(
     let mut merged = MergeIter::new(children);
     let drop_tombstones = is_bottom(version, plan);
     let mut retain = Retain::new(horizon, drop_tombstones);
-    let outputs =
-        TableBuilder::new(ctx, opts.target_file_bytes).write_all(&mut merged, &mut retain)?;
-    let next = replace(version, plan, &outputs);
-    Ok((next, outputs))
+    TableBuilder::new(ctx, opts.target_file_bytes).write_all(&mut merged, &mut retain)
 }
 
 /// True if no level below the output overlaps the inputs' key range.
@@ -128,7 +146,7 @@ fn is_bottom(version: &Version, plan: &Plan) -> bool {
 }
 
 /// `version` with the inputs removed and the outputs added.
-fn replace(version: &Version, plan: &Plan, outputs: &[Arc<Table>]) -> Version {
+pub(crate) fn replace(version: &Version, plan: &Plan, outputs: &[Arc<Table>]) -> Version {
     let mut next = version.clone();
     for level in &mut next.levels {
         level.retain(|t| !plan.inputs.iter().any(|i| i.number == t.number));

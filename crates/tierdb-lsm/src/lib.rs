@@ -11,29 +11,49 @@
 //!   (`user_iter.rs`).
 //! - **persist** (`persist.rs`) flushes every memtable to one L0 table,
 //!   commits the tier's manifest (`manifest.rs`,
-//!   `docs/format/lsm-manifest.md`), then compacts (`compaction.rs`)
-//!   synchronously while L0 or a level is over its target.
+//!   `docs/format/lsm-manifest.md`), then wakes the compactor.
+//! - **compaction** (`compaction.rs` chooses and merges, `compact.rs`
+//!   installs) runs on one background thread per tier (`background.rs`,
+//!   named `tierdb-lsm-compact`), leveled, until no level is over target;
+//!   its output writes go through an optional token bucket
+//!   (`rate_limiter.rs`, `LsmOptions::compaction_bytes_per_sec`). The merge
+//!   holds no lock that apply, reads or flushes need; the install is one
+//!   manifest write under the same lock flushes install under.
+//!   [`LsmTier::compact_all`] compacts synchronously, excluding the
+//!   background thread. With `LsmOptions::background_compaction` off,
+//!   `persist` compacts on the caller's thread instead (deterministic).
+//! - **write throttling** (`stall.rs`): `apply` sleeps 1 ms when L0 holds
+//!   `l0_slowdown_tables`, and waits for an install (at most
+//!   `stall_timeout`, then proceeds) when it holds `l0_stop_tables`.
+//!   Frozen memtables beyond `max_frozen_memtables` are only *recorded* as
+//!   a stall, without waiting: they are flushed by `persist` alone, which
+//!   the layer above runs (on a timer or size trigger), so waiting inside
+//!   `apply` — which runs under that layer's commit lock — could only time
+//!   out. Every slowdown and stall is counted in [`LsmStats`].
 //! - **open** (`recover.rs`) reads the manifest and removes files it does
 //!   not list.
 //!
-//! Compaction runs inside `persist` (or [`LsmTier::compact_all`]) on the
-//! caller's thread for now; a background thread, write stalls and tiered
-//! compaction are later steps.
+//! Not yet: tiered compaction, more than one compaction thread.
 #![forbid(unsafe_code)]
 
 pub mod entry;
 pub mod sstable;
 
+mod background;
+mod compact;
 mod compaction;
 mod files;
 mod flush;
+mod inner;
 mod manifest;
 mod memtable;
 mod merge_iter;
 mod options;
 mod persist;
+mod rate_limiter;
 mod recover;
 mod retain;
+mod stall;
 mod stats;
 mod table;
 mod table_builder;

@@ -1,4 +1,7 @@
-//! `LsmOptions`: sizes and ratios that shape the tree.
+//! `LsmOptions`: sizes and ratios that shape the tree, background work and
+//! write throttling.
+
+use std::time::Duration;
 
 use tierdb_io::{Error, Result};
 
@@ -22,6 +25,25 @@ pub struct LsmOptions {
     pub target_file_bytes: u64,
     /// Options of every table written.
     pub sst: SstOptions,
+    /// Run compaction on a background thread (`tierdb-lsm-compact`). When
+    /// false, `persist` compacts synchronously after its flush (the
+    /// deterministic mode tests use) and writers never wait on L0. Default
+    /// true.
+    pub background_compaction: bool,
+    /// Bytes per second compaction may write (token bucket); `None` is
+    /// unlimited. Flushes are never limited. Default `None`.
+    pub compaction_bytes_per_sec: Option<u64>,
+    /// L0 tables at which each `apply` is slowed by 1 ms. Default 8.
+    pub l0_slowdown_tables: usize,
+    /// L0 tables at which `apply` waits for the compactor (at most
+    /// `stall_timeout`). Default 12.
+    pub l0_stop_tables: usize,
+    /// Frozen memtables above which `apply` records a stall (it cannot wait:
+    /// only `persist` flushes them). Default 4.
+    pub max_frozen_memtables: usize,
+    /// The longest one `apply` waits in a stall before proceeding anyway.
+    /// Default 10 s.
+    pub stall_timeout: Duration,
 }
 
 impl Default for LsmOptions {
@@ -33,6 +55,12 @@ impl Default for LsmOptions {
             l1_target_bytes: 64 << 20,
             target_file_bytes: 8 << 20,
             sst: SstOptions::default(),
+            background_compaction: true,
+            compaction_bytes_per_sec: None,
+            l0_slowdown_tables: 8,
+            l0_stop_tables: 12,
+            max_frozen_memtables: 4,
+            stall_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -52,6 +80,12 @@ impl LsmOptions {
         }
         if self.l1_target_bytes == 0 || self.target_file_bytes == 0 {
             return bad("l1_target_bytes and target_file_bytes must be > 0");
+        }
+        if self.l0_slowdown_tables == 0 || self.l0_slowdown_tables > self.l0_stop_tables {
+            return bad("need 1 <= l0_slowdown_tables <= l0_stop_tables");
+        }
+        if self.compaction_bytes_per_sec == Some(0) {
+            return bad("compaction_bytes_per_sec must be > 0 (or None)");
         }
         Ok(())
     }

@@ -1,4 +1,12 @@
-//! `LsmStats`: figures specific to the LSM tier, beyond `TierStats`.
+//! `LsmStats`: figures specific to the LSM tier, beyond `TierStats`, and
+//! how both are gathered.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tierdb_tier::TierStats;
+
+use crate::compaction;
+use crate::inner::Inner;
 
 /// LSM-specific counters and shape.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -17,6 +25,29 @@ pub struct LsmStats {
     pub bytes_per_level: Vec<u64>,
     /// Memtables held (the active one included).
     pub memtables: usize,
+    /// Bytes of input tables read by compactions since open.
+    pub compaction_bytes_read: u64,
+    /// Bytes of output tables written by compactions since open.
+    pub compaction_bytes_written: u64,
+    /// Bytes over target, summed over levels: all of L0 once it reaches
+    /// the compaction trigger, plus what each lower level holds beyond its
+    /// target.
+    pub compaction_debt_bytes: u64,
+    /// Background compactions that failed (each poisons the tier's
+    /// persists until reopened).
+    pub background_errors: u64,
+    /// Applies that stalled: waited for L0 to shrink, or found too many
+    /// frozen memtables (recorded without waiting).
+    pub stall_count: u64,
+    /// Microseconds applies spent waiting in stalls.
+    pub stall_micros: u64,
+    /// Stalls that ended at `stall_timeout` with L0 still too large.
+    pub stall_timeouts: u64,
+    /// Applies slowed down (1 ms sleep) because L0 reached the slowdown
+    /// threshold.
+    pub slowdown_count: u64,
+    /// Microseconds applies spent in slowdowns.
+    pub slowdown_micros: u64,
 }
 
 impl LsmStats {
@@ -29,5 +60,70 @@ impl LsmStats {
         #[allow(clippy::cast_precision_loss)]
         let ratio = self.table_bytes_written as f64 / self.bytes_applied as f64;
         ratio
+    }
+}
+
+fn load(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+impl Inner {
+    /// The tier's `LsmStats`.
+    pub(crate) fn lsm_stats(&self) -> LsmStats {
+        let (version, memtables) = {
+            let state = self.state.lock();
+            (
+                std::sync::Arc::clone(&state.version),
+                state.frozen.len() + 1,
+            )
+        };
+        let levels = &version.levels;
+        let c = &self.counters;
+        LsmStats {
+            bytes_applied: load(&c.bytes_applied),
+            table_bytes_written: load(&c.table_bytes_written),
+            flushes: load(&c.flushes),
+            compactions: load(&c.compactions),
+            tables_per_level: levels.iter().map(Vec::len).collect(),
+            bytes_per_level: (0..levels.len()).map(|l| version.level_bytes(l)).collect(),
+            memtables,
+            compaction_bytes_read: load(&c.compaction_bytes_read),
+            compaction_bytes_written: load(&c.compaction_bytes_written),
+            compaction_debt_bytes: compaction::debt(&version, &self.opts),
+            background_errors: load(&c.background_errors),
+            stall_count: load(&c.stall_count),
+            stall_micros: load(&c.stall_micros),
+            stall_timeouts: load(&c.stall_timeouts),
+            slowdown_count: load(&c.slowdown_count),
+            slowdown_micros: load(&c.slowdown_micros),
+        }
+    }
+
+    /// The tier's `TierStats`.
+    pub(crate) fn tier_stats(&self) -> TierStats {
+        let state = self.state.lock();
+        let (mut entries, mut misses, mut lookups) = (0u64, 0u64, 0u64);
+        for t in state.version.all_tables() {
+            entries += t.entries.saturating_sub(t.tombstones);
+            let s = t.reader.stats();
+            misses += s.blocks_read;
+            lookups += s.block_lookups;
+        }
+        let memtables = state.frozen.iter().chain(std::iter::once(&state.active));
+        let (mut mem_entries, mut dirty) = (0u64, 0u64);
+        for m in memtables {
+            mem_entries += m.len() as u64;
+            dirty += m.bytes();
+        }
+        TierStats {
+            entries: entries + mem_entries,
+            disk_bytes: state.version.disk_bytes(),
+            bytes_written: load(&self.counters.bytes_written),
+            dirty_bytes: dirty,
+            cache_hits: lookups.saturating_sub(misses),
+            cache_misses: misses,
+            persists: load(&self.counters.persists),
+            persisted_seq: self.persisted_seq.load(Ordering::Acquire),
+        }
     }
 }

@@ -1,14 +1,18 @@
 //! Writing a stream of entries (internal order) into new tables, cut after
 //! about `cut_bytes` at a user-key boundary (every version of a key lands
 //! in the same table, so a level's tables have disjoint key ranges).
+//! Compaction output is charged to the rate limiter, if any, every
+//! `CHARGE_BYTES` of table written.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use tierdb_io::{OpenMode, Result};
 
 use crate::entry::{Entry, InternalIter};
 use crate::files::table_path;
+use crate::rate_limiter::RateLimiter;
 use crate::retain::Retain;
 use crate::sstable::{SstOptions, SstWriter};
 use crate::table::{Table, TableEnv};
@@ -20,13 +24,27 @@ pub(crate) struct WriteCtx<'a> {
     /// Table options.
     pub(crate) sst: &'a SstOptions,
     /// The next unused table number; advanced for every file created.
-    pub(crate) next_table: &'a mut u64,
+    pub(crate) next_table: &'a AtomicU64,
+    /// The limiter output writes are charged to (compactions only).
+    pub(crate) limit: Option<Limit<'a>>,
 }
+
+/// A rate limiter and the flag that cancels its waits.
+#[derive(Clone, Copy)]
+pub(crate) struct Limit<'a> {
+    pub(crate) limiter: &'a RateLimiter,
+    pub(crate) cancel: &'a AtomicBool,
+}
+
+/// Bytes written between two charges to the rate limiter.
+const CHARGE_BYTES: u64 = 16 * 1024;
 
 struct Open {
     writer: SstWriter,
     number: u64,
     last_key: Bytes,
+    /// Bytes of this table already charged to the limiter.
+    charged: u64,
 }
 
 /// Builds the tables of one flush or compaction.
@@ -77,13 +95,25 @@ impl<'a, 'b> TableBuilder<'a, 'b> {
         if let Some(open) = &mut self.open {
             open.writer.add(entry)?;
             open.last_key = entry.key.clone();
+            let written = open.writer.estimated_bytes();
+            if written >= open.charged + CHARGE_BYTES {
+                let delta = written - open.charged;
+                open.charged = written;
+                self.charge(delta)?;
+            }
         }
         Ok(())
     }
 
+    fn charge(&self, bytes: u64) -> Result<()> {
+        match self.ctx.limit {
+            Some(limit) => limit.limiter.acquire(bytes, limit.cancel),
+            None => Ok(()),
+        }
+    }
+
     fn start(&mut self) -> Result<()> {
-        let number = *self.ctx.next_table;
-        *self.ctx.next_table += 1;
+        let number = self.ctx.next_table.fetch_add(1, Ordering::Relaxed);
         let path = table_path(&self.ctx.env.dir, number);
         let file = self.ctx.env.vfs.open(&path, OpenMode::Create)?;
         file.set_len(0)?;
@@ -91,6 +121,7 @@ impl<'a, 'b> TableBuilder<'a, 'b> {
             writer: SstWriter::new(file, self.ctx.sst.clone()),
             number,
             last_key: Bytes::new(),
+            charged: 0,
         });
         Ok(())
     }
@@ -98,7 +129,9 @@ impl<'a, 'b> TableBuilder<'a, 'b> {
     fn finish_open(&mut self) -> Result<()> {
         if let Some(open) = self.open.take() {
             open.writer.finish()?;
-            self.finished.push(Table::open(self.ctx.env, open.number)?);
+            let table = Table::open(self.ctx.env, open.number)?;
+            self.charge(table.file_bytes.saturating_sub(open.charged))?;
+            self.finished.push(table);
         }
         Ok(())
     }

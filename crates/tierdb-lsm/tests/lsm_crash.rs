@@ -1,7 +1,8 @@
 //! Power loss during a persist (flush, then compactions): crash at every
 //! mutating operation of one persist; reopening gives exactly the
 //! previous or the new persisted state, leaves no unlisted table behind,
-//! and the recovered tier keeps working.
+//! and the recovered tier keeps working. The tier runs without a
+//! background compactor, so `persist` compacts inline, deterministically.
 
 mod common;
 
@@ -31,10 +32,20 @@ fn round_ops(round: u64) -> Vec<WriteOp> {
         .collect()
 }
 
+/// Opens with compaction inside `persist` (no background thread).
+fn open_sync(vfs: &Arc<dyn Vfs>) -> tierdb_io::Result<LsmTier> {
+    let opts = tierdb_lsm::LsmOptions {
+        background_compaction: false,
+        ..small_options()
+    };
+    let cache = Arc::new(tierdb_cache::PageCache::new(1 << 20));
+    open_with(vfs, Path::new(DIR), cache, opts)
+}
+
 /// Applies `rounds` rounds, persisting after each but the last.
 fn prepare(sim: &SimVfs, rounds: u64) -> (LsmTier, Vec<Model>) {
     let vfs: Arc<dyn Vfs> = Arc::new(sim.clone());
-    let tier = open(&vfs, Path::new(DIR)).unwrap();
+    let tier = open_sync(&vfs).unwrap();
     let mut models = vec![Model::new()];
     let mut model = Model::new();
     for round in 1..=rounds {
@@ -60,7 +71,7 @@ fn assert_no_garbage(sim: &SimVfs, tier: &LsmTier, context: &str) {
 
 fn reopen_and_check(sim: &SimVfs, models: &[Model], rounds: u64, context: &str) -> u64 {
     let vfs: Arc<dyn Vfs> = Arc::new(sim.clone());
-    let tier = open(&vfs, Path::new(DIR)).unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
+    let tier = open_sync(&vfs).unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
     let seq = tier.persisted_seq();
     assert!(
         seq == rounds || seq == rounds - 1,
@@ -73,7 +84,7 @@ fn reopen_and_check(sim: &SimVfs, models: &[Model], rounds: u64, context: &str) 
     persist(&tier);
     tier.compact_all().unwrap();
     drop(tier);
-    let tier = open(&vfs, Path::new(DIR)).unwrap();
+    let tier = open_sync(&vfs).unwrap();
     assert_equal(&*tier.read_view(), &model, &format!("{context}: continued"));
     seq
 }

@@ -42,7 +42,9 @@ struct Run {
     rng: Rng,
     vfs: Arc<dyn Vfs>,
     dir: std::path::PathBuf,
-    tier: tierdb_lsm::LsmTier,
+    /// `None` only while reopening (the old tier and its compactor must be
+    /// gone before a new one opens the directory).
+    tier: Option<tierdb_lsm::LsmTier>,
     model: Model,
     durable: Model,
     seq: Seq,
@@ -51,25 +53,30 @@ struct Run {
 }
 
 impl Run {
+    fn tier(&self) -> &tierdb_lsm::LsmTier {
+        self.tier.as_ref().expect("tier open")
+    }
+
     fn step(&mut self, context: &str) {
         match self.rng.below(100) {
             0..=64 => {
                 self.seq += 1;
                 let ops = random_batch(&mut self.rng, self.seq, self.key_space);
-                apply(&self.tier, &mut self.model, self.seq, ops);
+                let tier = self.tier.as_ref().expect("tier open");
+                apply(tier, &mut self.model, self.seq, ops);
             }
             65..=74 => spot_check(
-                &*self.tier.read_view(),
+                &*self.tier().read_view(),
                 &self.model,
                 &mut self.rng,
                 self.key_space,
                 context,
             ),
             75..=82 => {
-                assert_eq!(persist(&self.tier), self.seq, "{context}");
+                assert_eq!(persist(self.tier()), self.seq, "{context}");
                 self.durable = self.model.clone();
             }
-            83..=84 => self.tier.compact_all().expect("compact_all"),
+            83..=84 => self.tier().compact_all().expect("compact_all"),
             85..=89 => self.hold_view(context),
             90..=95 => self.check_held(context),
             _ => self.reopen(context),
@@ -83,7 +90,7 @@ impl Run {
             assert_equal(&*old.view, &old.model, &format!("{context}: held view"));
         }
         self.held.push(HeldView {
-            view: self.tier.read_view(),
+            view: self.tier().read_view(),
             model: self.model.clone(),
         });
     }
@@ -102,13 +109,14 @@ impl Run {
 
     fn reopen(&mut self, context: &str) {
         self.held.clear();
+        self.tier = None;
         let tier = open(&self.vfs, &self.dir).expect("reopen");
-        self.tier = tier;
-        self.seq = self.tier.persisted_seq();
+        self.tier = Some(tier);
+        self.seq = self.tier().persisted_seq();
         self.model = self.durable.clone();
-        assert_eq!(self.tier.applied_seq(), self.seq);
+        assert_eq!(self.tier().applied_seq(), self.seq);
         assert_equal(
-            &*self.tier.read_view(),
+            &*self.tier().read_view(),
             &self.model,
             &format!("{context}: reopened"),
         );
@@ -121,7 +129,7 @@ fn run_model(vfs: Arc<dyn Vfs>, dir: &std::path::Path, seed: u64, steps: usize, 
         rng: Rng::new(seed),
         vfs,
         dir: dir.to_path_buf(),
-        tier,
+        tier: Some(tier),
         model: Model::new(),
         durable: Model::new(),
         seq: 0,
@@ -131,14 +139,15 @@ fn run_model(vfs: Arc<dyn Vfs>, dir: &std::path::Path, seed: u64, steps: usize, 
     for step in 0..steps {
         run.step(&format!("seed {seed} step {step}"));
     }
-    assert_equal(&*run.tier.read_view(), &run.model, "final");
+    assert_equal(&*run.tier().read_view(), &run.model, "final");
     for h in &run.held {
         assert_equal(&*h.view, &h.model, "final held view");
     }
-    let stats = run.tier.lsm_stats();
+    let stats = run.tier().lsm_stats();
     eprintln!("seed {seed}: {stats:?}");
-    persist(&run.tier);
+    persist(run.tier());
     run.held.clear();
+    run.tier = None;
     let tier = open(&run.vfs, &run.dir).unwrap();
     assert_equal(&*tier.read_view(), &run.model, "final reopen");
 }

@@ -58,7 +58,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
         manifest
     };
     let cache = Arc::new(PageCache::new(opts.cache_bytes));
-    let partitions = open_partitions(&vfs, dir, &manifest, &cache)?;
+    let partitions = open_partitions(&vfs, dir, &manifest, &cache, opts.background_checkpoints)?;
     let (wal, replayed) = replay_wal(&vfs, dir, &opts, &partitions)?;
     if is_new {
         publish_new_database(&*vfs, dir, &manifest)?;
@@ -239,12 +239,13 @@ fn open_partitions(
     dir: &Path,
     manifest: &Manifest,
     cache: &Arc<PageCache>,
+    background: bool,
 ) -> Result<Vec<Partition>> {
     manifest
         .partitions
         .iter()
         .map(|entry| {
-            let store = open_tier(vfs, dir, entry, cache)?;
+            let store = open_tier(vfs, dir, entry, cache, background)?;
             Ok(Partition::new(entry.clone(), store))
         })
         .collect()
@@ -267,6 +268,7 @@ pub(crate) fn open_tier(
     dir: &Path,
     entry: &PartitionEntry,
     cache: &Arc<PageCache>,
+    background: bool,
 ) -> Result<Arc<dyn TierStore>> {
     let path = dir.join(entry.file_name());
     match entry.tier {
@@ -274,17 +276,26 @@ pub(crate) fn open_tier(
             let opts = BTreeOptions {
                 page_size: entry.page_size as usize,
             };
-            let tier = BTreeTier::open(vfs.clone(), &path, cache.clone(), cache_file_id(entry), opts)?;
+            let tier = BTreeTier::open(
+                vfs.clone(),
+                &path,
+                cache.clone(),
+                cache_file_id(entry),
+                opts,
+            )?;
             Ok(Arc::new(tier))
         }
         Tier::Lsm => {
-            let file_id_base = cache_file_id(entry);
+            let opts = LsmOptions {
+                background_compaction: background,
+                ..LsmOptions::default()
+            };
             let tier = LsmTier::open(
                 vfs.clone(),
                 &path,
                 cache.clone(),
-                file_id_base,
-                LsmOptions::default(),
+                cache_file_id(entry),
+                opts,
             )?;
             Ok(Arc::new(tier))
         }

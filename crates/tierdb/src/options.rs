@@ -185,9 +185,11 @@ impl Options {
         self
     }
 
-    /// Whether a background thread runs checkpoints when the WAL or the
-    /// dirty pages pass their bounds (default true). When false, call
-    /// `Db::checkpoint` yourself (deterministic tests do).
+    /// Whether background threads run checkpoints (when the WAL or the
+    /// dirty pages pass their bounds) and LSM compactions (default true).
+    /// When false, call `Db::checkpoint` yourself (deterministic tests do);
+    /// LSM partitions then compact inside the checkpoint, and writers are
+    /// never stalled waiting for a compactor.
     pub fn background_checkpoints(mut self, enabled: bool) -> Self {
         self.background_checkpoints = enabled;
         self

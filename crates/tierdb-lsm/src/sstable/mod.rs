@@ -85,6 +85,9 @@ pub struct SstMeta {
 pub struct SstReadStats {
     /// Data blocks read from the file (cache misses); cache hits not counted.
     pub blocks_read: u64,
+    /// Data block lookups (cache hits + misses); hits = `block_lookups -
+    /// blocks_read`.
+    pub block_lookups: u64,
     /// `get` calls the bloom filter answered "absent" (no block read).
     pub bloom_useful: u64,
     /// `get` calls that consulted a bloom filter.

@@ -29,6 +29,7 @@ pub struct SstReader {
     index: Index,
     bloom: Bloom,
     blocks_read: AtomicU64,
+    block_lookups: AtomicU64,
     bloom_useful: AtomicU64,
     bloom_checked: AtomicU64,
 }
@@ -67,6 +68,7 @@ impl SstReader {
             index,
             bloom,
             blocks_read: AtomicU64::new(0),
+            block_lookups: AtomicU64::new(0),
             bloom_useful: AtomicU64::new(0),
             bloom_checked: AtomicU64::new(0),
         }))
@@ -117,6 +119,7 @@ impl SstReader {
     pub fn stats(&self) -> SstReadStats {
         SstReadStats {
             blocks_read: self.blocks_read.load(AtomicOrdering::Relaxed),
+            block_lookups: self.block_lookups.load(AtomicOrdering::Relaxed),
             bloom_useful: self.bloom_useful.load(AtomicOrdering::Relaxed),
             bloom_checked: self.bloom_checked.load(AtomicOrdering::Relaxed),
         }
@@ -136,6 +139,7 @@ impl SstReader {
     pub(crate) fn block(&self, block_index: usize) -> Result<Arc<Block>> {
         let handle = self.handle(block_index)?;
         let key = PageKey::new(self.file_id, handle.offset);
+        self.block_lookups.fetch_add(1, AtomicOrdering::Relaxed);
         self.cache.get_or_load(key, || {
             self.blocks_read.fetch_add(1, AtomicOrdering::Relaxed);
             let contents = trailer::read_block(&*self.file, handle)?;

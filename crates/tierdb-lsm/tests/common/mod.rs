@@ -66,6 +66,7 @@ pub fn small_options() -> LsmOptions {
             block_bytes: 1024,
             ..SstOptions::default()
         },
+        ..LsmOptions::default()
     }
 }
 

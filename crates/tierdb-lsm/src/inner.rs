@@ -1,0 +1,151 @@
+//! `Inner`: the tier's shared state, owned by `LsmTier` and reached (through
+//! a `Weak`) by the background compactor.
+//!
+//! Locks, each held briefly unless said otherwise, always taken in this
+//! order:
+//! - `compacting`: held by one compaction from pick to install (the
+//!   background thread, `compact_all`, or `persist` without a background
+//!   thread), for as long as the merge runs. Nothing else takes it.
+//! - `durable`: the install lock. A flush holds it while writing its L0
+//!   table; a compaction only while installing (one manifest write).
+//! - `progress` (see `stall.rs`): writers waiting in a stall.
+//! - `writer`: serialises `apply` against a persist freezing the active
+//!   memtable, so a frozen memtable never receives a half-applied write set.
+//! - `state`: the published memtables, version and applied sequence.
+//!   `read_view` clones them under it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tierdb_io::{Error, Result};
+use tierdb_tier::{Seq, WriteOp};
+
+use crate::background::Wakeup;
+use crate::entry::EntryKind;
+use crate::memtable::Memtable;
+use crate::options::LsmOptions;
+use crate::rate_limiter::RateLimiter;
+use crate::stall::Progress;
+use crate::table::TableEnv;
+use crate::user_iter::Sources;
+use crate::version::Version;
+use crate::view::LsmView;
+
+/// What readers see: memtables, tables and the applied sequence.
+pub(crate) struct Current {
+    pub(crate) applied_seq: Seq,
+    pub(crate) active: Arc<Memtable>,
+    /// Full or flush-taken memtables, oldest first.
+    pub(crate) frozen: Vec<Arc<Memtable>>,
+    pub(crate) version: Arc<Version>,
+}
+
+/// The durable state, guarded by the install mutex.
+pub(crate) struct Durable {
+    pub(crate) persisted_seq: Seq,
+    pub(crate) poisoned: Option<String>,
+}
+
+/// Counters since open.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) bytes_applied: AtomicU64,
+    pub(crate) table_bytes_written: AtomicU64,
+    pub(crate) bytes_written: AtomicU64,
+    pub(crate) persists: AtomicU64,
+    pub(crate) flushes: AtomicU64,
+    pub(crate) compactions: AtomicU64,
+    pub(crate) compaction_bytes_read: AtomicU64,
+    pub(crate) compaction_bytes_written: AtomicU64,
+    pub(crate) background_errors: AtomicU64,
+    pub(crate) stall_count: AtomicU64,
+    pub(crate) stall_micros: AtomicU64,
+    pub(crate) stall_timeouts: AtomicU64,
+    pub(crate) slowdown_count: AtomicU64,
+    pub(crate) slowdown_micros: AtomicU64,
+}
+
+/// Adds `n` to a counter.
+pub(crate) fn bump(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// The state shared by the tier and its compactor.
+pub(crate) struct Inner {
+    pub(crate) env: TableEnv,
+    pub(crate) opts: LsmOptions,
+    pub(crate) compacting: Mutex<()>,
+    pub(crate) durable: Mutex<Durable>,
+    pub(crate) writer: Mutex<()>,
+    pub(crate) state: Mutex<Current>,
+    pub(crate) counters: Counters,
+    pub(crate) persisted_seq: AtomicU64,
+    /// The next unused table number (flushes and compactions take from it
+    /// without the install lock).
+    pub(crate) next_table: AtomicU64,
+    /// Compaction output limit, if configured.
+    pub(crate) limiter: Option<RateLimiter>,
+    /// Set when the tier is dropped: a rate-limited merge gives up.
+    pub(crate) cancel: AtomicBool,
+    /// Wakes the background compactor.
+    pub(crate) wakeup: Arc<Wakeup>,
+    /// Signalled after every install (stalled writers wait on it).
+    pub(crate) progress: Progress,
+}
+
+impl Inner {
+    /// Inserts a write set into the active memtable (after any throttling).
+    pub(crate) fn apply_ops(&self, seq: Seq, ops: &[WriteOp]) -> Result<()> {
+        self.throttle();
+        let _writer = self.writer.lock();
+        let (active, applied) = {
+            let state = self.state.lock();
+            (Arc::clone(&state.active), state.applied_seq)
+        };
+        if seq <= applied {
+            return Err(Error::InvalidArgument(format!(
+                "apply at sequence {seq}, already applied {applied}"
+            )));
+        }
+        let mut bytes = 0u64;
+        for op in ops {
+            let (kind, value) = match op {
+                WriteOp::Put { value, .. } => (EntryKind::Put, value.clone()),
+                WriteOp::Delete { .. } => (EntryKind::Delete, bytes::Bytes::new()),
+            };
+            bytes += (op.key().len() + value.len()) as u64;
+            active.insert(op.key().clone(), seq, kind, value);
+        }
+        bump(&self.counters.bytes_applied, bytes);
+        let mut state = self.state.lock();
+        state.applied_seq = seq;
+        if active.bytes() >= self.opts.memtable_bytes as u64 {
+            freeze_active(&mut state);
+        }
+        Ok(())
+    }
+
+    /// A view of everything applied so far.
+    pub(crate) fn view(&self) -> LsmView {
+        let state = self.state.lock();
+        let mut memtables = Vec::with_capacity(state.frozen.len() + 1);
+        memtables.push(Arc::clone(&state.active));
+        memtables.extend(state.frozen.iter().rev().cloned());
+        LsmView {
+            seq: state.applied_seq,
+            sources: Sources {
+                memtables: Arc::new(memtables),
+                version: Arc::clone(&state.version),
+            },
+        }
+    }
+}
+
+/// Moves the active memtable (if it holds anything) to the frozen list.
+pub(crate) fn freeze_active(state: &mut Current) {
+    if !state.active.is_empty() {
+        let full = std::mem::replace(&mut state.active, Arc::new(Memtable::new()));
+        state.frozen.push(full);
+    }
+}
