@@ -349,6 +349,7 @@ impl DbInner {
     }
 
     fn persist_all(&self) -> Result<CheckpointInfo> {
+        self.advance_idle_partitions()?;
         let mut persisted = Seq::MAX;
         let wal = &self.wal;
         for p in &self.layout().partitions {
@@ -367,6 +368,25 @@ impl DbInner {
             .checkpoint_seq
             .store(persisted, Ordering::Relaxed);
         Ok(CheckpointInfo { seq: persisted })
+    }
+
+    /// Brings every partition's applied sequence up to the last commit by
+    /// applying an empty write set to those no recent commit touched, so
+    /// that the checkpoint persists them there too. Otherwise an idle
+    /// partition would keep its old persisted sequence, and with it every
+    /// WAL record after it, alive forever. Safe: no commit between its
+    /// applied sequence and the last one touched it.
+    fn advance_idle_partitions(&self) -> Result<()> {
+        let _serial = self.commit.lock();
+        let current = self.version.load();
+        for p in &current.layout.partitions {
+            if p.store.applied_seq() < current.seq {
+                p.store
+                    .apply(current.seq, &[])
+                    .map_err(|e| self.poison(e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether the WAL or the dirty pages have passed their bounds.

@@ -330,7 +330,7 @@ fn replay_wal(
         let mut ops: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
         for w in writes {
             let i = partitions
-                .partition_point(|p| &p.entry.start[..] <= &w.op.key()[..])
+                .partition_point(|p| p.entry.start[..] <= w.op.key()[..])
                 .saturating_sub(1);
             ops.entry(i).or_default().push(w.op);
         }

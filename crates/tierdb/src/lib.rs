@@ -45,6 +45,7 @@ mod db;
 mod db_open;
 mod iter;
 mod layout;
+mod layout_change;
 mod limits;
 mod listener;
 mod manifest;

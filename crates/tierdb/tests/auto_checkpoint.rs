@@ -169,3 +169,35 @@ fn listeners_hear_checkpoints_and_background_errors() {
         + counting.errors.load(SeqCst);
     assert_eq!(begun, ended, "every begun checkpoint ended or failed");
 }
+
+/// An idle partition must not keep the WAL alive: after a checkpoint, a
+/// reopen replays nothing even though one partition saw no write for
+/// thousands of commits.
+#[test]
+fn an_idle_partition_does_not_pin_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let opts = || {
+        Options::default()
+            .durability(Durability::Buffered)
+            .background_checkpoints(false)
+            .wal_segment_bytes(16 * 1024)
+            .partition(b"busy/", tierdb::Tier::Lsm)
+    };
+    let db = Db::open(&path, opts()).unwrap();
+    db.put(b"idle/1", b"x").unwrap();
+    for i in 0..3000u64 {
+        db.put(format!("busy/{:04}", i % 500), [3u8; 100]).unwrap();
+    }
+    db.checkpoint().unwrap();
+    let live = db.stats().wal_live_bytes;
+    assert!(
+        live < 64 * 1024,
+        "WAL kept {live} bytes after the checkpoint"
+    );
+    drop(db);
+    let db = Db::open(&path, opts()).unwrap();
+    assert_eq!(db.stats().open_replayed_records, 0);
+    assert_eq!(db.get(b"idle/1").unwrap().as_deref(), Some(&b"x"[..]));
+    db.close().unwrap();
+}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use common::{LAYOUTS, Layout, Model, TIERS, borrow, collect, dump, model_range};
 use proptest::prelude::*;
-use tierdb::{Db, Error, Isolation, SimVfs, Snapshot, Txn, TxnOptions, WriteBatch};
+use tierdb::{Db, Error, Isolation, SimVfs, Snapshot, Tier, Txn, TxnOptions, WriteBatch};
 
 const KEYS: u8 = 40;
 const SLOTS: usize = 3;
@@ -35,6 +35,9 @@ enum Op {
     ReadSnapshot(usize, Bound<u8>, Bound<u8>, bool),
     Checkpoint,
     Reopen,
+    Split(u8),
+    Merge(u8),
+    SetTier(u8),
 }
 
 fn key(k: u8) -> Vec<u8> {
@@ -91,6 +94,9 @@ fn arb_op() -> impl Strategy<Value = Op> {
         2 => (s(), arb_bound(), arb_bound(), any::<bool>()).prop_map(|(s, a, b, r)| Op::ReadSnapshot(s, a, b, r)),
         1 => Just(Op::Checkpoint),
         1 => Just(Op::Reopen),
+        1 => (0..KEYS).prop_map(Op::Split),
+        1 => any::<u8>().prop_map(Op::Merge),
+        1 => any::<u8>().prop_map(Op::SetTier),
     ]
 }
 
@@ -257,7 +263,50 @@ impl Harness {
                 self.db().checkpoint().unwrap();
             }
             Op::Reopen => self.reopen(),
+            Op::Split(k) => match self.db().split_partition(key(*k)) {
+                Ok(_) | Err(Error::InvalidArgument(_)) => self.check_layout(),
+                Err(e) => panic!("split: {e}"),
+            },
+            Op::Merge(i) => {
+                let parts = self.db().partitions();
+                if parts.len() >= 2 {
+                    let j = usize::from(*i) % (parts.len() - 1);
+                    self.db()
+                        .merge_partitions(parts[j].id, parts[j + 1].id)
+                        .unwrap();
+                    self.check_layout();
+                }
+            }
+            Op::SetTier(i) => {
+                let parts = self.db().partitions();
+                let p = &parts[usize::from(*i) % parts.len()];
+                let tier = if p.tier == Tier::BTree {
+                    Tier::Lsm
+                } else {
+                    Tier::BTree
+                };
+                self.db().set_tier(p.id, tier).unwrap();
+                self.check_layout();
+            }
         }
+    }
+
+    /// Partitions cover the key space in order, and every key reads back.
+    fn check_layout(&self) {
+        let parts = self.db().partitions();
+        assert!(
+            parts[0].start.is_empty(),
+            "first partition starts at the empty key"
+        );
+        for w in parts.windows(2) {
+            assert!(w[0].start < w[1].start);
+            assert_eq!(w[0].end.as_ref(), Some(&w[1].start));
+        }
+        assert_eq!(
+            dump(self.db()),
+            self.model,
+            "contents after a layout change"
+        );
     }
 
     fn batch(&mut self, items: &[(u8, Option<usize>)]) {

@@ -82,6 +82,34 @@ impl History {
     }
 }
 
+/// A random split, merge or tier change; false if it failed (the crash or
+/// an injected fault hit it). A refused split (the key already starts a
+/// partition) counts as done.
+fn change_layout(db: &Db, rng: &mut StdRng) -> bool {
+    let parts = db.partitions();
+    let result = match rng.random_range(0..3) {
+        0 => match db.split_partition(random_key(rng)) {
+            Err(tierdb::Error::InvalidArgument(_)) => Ok(()),
+            r => r.map(|_| ()),
+        },
+        1 if parts.len() >= 2 => {
+            let j = rng.random_range(0..parts.len() - 1);
+            db.merge_partitions(parts[j].id, parts[j + 1].id)
+                .map(|_| ())
+        }
+        _ => {
+            let p = &parts[rng.random_range(0..parts.len())];
+            let tier = if p.tier == tierdb::Tier::BTree {
+                tierdb::Tier::Lsm
+            } else {
+                tierdb::Tier::BTree
+            };
+            db.set_tier(p.id, tier)
+        }
+    };
+    result.is_ok()
+}
+
 fn random_fault(rng: &mut StdRng) -> Fault {
     let (op, kind) = match rng.random_range(0..5) {
         0 => (FaultOp::Write, FaultKind::Eio),
@@ -111,9 +139,15 @@ fn step(db: &Db, rng: &mut StdRng, h: &mut History, tick: u64, tally: &mut Tally
     let durability = random_durability(rng);
     let mut writes = Writes::new();
     let result = match rng.random_range(0..10) {
-        0 => {
+        0 if rng.random_bool(0.7) => {
             let ok = db.checkpoint().is_ok();
             tally.crashes_in_checkpoint += u64::from(!ok);
+            return ok;
+        }
+        0 => {
+            let ok = change_layout(db, rng);
+            tally.layout_changes += u64::from(ok);
+            tally.crashes_in_layout_change += u64::from(!ok);
             return ok;
         }
         1..=4 => {
@@ -194,6 +228,8 @@ struct Tally {
     commits_acked: u64,
     crashes_mid_workload: u64,
     crashes_in_checkpoint: u64,
+    layout_changes: u64,
+    crashes_in_layout_change: u64,
     faults_injected: u64,
     crashes_in_open: u64,
     recoveries: u64,
@@ -290,6 +326,7 @@ fn run_cases(layout: Layout) {
         );
         assert!(tally.crashes_in_open > 0, "{tally:?}");
         assert!(tally.crashes_in_checkpoint > 0, "{tally:?}");
+        assert!(tally.crashes_in_layout_change > 0, "{tally:?}");
         assert!(tally.recovered_below_acked > 0, "{tally:?}");
     }
 }
