@@ -317,6 +317,9 @@ fn run(args: &Args, layout: Layout) -> tierdb::Result<Summary> {
     db.checkpoint()?;
     report("checkpoint", 1, t.elapsed(), "ops");
     let s = db.stats();
+    for advice in db.advise() {
+        println!("advisor: {}", advice.reason);
+    }
     db.close()?;
     let t = Instant::now();
     let db = Db::open(&dir, opts())?;

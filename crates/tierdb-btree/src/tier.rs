@@ -275,6 +275,7 @@ impl Tier for BTreeTier {
             cache_misses,
             persists: self.persists.load(Ordering::Relaxed),
             persisted_seq: self.persisted_seq(),
+            ..TierStats::default()
         }
     }
 }

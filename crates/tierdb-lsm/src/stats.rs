@@ -115,6 +115,8 @@ impl Inner {
             mem_entries += m.len() as u64;
             dirty += m.bytes();
         }
+        let c = &self.counters;
+        let debt = compaction::debt(&state.version, &self.opts);
         TierStats {
             entries: entries + mem_entries,
             disk_bytes: state.version.disk_bytes(),
@@ -124,6 +126,11 @@ impl Inner {
             cache_misses: misses,
             persists: load(&self.counters.persists),
             persisted_seq: self.persisted_seq.load(Ordering::Acquire),
+            compactions: load(&c.compactions),
+            compaction_debt_bytes: debt,
+            stalls: load(&c.stall_count) + load(&c.slowdown_count),
+            stall_micros: load(&c.stall_micros) + load(&c.slowdown_micros),
+            background_errors: load(&c.background_errors),
         }
     }
 }

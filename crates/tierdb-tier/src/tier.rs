@@ -45,6 +45,18 @@ pub struct TierStats {
     pub persists: u64,
     /// The sequence number of the last durable persist.
     pub persisted_seq: Seq,
+    /// Background merges completed since open (LSM compactions; 0 for tiers
+    /// without them).
+    pub compactions: u64,
+    /// Bytes over their targets, summed over levels: what compaction still
+    /// has to do (0 for tiers without compaction).
+    pub compaction_debt_bytes: u64,
+    /// Times a write waited because background work fell behind.
+    pub stalls: u64,
+    /// Total time writes spent waiting or slowed down, in microseconds.
+    pub stall_micros: u64,
+    /// Background operations of the tier that failed since open.
+    pub background_errors: u64,
 }
 
 /// How a partition's data is stored. Implemented by the B+tree and LSM tiers.

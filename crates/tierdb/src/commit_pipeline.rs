@@ -28,6 +28,14 @@ use crate::{Durability, Result};
 /// WAL's memory stays bounded.
 const VOLATILE_BUFFER_BYTES: u64 = 16 << 20;
 
+/// Bytes of user data an op writes.
+fn op_bytes(op: &WriteOp) -> usize {
+    match op {
+        WriteOp::Put { key, value } => key.len() + value.len(),
+        WriteOp::Delete { key } => key.len(),
+    }
+}
+
 /// State owned by the commit lock.
 pub(crate) struct CommitState {
     /// Sequence the next commit gets.
@@ -191,6 +199,8 @@ impl DbInner {
             let p = &layout.partitions[i];
             p.store.apply(seq, &ops).map_err(|e| self.poison(e))?;
             p.writes.fetch_add(ops.len() as u64, Ordering::Relaxed);
+            let bytes: usize = ops.iter().map(op_bytes).sum();
+            p.bytes_applied.fetch_add(bytes as u64, Ordering::Relaxed);
             views[i] = p.store.read_view();
         }
         self.version.store(Arc::new(Version {

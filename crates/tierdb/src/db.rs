@@ -449,6 +449,12 @@ impl DbInner {
                         reads: p.reads.load(Ordering::Relaxed),
                         writes: p.writes.load(Ordering::Relaxed),
                         scans: p.scans.load(Ordering::Relaxed),
+                        bytes_applied: p.bytes_applied.load(Ordering::Relaxed),
+                        compactions: s.compactions,
+                        compaction_debt_bytes: s.compaction_debt_bytes,
+                        stalls: s.stalls,
+                        stall_micros: s.stall_micros,
+                        background_errors: s.background_errors,
                     },
                 }
             })

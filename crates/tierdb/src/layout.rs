@@ -19,6 +19,7 @@ pub(crate) struct Partition {
     pub reads: AtomicU64,
     pub writes: AtomicU64,
     pub scans: AtomicU64,
+    pub bytes_applied: AtomicU64,
 }
 
 impl Partition {
@@ -29,6 +30,7 @@ impl Partition {
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             scans: AtomicU64::new(0),
+            bytes_applied: AtomicU64::new(0),
         }
     }
 }

@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod advisor;
 mod background;
 mod commit_pipeline;
 mod commit_record;
@@ -57,6 +58,7 @@ mod txn;
 mod version;
 mod write_batch;
 
+pub use advisor::TierAdvice;
 pub use bytes::Bytes;
 pub use db::{CheckpointInfo, CommitInfo, Db};
 pub use iter::Iter;

@@ -59,4 +59,26 @@ pub struct PartitionStats {
     pub writes: u64,
     /// Range scans started on it since open.
     pub scans: u64,
+    /// Bytes of keys and values written to it by commits since open.
+    pub bytes_applied: u64,
+    /// Background merges (LSM compactions) completed since open.
+    pub compactions: u64,
+    /// Bytes compaction still has to move (LSM), 0 when caught up.
+    pub compaction_debt_bytes: u64,
+    /// Times a write waited or was slowed because compaction fell behind.
+    pub stalls: u64,
+    /// Total time writes spent stalled or slowed, in microseconds.
+    pub stall_micros: u64,
+    /// Background operations that failed since open.
+    pub background_errors: u64,
+}
+
+impl PartitionStats {
+    /// Bytes written to the partition's files per byte of user data
+    /// committed to it since open (`None` before the first write). A
+    /// B+tree rewrites whole pages at each checkpoint; an LSM tree writes
+    /// each entry once per flush and once per compaction level.
+    pub fn write_amplification(&self) -> Option<f64> {
+        (self.bytes_applied > 0).then(|| self.bytes_written as f64 / self.bytes_applied as f64)
+    }
 }
