@@ -8,6 +8,8 @@
 //! it must replay after a crash.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tier;
 mod write_op;
 
