@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{Model, TIERS, sim_options, value_for};
+use common::{LAYOUTS, Layout, Model, sim_options, value_for};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tierdb::{Db, Error, MAX_KEY_BYTES, MAX_VALUE_BYTES, Options, SimVfs, Tier};
@@ -16,8 +16,8 @@ use tierdb::{Db, Error, MAX_KEY_BYTES, MAX_VALUE_BYTES, Options, SimVfs, Tier};
 /// Builds a database on `sim` whose files all hold data: a checkpointed
 /// B+tree, then WAL records above the checkpoint. Returns the commit
 /// history's states: `states[i]` is the contents after `i` commits.
-fn build(sim: &Arc<SimVfs>, tier: Tier) -> Vec<Model> {
-    let db = Db::open("db", sim_options(sim, tier)).unwrap();
+fn build(sim: &Arc<SimVfs>, layout: Layout) -> Vec<Model> {
+    let db = Db::open("db", layout.options(sim)).unwrap();
     let mut model = Model::new();
     let mut states = vec![model.clone()];
     for i in 0..400u64 {
@@ -71,17 +71,18 @@ fn damage(data: &mut Vec<u8>, how: Damage, rng: &mut StdRng) -> usize {
 
 /// Damages one file of a built database in many ways; each reopen must give
 /// a correct state or `Corruption`.
-fn damage_file(tier: Tier, pick: fn(&Path) -> bool, label: &str) {
+fn damage_file(layout: Layout, pick: fn(&Path) -> bool, label: &str) {
     let mut outcomes = [0usize; 2];
     for seed in 0..90u64 {
         let sim = Arc::new(SimVfs::new(seed));
-        let states = build(&sim, tier);
-        let file: PathBuf = sim
-            .files()
-            .into_iter()
-            .filter(|p| pick(p))
-            .max()
-            .unwrap_or_else(|| panic!("no {label} file in {:?}", sim.files()));
+        let states = build(&sim, layout);
+        let candidates: Vec<PathBuf> = sim.files().into_iter().filter(|p| pick(p)).collect();
+        assert!(
+            !candidates.is_empty(),
+            "no {label} file in {:?}",
+            sim.files()
+        );
+        let file = candidates[seed as usize % candidates.len()].clone();
         let mut data = sim.file_contents(&file).unwrap();
         if data.is_empty() {
             continue;
@@ -91,7 +92,7 @@ fn damage_file(tier: Tier, pick: fn(&Path) -> bool, label: &str) {
         let at = damage(&mut data, how, &mut rng);
         sim.set_file_contents(&file, data);
         let ctx = format!("{label} {how:?} at {at} (seed {seed})");
-        let result = Db::open("db", sim_options(&sim, tier)).and_then(|db| read_all(&db));
+        let result = Db::open("db", layout.options(&sim)).and_then(|db| read_all(&db));
         match result {
             Ok(got) => {
                 // A correct recovery: a state the commit history went through
@@ -109,36 +110,39 @@ fn damage_file(tier: Tier, pick: fn(&Path) -> bool, label: &str) {
     // Both outcomes must occur, or the damage never reached anything read.
     assert!(
         outcomes[1] > 0,
-        "{label}: no damage was ever detected: {outcomes:?}"
+        "{label} ({}): no damage was ever detected: {outcomes:?}",
+        layout.name
     );
 }
 
 #[test]
 fn damaged_partition_file_is_detected_or_harmless() {
-    for &tier in TIERS {
-        match tier {
-            Tier::BTree => damage_file(
-                tier,
+    for &layout in LAYOUTS {
+        if layout.splits.is_empty() && layout.first == Tier::BTree {
+            damage_file(
+                layout,
                 |p| p.extension().is_some_and(|e| e == "btree"),
                 "B+tree file",
-            ),
-            Tier::Lsm => {
-                damage_file(
-                    tier,
-                    |p| p.extension().is_some_and(|e| e == "sst"),
-                    "SSTable",
-                );
-                damage_file(tier, |p| p.ends_with("LSM-MANIFEST"), "LSM manifest");
-            }
+            );
+        } else if layout.splits.is_empty() {
+            damage_file(
+                layout,
+                |p| p.extension().is_some_and(|e| e == "sst"),
+                "SSTable",
+            );
+            damage_file(layout, |p| p.ends_with("LSM-MANIFEST"), "LSM manifest");
+        } else {
+            let any = |p: &Path| p.extension().is_some_and(|e| e == "btree" || e == "sst");
+            damage_file(layout, any, "partition file of a mixed layout");
         }
     }
 }
 
 #[test]
 fn damaged_wal_segment_is_detected_or_cut_as_a_torn_tail() {
-    for &tier in TIERS {
+    for &layout in LAYOUTS {
         damage_file(
-            tier,
+            layout,
             |p| p.extension().is_some_and(|e| e == "log"),
             "WAL segment",
         );
@@ -147,8 +151,8 @@ fn damaged_wal_segment_is_detected_or_cut_as_a_torn_tail() {
 
 #[test]
 fn damaged_manifest_is_detected() {
-    for &tier in TIERS {
-        damage_file(tier, |p| p.ends_with("MANIFEST"), "manifest");
+    for &layout in LAYOUTS {
+        damage_file(layout, |p| p.ends_with("MANIFEST"), "manifest");
     }
 }
 

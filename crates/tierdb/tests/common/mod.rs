@@ -42,6 +42,8 @@ pub const LAYOUTS: &[Layout] = &[
         splits: &[
             ("acct/020", Tier::Lsm),
             ("acct/040", Tier::BTree),
+            ("item/0100", Tier::Lsm),
+            ("item/0200", Tier::BTree),
             ("key/010", Tier::Lsm),
             ("key/025", Tier::BTree),
             ("t1/", Tier::Lsm),
