@@ -117,8 +117,11 @@ impl Inner {
         match self.compact_needed() {
             Ok(ran) => ran,
             Err(_) if self.cancel.load(Ordering::Acquire) => false,
-            Err(_) => {
+            Err(e) => {
                 bump(&self.counters.background_errors, 1);
+                if let Some(sink) = &self.opts.events {
+                    sink.0.on_background_error(&e);
+                }
                 false
             }
         }

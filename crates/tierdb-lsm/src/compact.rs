@@ -10,7 +10,10 @@
 //! write commits it; only then are the inputs marked obsolete (deleted
 //! when no view holds them). Any error poisons the tier's persists.
 
+use std::time::Instant;
+
 use std::sync::Arc;
+use tierdb_tier::CompactionEvent;
 
 use tierdb_io::Result;
 
@@ -63,10 +66,24 @@ impl Inner {
         let Some(plan) = choose(&version) else {
             return Ok(false);
         };
-        let result = self
-            .merge(&plan, &version, horizon)
-            .and_then(|outputs| self.install(&plan, &outputs));
-        poison_on_error(&mut self.durable.lock(), result)?;
+        let started = Instant::now();
+        let result = self.merge(&plan, &version, horizon).and_then(|outputs| {
+            self.install(&plan, &outputs)?;
+            Ok(outputs)
+        });
+        let outputs = poison_on_error(&mut self.durable.lock(), result)?;
+        if let Some(sink) = &self.opts.events {
+            let read: u64 = plan.inputs.iter().map(|t| t.file_bytes).sum();
+            let written: u64 = outputs.iter().map(|t| t.file_bytes).sum();
+            let event = CompactionEvent::new(
+                plan.inputs.len(),
+                outputs.len(),
+                read,
+                written,
+                started.elapsed(),
+            );
+            sink.0.on_compaction_completed(&event);
+        }
         Ok(true)
     }
 

@@ -2,6 +2,7 @@
 //! write throttling.
 
 use std::time::Duration;
+use tierdb_tier::EventSink;
 
 use tierdb_io::{Error, Result};
 
@@ -44,6 +45,9 @@ pub struct LsmOptions {
     /// The longest one `apply` waits in a stall before proceeding anyway.
     /// Default 10 s.
     pub stall_timeout: Duration,
+    /// Where compaction, stall and background-error events go (default
+    /// none).
+    pub events: Option<EventSink>,
 }
 
 impl Default for LsmOptions {
@@ -61,6 +65,7 @@ impl Default for LsmOptions {
             l0_stop_tables: 12,
             max_frozen_memtables: 4,
             stall_timeout: Duration::from_secs(10),
+            events: None,
         }
     }
 }

@@ -14,6 +14,7 @@
 //! there is nobody to wait for: the L0 checks are skipped.
 
 use std::time::{Duration, Instant};
+use tierdb_tier::StallEvent;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -69,6 +70,7 @@ impl Inner {
         let deadline = start + self.opts.stall_timeout;
         let mut installs = self.progress.installs.lock();
         self.wakeup.wake();
+        let mut timed_out = false;
         while self.shape().0 >= self.opts.l0_stop_tables {
             if self
                 .progress
@@ -78,6 +80,7 @@ impl Inner {
             {
                 if self.shape().0 >= self.opts.l0_stop_tables {
                     bump(&self.counters.stall_timeouts, 1);
+                    timed_out = true;
                 }
                 break;
             }
@@ -85,6 +88,14 @@ impl Inner {
         drop(installs);
         bump(&self.counters.stall_count, 1);
         bump(&self.counters.stall_micros, micros(start).max(1));
+        if let Some(sink) = &self.opts.events {
+            let event = StallEvent::new(
+                start.elapsed(),
+                timed_out,
+                "L0 tables at the stop threshold",
+            );
+            sink.0.on_stall(&event);
+        }
     }
 }
 

@@ -148,4 +148,8 @@ impl Tier for LsmTier {
     fn stats(&self) -> TierStats {
         self.inner.tier_stats()
     }
+
+    fn compact(&self) -> Result<()> {
+        self.compact_all()
+    }
 }

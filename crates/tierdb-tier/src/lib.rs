@@ -8,10 +8,12 @@
 //! it must replay after a crash.
 #![forbid(unsafe_code)]
 
+mod events;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tier;
 mod write_op;
 
+pub use events::{CompactionEvent, EventSink, StallEvent, TierEvents};
 pub use tier::{ReadView, Tier, TierIter, TierStats};
 pub use write_op::{Seq, WriteOp};

@@ -14,7 +14,7 @@ use tierdb_btree::{BTreeOptions, BTreeTier};
 use tierdb_cache::PageCache;
 use tierdb_io::Vfs;
 use tierdb_lsm::{LsmOptions, LsmTier};
-use tierdb_tier::{Seq, Tier as TierStore, WriteOp};
+use tierdb_tier::{EventSink, Seq, Tier as TierStore, WriteOp};
 use tierdb_wal::{Wal, WalOptions};
 
 use crate::background::Background;
@@ -22,9 +22,10 @@ use crate::commit_pipeline::CommitState;
 use crate::conflict_tracker::ConflictTracker;
 use crate::db::{Counters, Db, DbHandle, DbInner};
 use crate::layout::{Layout, Partition};
+use crate::listener::PartitionEvents;
 use crate::manifest::{MANIFEST_FILE, Manifest, PartitionEntry};
 use crate::version::Version;
-use crate::{Error, Options, Result, Tier};
+use crate::{Error, Options, PartitionId, Result, Tier};
 
 /// The lock file; held for as long as the database is open.
 const LOCK_FILE: &str = "LOCK";
@@ -58,7 +59,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
         manifest
     };
     let cache = Arc::new(PageCache::new(opts.cache_bytes));
-    let partitions = open_partitions(&vfs, dir, &manifest, &cache, opts.background_checkpoints)?;
+    let partitions = open_partitions(dir, &manifest, &cache, &opts)?;
     let (wal, replayed) = replay_wal(&vfs, dir, &opts, &partitions)?;
     if is_new {
         publish_new_database(&*vfs, dir, &manifest)?;
@@ -235,17 +236,16 @@ pub(crate) fn remove_partition_file(vfs: &dyn Vfs, path: &Path, name: &str) -> R
 }
 
 fn open_partitions(
-    vfs: &Arc<dyn Vfs>,
     dir: &Path,
     manifest: &Manifest,
     cache: &Arc<PageCache>,
-    background: bool,
+    opts: &Options,
 ) -> Result<Vec<Partition>> {
     manifest
         .partitions
         .iter()
         .map(|entry| {
-            let store = open_tier(vfs, dir, entry, cache, background)?;
+            let store = open_tier(dir, entry, cache, opts)?;
             Ok(Partition::new(entry.clone(), store))
         })
         .collect()
@@ -264,12 +264,12 @@ fn cache_file_id(entry: &PartitionEntry) -> u64 {
 }
 
 pub(crate) fn open_tier(
-    vfs: &Arc<dyn Vfs>,
     dir: &Path,
     entry: &PartitionEntry,
     cache: &Arc<PageCache>,
-    background: bool,
+    opts: &Options,
 ) -> Result<Arc<dyn TierStore>> {
+    let vfs = &opts.vfs;
     let path = dir.join(entry.file_name());
     match entry.tier {
         Tier::BTree => {
@@ -286,8 +286,15 @@ pub(crate) fn open_tier(
             Ok(Arc::new(tier))
         }
         Tier::Lsm => {
+            let events = (!opts.listeners.is_empty()).then(|| {
+                EventSink(Arc::new(PartitionEvents {
+                    partition: PartitionId(entry.id),
+                    listeners: opts.listeners.clone(),
+                }))
+            });
             let opts = LsmOptions {
-                background_compaction: background,
+                background_compaction: opts.background_checkpoints,
+                events,
                 ..LsmOptions::default()
             };
             let tier = LsmTier::open(

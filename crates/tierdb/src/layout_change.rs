@@ -199,13 +199,7 @@ impl DbInner {
         if vfs.exists(&path)? {
             remove_partition_file(&**vfs, &path, &name)?;
         }
-        let store = open_tier(
-            vfs,
-            &self.dir,
-            entry,
-            &self.cache,
-            self.opts.background_checkpoints,
-        )?;
+        let store = open_tier(&self.dir, entry, &self.cache, &self.opts)?;
         let mut ops = Vec::new();
         for item in read_range(current, lo, hi)? {
             let (key, value) = item?;

@@ -2,9 +2,12 @@
 //! ends or fails, so that services can log it, export metrics, or react (as
 //! RocksDB's `EventListener` does).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::Error;
+use tierdb_tier::{CompactionEvent, StallEvent, TierEvents};
+
+use crate::{Error, PartitionId};
 
 /// What a completed checkpoint reports to listeners.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,4 +57,35 @@ pub trait EventListener: Send + Sync {
     /// Background work failed. After a failed checkpoint the database is
     /// read-only (`Error::Poisoned`) until reopened.
     fn on_background_error(&self, _error: &Error) {}
+    /// An LSM partition completed a compaction.
+    fn on_compaction_completed(&self, _partition: PartitionId, _event: &CompactionEvent) {}
+    /// A write to a partition stalled because its compaction fell behind
+    /// (reported when the stall ends).
+    fn on_stall(&self, _partition: PartitionId, _event: &StallEvent) {}
+}
+
+/// Forwards one partition's tier events to the database's listeners.
+pub(crate) struct PartitionEvents {
+    pub partition: PartitionId,
+    pub listeners: Vec<Arc<dyn EventListener>>,
+}
+
+impl TierEvents for PartitionEvents {
+    fn on_compaction_completed(&self, event: &CompactionEvent) {
+        self.listeners
+            .iter()
+            .for_each(|l| l.on_compaction_completed(self.partition, event));
+    }
+
+    fn on_stall(&self, event: &StallEvent) {
+        self.listeners
+            .iter()
+            .for_each(|l| l.on_stall(self.partition, event));
+    }
+
+    fn on_background_error(&self, error: &Error) {
+        self.listeners
+            .iter()
+            .for_each(|l| l.on_background_error(error));
+    }
 }

@@ -201,3 +201,81 @@ fn an_idle_partition_does_not_pin_the_wal() {
     assert_eq!(db.get(b"idle/1").unwrap().as_deref(), Some(&b"x"[..]));
     db.close().unwrap();
 }
+
+#[derive(Default)]
+struct Compactions {
+    count: std::sync::atomic::AtomicU64,
+    partitions: parking_lot_free::Partitions,
+}
+
+mod parking_lot_free {
+    /// The partitions events named (std Mutex: tests keep dependencies few).
+    #[derive(Default)]
+    pub struct Partitions(pub std::sync::Mutex<Vec<tierdb::PartitionId>>);
+}
+
+impl tierdb::EventListener for Compactions {
+    fn on_compaction_completed(
+        &self,
+        partition: tierdb::PartitionId,
+        event: &tierdb::CompactionEvent,
+    ) {
+        assert!(event.input_tables > 0 && event.bytes_read > 0);
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut p) = self.partitions.0.lock() {
+            p.push(partition);
+        }
+    }
+}
+
+/// An LSM partition's compactions reach the database's listeners, named by
+/// partition, whether the background compactor or `compact_range` ran them.
+#[test]
+fn listeners_hear_lsm_compactions() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let dir = tempfile::tempdir().unwrap();
+    let heard = Arc::new(Compactions::default());
+    let opts = Options::default()
+        .durability(Durability::Buffered)
+        .default_tier(tierdb::Tier::BTree)
+        .partition(b"feed/", tierdb::Tier::Lsm)
+        .listener(heard.clone());
+    let db = Db::open(dir.path().join("db"), opts).unwrap();
+    // Each checkpoint flushes one L0 table; four trigger a compaction.
+    for round in 0..6u64 {
+        for i in 0..200u64 {
+            db.put(format!("feed/{:05}", (round * 200 + i) % 700), [5u8; 64])
+                .unwrap();
+        }
+        db.checkpoint().unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while heard.count.load(SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(heard.count.load(SeqCst) > 0, "no compaction event");
+    let before = heard.count.load(SeqCst);
+    for i in 0..200u64 {
+        db.put(format!("feed/{i:05}"), [6u8; 64]).unwrap();
+    }
+    db.compact_range(b"feed/".as_slice()..b"feed0".as_slice())
+        .unwrap();
+    assert!(
+        heard.count.load(SeqCst) > before,
+        "compact_range ran no compaction"
+    );
+    let feed = db.partitions()[1].id;
+    assert!(
+        heard
+            .partitions
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|p| *p == feed)
+    );
+    assert!(db.partitions()[1].stats.compactions > 0);
+    db.close().unwrap();
+}
