@@ -5,7 +5,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -24,8 +24,7 @@ use crate::snapshot::{read_get, read_range};
 use crate::version::Version;
 use crate::write_batch::BatchOp;
 use crate::{
-    CheckpointEvent, Durability, Error, Options, PartitionId, PartitionInfo, PartitionStats,
-    Result, Snapshot, Stats, Txn, TxnOptions, WriteBatch,
+    Durability, Error, Options, PartitionInfo, Result, Snapshot, Stats, Txn, TxnOptions, WriteBatch,
 };
 
 /// A database handle. `Clone + Send + Sync`: clones share one database (an
@@ -308,105 +307,6 @@ impl DbInner {
         self.active_txns.lock().keys().next().copied()
     }
 
-    /// Persists every partition and trims the WAL, telling the listeners.
-    /// Callers check that the database is open (`close` itself checkpoints
-    /// after marking it closed).
-    pub fn checkpoint(&self, background: bool) -> Result<CheckpointInfo> {
-        let _one_at_a_time = self.checkpoint_lock.lock();
-        if let Some(reason) = &*self.poison.lock() {
-            return Err(Error::Poisoned {
-                reason: reason.clone(),
-            });
-        }
-        let started = Instant::now();
-        self.opts
-            .listeners
-            .iter()
-            .for_each(|l| l.on_checkpoint_begin(background));
-        let result = self.persist_all();
-        match &result {
-            Ok(info) => {
-                let event = CheckpointEvent {
-                    seq: info.seq,
-                    duration: started.elapsed(),
-                    background,
-                    wal_live_bytes: self.wal.live_bytes(),
-                };
-                self.opts
-                    .listeners
-                    .iter()
-                    .for_each(|l| l.on_checkpoint_completed(&event));
-            }
-            Err(e) if background => {
-                self.opts
-                    .listeners
-                    .iter()
-                    .for_each(|l| l.on_background_error(e));
-            }
-            Err(_) => {}
-        }
-        result
-    }
-
-    fn persist_all(&self) -> Result<CheckpointInfo> {
-        self.advance_idle_partitions()?;
-        let mut persisted = Seq::MAX;
-        let wal = &self.wal;
-        for p in &self.layout().partitions {
-            let seq = p
-                .store
-                .persist(&|seq| wal.sync_to(seq))
-                .map_err(|e| self.poison(e))?;
-            persisted = persisted.min(seq);
-        }
-        if persisted == Seq::MAX {
-            persisted = 0;
-        }
-        wal.release_upto(persisted).map_err(|e| self.poison(e))?;
-        self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .checkpoint_seq
-            .store(persisted, Ordering::Relaxed);
-        Ok(CheckpointInfo { seq: persisted })
-    }
-
-    /// Brings every partition's applied sequence up to the last commit by
-    /// applying an empty write set to those no recent commit touched, so
-    /// that the checkpoint persists them there too. Otherwise an idle
-    /// partition would keep its old persisted sequence, and with it every
-    /// WAL record after it, alive forever. Safe: no commit between its
-    /// applied sequence and the last one touched it.
-    fn advance_idle_partitions(&self) -> Result<()> {
-        let _serial = self.commit.lock();
-        let current = self.version.load();
-        for p in &current.layout.partitions {
-            if p.store.applied_seq() < current.seq {
-                p.store
-                    .apply(current.seq, &[])
-                    .map_err(|e| self.poison(e))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether the WAL or the dirty pages have passed their bounds.
-    pub fn needs_checkpoint(&self) -> bool {
-        let checkpointed = self.counters.checkpoint_seq.load(Ordering::Relaxed);
-        if self.version.load().seq <= checkpointed {
-            return false;
-        }
-        if self.wal.live_bytes() > self.opts.checkpoint_wal_bytes {
-            return true;
-        }
-        let dirty: u64 = self
-            .layout()
-            .partitions
-            .iter()
-            .map(|p| p.store.stats().dirty_bytes)
-            .sum();
-        dirty > self.opts.checkpoint_dirty_bytes
-    }
-
     fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::Closed);
@@ -422,69 +322,5 @@ impl DbInner {
         let closed = self.wal.close();
         self.lock.lock().take();
         result.and(closed)
-    }
-
-    fn partition_infos(&self) -> Vec<PartitionInfo> {
-        let layout = self.layout();
-        layout
-            .partitions
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let s = p.store.stats();
-                PartitionInfo {
-                    id: PartitionId(p.entry.id),
-                    start: p.entry.start.clone(),
-                    end: layout.end(i).cloned(),
-                    tier: p.entry.tier,
-                    stats: PartitionStats {
-                        entries: s.entries,
-                        disk_bytes: s.disk_bytes,
-                        bytes_written: s.bytes_written,
-                        dirty_bytes: s.dirty_bytes,
-                        cache_hits: s.cache_hits,
-                        cache_misses: s.cache_misses,
-                        persists: s.persists,
-                        persisted_seq: s.persisted_seq,
-                        reads: p.reads.load(Ordering::Relaxed),
-                        writes: p.writes.load(Ordering::Relaxed),
-                        scans: p.scans.load(Ordering::Relaxed),
-                        bytes_applied: p.bytes_applied.load(Ordering::Relaxed),
-                        compactions: s.compactions,
-                        compaction_debt_bytes: s.compaction_debt_bytes,
-                        stalls: s.stalls,
-                        stall_micros: s.stall_micros,
-                        background_errors: s.background_errors,
-                    },
-                }
-            })
-            .collect()
-    }
-
-    fn stats(&self) -> Stats {
-        let wal = self.wal.stats();
-        let cache = self.cache.stats();
-        let c = &self.counters;
-        Stats {
-            seq: self.version.load().seq,
-            commits: c.commits.load(Ordering::Relaxed),
-            conflicts: c.conflicts.load(Ordering::Relaxed),
-            wal_records: wal.records,
-            wal_group_writes: wal.group_writes,
-            wal_syncs: wal.syncs,
-            wal_bytes_written: wal.bytes_written,
-            wal_live_bytes: self.wal.live_bytes(),
-            checkpoints: c.checkpoints.load(Ordering::Relaxed),
-            checkpoint_seq: c.checkpoint_seq.load(Ordering::Relaxed),
-            background_errors: c.background_errors.load(Ordering::Relaxed),
-            open_duration: self.open_duration,
-            open_replayed_records: self.open_replayed,
-            cache_hits: cache.hits,
-            cache_misses: cache.misses,
-            cache_evictions: cache.evictions,
-            cache_used_bytes: cache.used_bytes,
-            cache_capacity_bytes: self.cache.capacity_bytes() as u64,
-            partitions: self.partition_infos(),
-        }
     }
 }

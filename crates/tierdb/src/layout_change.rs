@@ -27,9 +27,10 @@ use std::sync::Arc;
 use tierdb_tier::WriteOp;
 
 use crate::db::{Db, DbInner};
-use crate::db_open::{open_tier, remove_partition_file};
+use crate::db_open::open_tier;
 use crate::layout::{Layout, Partition};
 use crate::manifest::{Manifest, PartitionEntry};
+use crate::partition_files::remove_partition_file;
 use crate::snapshot::read_range;
 use crate::version::Version;
 use crate::{Error, PartitionId, Result, Tier};

@@ -39,6 +39,7 @@
 
 mod advisor;
 mod background;
+mod checkpoint;
 mod commit_pipeline;
 mod commit_record;
 mod conflict_tracker;
@@ -52,6 +53,7 @@ mod listener;
 mod manifest;
 mod options;
 mod partition;
+mod partition_files;
 mod snapshot;
 mod stats;
 mod txn;

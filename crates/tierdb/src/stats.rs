@@ -1,8 +1,10 @@
 //! `Stats`: figures about the whole database, from `Db::stats`.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::PartitionInfo;
+use crate::db::DbInner;
+use crate::{PartitionId, PartitionInfo, PartitionStats};
 
 /// Figures about a database, per partition and in total.
 #[derive(Clone, Debug, Default)]
@@ -63,5 +65,71 @@ impl Stats {
     /// Modified pages held in memory across partitions.
     pub fn dirty_bytes(&self) -> u64 {
         self.partitions.iter().map(|p| p.stats.dirty_bytes).sum()
+    }
+}
+
+impl DbInner {
+    pub(crate) fn partition_infos(&self) -> Vec<PartitionInfo> {
+        let layout = self.layout();
+        layout
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let s = p.store.stats();
+                PartitionInfo {
+                    id: PartitionId(p.entry.id),
+                    start: p.entry.start.clone(),
+                    end: layout.end(i).cloned(),
+                    tier: p.entry.tier,
+                    stats: PartitionStats {
+                        entries: s.entries,
+                        disk_bytes: s.disk_bytes,
+                        bytes_written: s.bytes_written,
+                        dirty_bytes: s.dirty_bytes,
+                        cache_hits: s.cache_hits,
+                        cache_misses: s.cache_misses,
+                        persists: s.persists,
+                        persisted_seq: s.persisted_seq,
+                        reads: p.reads.load(Ordering::Relaxed),
+                        writes: p.writes.load(Ordering::Relaxed),
+                        scans: p.scans.load(Ordering::Relaxed),
+                        bytes_applied: p.bytes_applied.load(Ordering::Relaxed),
+                        compactions: s.compactions,
+                        compaction_debt_bytes: s.compaction_debt_bytes,
+                        stalls: s.stalls,
+                        stall_micros: s.stall_micros,
+                        background_errors: s.background_errors,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let wal = self.wal.stats();
+        let cache = self.cache.stats();
+        let c = &self.counters;
+        Stats {
+            seq: self.version.load().seq,
+            commits: c.commits.load(Ordering::Relaxed),
+            conflicts: c.conflicts.load(Ordering::Relaxed),
+            wal_records: wal.records,
+            wal_group_writes: wal.group_writes,
+            wal_syncs: wal.syncs,
+            wal_bytes_written: wal.bytes_written,
+            wal_live_bytes: self.wal.live_bytes(),
+            checkpoints: c.checkpoints.load(Ordering::Relaxed),
+            checkpoint_seq: c.checkpoint_seq.load(Ordering::Relaxed),
+            background_errors: c.background_errors.load(Ordering::Relaxed),
+            open_duration: self.open_duration,
+            open_replayed_records: self.open_replayed,
+            cache_hits: cache.hits,
+            cache_misses: cache.misses,
+            cache_evictions: cache.evictions,
+            cache_used_bytes: cache.used_bytes,
+            cache_capacity_bytes: self.cache.capacity_bytes() as u64,
+            partitions: self.partition_infos(),
+        }
     }
 }
