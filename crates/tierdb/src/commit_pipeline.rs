@@ -18,8 +18,9 @@ use bytes::Bytes;
 use tierdb_tier::{Seq, WriteOp};
 
 use crate::commit_record::{self, PartitionWrite};
-use crate::conflict_tracker::{ConflictCheck, ConflictTracker, is_empty_range};
+use crate::conflict_tracker::{ConflictCheck, ConflictTracker};
 use crate::db::{CommitInfo, DbInner};
+use crate::iter::is_empty_range;
 use crate::limits::{check_commit_bytes, check_key, check_value};
 use crate::version::Version;
 use crate::{Durability, Result};

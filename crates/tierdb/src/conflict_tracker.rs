@@ -14,6 +14,7 @@ use std::ops::Bound;
 use bytes::Bytes;
 use tierdb_tier::Seq;
 
+use crate::iter::is_empty_range;
 use crate::{Error, Result};
 
 /// What a committing transaction asks to be validated.
@@ -110,18 +111,6 @@ impl ConflictTracker {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.last_write.len()
-    }
-}
-
-/// `BTreeMap::range` panics on inverted or empty-exclusive bounds; such a
-/// range holds no keys.
-pub(crate) fn is_empty_range(lo: &Bound<Bytes>, hi: &Bound<Bytes>) -> bool {
-    match (lo, hi) {
-        (Bound::Included(a), Bound::Included(b)) => a > b,
-        (Bound::Included(a), Bound::Excluded(b))
-        | (Bound::Excluded(a), Bound::Included(b))
-        | (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
-        _ => false,
     }
 }
 

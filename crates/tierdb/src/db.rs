@@ -1,7 +1,7 @@
 //! `Db`: the handle services hold. Cheap to clone; clones share one database.
 
 use std::collections::BTreeMap;
-use std::ops::{Bound, RangeBounds};
+use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,10 +17,10 @@ use tierdb_wal::Wal;
 
 use crate::background::Background;
 use crate::commit_pipeline::{CommitRequest, CommitState};
-use crate::iter::{Iter, owned_bounds, prefix_bounds};
+use crate::iter::{Iter, owned_bounds};
 use crate::layout::Layout;
 use crate::manifest::Manifest;
-use crate::snapshot::{read_get, read_range};
+use crate::snapshot::read_get;
 use crate::version::Version;
 use crate::write_batch::BatchOp;
 use crate::{
@@ -186,17 +186,12 @@ impl Db {
     /// now. Accepts any `RangeBounds<&[u8]>`: `..`, `a..`, `..b`, `a..=b`,
     /// `(Bound, Bound)`.
     pub fn range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Result<Iter> {
-        self.check_open()?;
-        let (lo, hi) = owned_bounds(&range);
-        let version = self.inner.version.load_full();
-        let inner = read_range(&version, lo, hi)?;
-        Ok(Iter::new(self.clone(), Box::new(inner)))
+        self.snapshot().range(range)
     }
 
     /// The entries whose keys start with `prefix`, in key order.
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Iter> {
-        let (lo, hi) = prefix_bounds(prefix.as_ref());
-        self.range((as_ref_bound(&lo), as_ref_bound(&hi)))
+        self.snapshot().prefix(prefix)
     }
 
     /// Starts a transaction with snapshot isolation and the default
@@ -258,14 +253,6 @@ impl Db {
 
     pub(crate) fn check_open(&self) -> Result<()> {
         self.inner.check_open()
-    }
-}
-
-fn as_ref_bound(b: &Bound<Bytes>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(k) => Bound::Included(&k[..]),
-        Bound::Excluded(k) => Bound::Excluded(&k[..]),
-        Bound::Unbounded => Bound::Unbounded,
     }
 }
 

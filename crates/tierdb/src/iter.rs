@@ -228,6 +228,18 @@ pub(crate) fn owned_bounds<'k>(
     (own(range.start_bound()), own(range.end_bound()))
 }
 
+/// `BTreeMap::range` panics on inverted or empty-exclusive bounds; such a
+/// range holds no keys.
+pub(crate) fn is_empty_range(lo: &Bound<Bytes>, hi: &Bound<Bytes>) -> bool {
+    match (lo, hi) {
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a), Bound::Excluded(b))
+        | (Bound::Excluded(a), Bound::Included(b))
+        | (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
+        _ => false,
+    }
+}
+
 /// The bounds of every key starting with `prefix`.
 pub(crate) fn prefix_bounds(prefix: &[u8]) -> (Bound<Bytes>, Bound<Bytes>) {
     let lower = Bound::Included(Bytes::copy_from_slice(prefix));

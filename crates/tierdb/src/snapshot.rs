@@ -9,9 +9,8 @@ use bytes::Bytes;
 use tierdb_tier::TierIter;
 
 use crate::Result;
-use crate::conflict_tracker::is_empty_range;
 use crate::db::Db;
-use crate::iter::{ConcatIter, Iter, owned_bounds, prefix_bounds};
+use crate::iter::{ConcatIter, Iter, is_empty_range, owned_bounds, prefix_bounds};
 use crate::limits::check_key;
 use crate::version::Version;
 

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::commit_pipeline::CommitRequest;
-use crate::conflict_tracker::{ConflictCheck, is_empty_range};
+use crate::conflict_tracker::ConflictCheck;
 use crate::db::Db;
-use crate::iter::{Iter, OverlayIter, owned_bounds, prefix_bounds};
+use crate::iter::{Iter, OverlayIter, is_empty_range, owned_bounds, prefix_bounds};
 use crate::limits::{check_key, check_value};
 use crate::snapshot::{read_get, read_range};
 use crate::version::Version;
