@@ -9,7 +9,6 @@
 //! the log in sequence order, so a durable commit implies every earlier one
 //! is durable too.
 
-use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,6 +22,7 @@ use crate::db::{CommitInfo, DbInner};
 use crate::iter::is_empty_range;
 use crate::limits::{check_commit_bytes, check_key, check_value};
 use crate::version::Version;
+use crate::write_capture::WriteCapture;
 use crate::{Durability, Result};
 
 /// Volatile records buffered beyond this many bytes are written out, so the
@@ -42,6 +42,9 @@ pub(crate) struct CommitState {
     /// Sequence the next commit gets.
     pub next_seq: Seq,
     pub conflicts: ConflictTracker,
+    /// Set while a layout change copies partitions: the writes it must
+    /// catch up on.
+    pub capture: Option<WriteCapture>,
 }
 
 /// One step of a write set, in order. Routed to partitions only under the
@@ -116,6 +119,9 @@ impl DbInner {
             self.log_and_apply(seq, &writes, &current)?;
             state.next_seq = seq + 1;
             self.track_conflicts(&mut state.conflicts, seq, &writes);
+            if let Some(capture) = &mut state.capture {
+                capture.record(seq, &writes);
+            }
             seq
         };
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -190,13 +196,8 @@ impl DbInner {
         let payload = commit_record::encode(writes);
         self.wal.append(seq, &payload).map_err(|e| self.poison(e))?;
         let layout = &current.layout;
-        let mut by_partition: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
-        for w in writes {
-            let i = layout.index(w.op.key());
-            by_partition.entry(i).or_default().push(w.op.clone());
-        }
         let mut views = current.views.clone();
-        for (i, ops) in by_partition {
+        for (i, ops) in layout.route(writes.iter().map(|w| &w.op)) {
             let p = &layout.partitions[i];
             p.store.apply(seq, &ops).map_err(|e| self.poison(e))?;
             p.writes.fetch_add(ops.len() as u64, Ordering::Relaxed);

@@ -91,6 +91,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
         commit: Mutex::new(CommitState {
             next_seq: last_seq + 1,
             conflicts: ConflictTracker::default(),
+            capture: None,
         }),
         active_txns: Mutex::new(BTreeMap::new()),
         closed: AtomicBool::new(false),

@@ -3,12 +3,13 @@
 //! routes with the layout it was taken under, whatever splits, merges or
 //! re-tierings happen later.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
-use tierdb_tier::Tier as TierStore;
+use tierdb_tier::{Tier as TierStore, WriteOp};
 
 use crate::manifest::PartitionEntry;
 
@@ -47,6 +48,21 @@ impl Layout {
         self.partitions
             .partition_point(|p| &p.entry.start[..] <= key)
             .saturating_sub(1)
+    }
+
+    /// `ops` grouped by the index of the partition each goes to.
+    pub fn route<'a>(
+        &self,
+        ops: impl IntoIterator<Item = &'a WriteOp>,
+    ) -> BTreeMap<usize, Vec<WriteOp>> {
+        let mut routed: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
+        for op in ops {
+            routed
+                .entry(self.index(op.key()))
+                .or_default()
+                .push(op.clone());
+        }
+        routed
     }
 
     /// Index of the partition with id `id`.

@@ -59,6 +59,7 @@ mod stats;
 mod txn;
 mod version;
 mod write_batch;
+mod write_capture;
 
 pub use advisor::TierAdvice;
 pub use bytes::Bytes;

@@ -318,3 +318,96 @@ fn layout_changes_while_reading_and_writing() {
     assert_eq!(db.partitions().len(), 2);
     db.close().unwrap();
 }
+
+/// A layout change copies its partitions without holding writers back:
+/// commits into the very partition being rebuilt go on completing while
+/// the copy runs (no gap between two commits comes near the length of the
+/// change, whose time is mostly the copy), and every one of them is in the
+/// new partition afterwards — also after a reopen, which replays them from
+/// the WAL by key.
+#[test]
+fn writers_keep_committing_during_a_rebuild() {
+    use std::time::{Duration, Instant};
+    for &tier in TIERS {
+        // No background checkpoint: nothing else holds writers back.
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(
+            dir.path().join("db"),
+            Options::default()
+                .default_tier(tier)
+                .durability(Durability::Buffered)
+                .background_checkpoints(false),
+        )
+        .unwrap();
+        let keys = 100_000u32;
+        let mut batch = tierdb::WriteBatch::new();
+        for i in 0..keys {
+            batch.put(format!("item/{i:06}"), [7u8; 64]);
+        }
+        db.write(batch).unwrap();
+        db.checkpoint().unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (db, done) = (db.clone(), done.clone());
+            thread::spawn(move || {
+                let mut completed = Vec::new();
+                let mut acked = Vec::new();
+                let mut i = 0u32;
+                while !done.load(Ordering::SeqCst) {
+                    let key = format!("item/{:06}", (u64::from(i) * 7919) % u64::from(keys));
+                    let value = format!("v{i}");
+                    db.put(&key, &value).unwrap();
+                    completed.push(Instant::now());
+                    acked.push((key, value));
+                    i += 1;
+                }
+                (completed, acked)
+            })
+        };
+        let other = match tier {
+            Tier::BTree => Tier::Lsm,
+            Tier::Lsm => Tier::BTree,
+        };
+        let id = db.partitions()[0].id;
+        thread::sleep(Duration::from_millis(20));
+        let began = Instant::now();
+        db.set_tier(id, other).unwrap();
+        let ended = Instant::now();
+        thread::sleep(Duration::from_millis(20));
+        done.store(true, Ordering::SeqCst);
+        let (completed, acked) = writer.join().unwrap();
+        let mut inside: Vec<Instant> = completed
+            .into_iter()
+            .filter(|t| (began..ended).contains(t))
+            .collect();
+        inside.insert(0, began);
+        inside.push(ended);
+        let longest_gap = inside.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        let took = ended - began;
+        eprintln!(
+            "{tier:?} -> {other:?}: change took {took:?}, {} commits completed during it, longest gap between commits {longest_gap:?}",
+            inside.len() - 2
+        );
+        assert!(
+            longest_gap * 3 < took,
+            "{tier:?}: writers were held back for {longest_gap:?} of a {took:?} change"
+        );
+        let mut latest = std::collections::HashMap::new();
+        for (k, v) in &acked {
+            latest.insert(k.clone(), v.clone());
+        }
+        let check = |db: &Db| {
+            for (k, v) in &latest {
+                assert_eq!(db.get(k).unwrap().as_deref(), Some(v.as_bytes()), "{k}");
+            }
+            assert_eq!(db.prefix(b"item/").unwrap().count(), keys as usize);
+        };
+        check(&db);
+        assert_eq!(db.partitions()[0].tier, other);
+        let path = db.path().to_path_buf();
+        db.close().unwrap();
+        let db = Db::open(&path, Options::default()).unwrap();
+        check(&db);
+        db.close().unwrap();
+    }
+}
