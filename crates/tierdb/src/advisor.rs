@@ -10,6 +10,9 @@
 //! LSM tier, one under 25 % to the B+tree. In between the advice is to stay
 //! (the band keeps advice from flapping as the mix wanders around a single
 //! threshold). Fewer than `MIN_OPERATIONS` operations give no advice.
+//!
+//! `Options::auto_tier` has the database act on the advice itself
+//! (`auto_tier.rs`).
 
 use crate::{Db, PartitionId, Tier};
 
@@ -70,7 +73,7 @@ impl Db {
     }
 }
 
-fn advise_one(
+pub(crate) fn advise_one(
     partition: PartitionId,
     current: Tier,
     reads: u64,

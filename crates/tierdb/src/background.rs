@@ -1,6 +1,7 @@
 //! The background worker: runs a checkpoint whenever the WAL or the dirty
 //! pages pass their bounds, so reopen time and memory stay bounded whatever
-//! the uptime.
+//! the uptime; and moves partitions between tiers when `Options::auto_tier`
+//! asks it to (`auto_tier.rs`).
 
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
@@ -80,10 +81,14 @@ fn run(db: &Weak<DbInner>, signal: &(Mutex<Signal>, Condvar)) {
         if db.closed.load(Ordering::Acquire) {
             return;
         }
-        if db.poison.lock().is_none() && db.needs_checkpoint() && db.checkpoint(true).is_err() {
+        if db.poison.lock().is_some() {
+            continue;
+        }
+        if db.needs_checkpoint() && db.checkpoint(true).is_err() {
             db.counters
                 .background_errors
                 .fetch_add(1, Ordering::Relaxed);
         }
+        db.auto_tier_tick();
     }
 }

@@ -115,6 +115,7 @@ pub(crate) struct DbInner {
     pub poison: Mutex<Option<String>>,
     pub checkpoint_lock: Mutex<()>,
     pub background: Background,
+    pub auto_tier: Mutex<crate::auto_tier::AutoTierState>,
     pub lock: Mutex<Option<Box<dyn VfsLock>>>,
     pub counters: Counters,
     pub open_duration: Duration,

@@ -98,6 +98,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
         poison: Mutex::new(None),
         checkpoint_lock: Mutex::new(()),
         background: Background::default(),
+        auto_tier: Mutex::default(),
         lock: Mutex::new(Some(lock)),
         counters: Counters::default(),
         open_duration: started.elapsed(),

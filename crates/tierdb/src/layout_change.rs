@@ -131,11 +131,18 @@ impl Db {
     /// Nothing happens if it is already there.
     pub fn set_tier(&self, id: PartitionId, tier: Tier) -> Result<()> {
         self.check_open()?;
-        let layout = self.inner.layout();
+        self.inner.set_tier(id, tier)
+    }
+}
+
+impl DbInner {
+    /// `Db::set_tier`, for the auto-tiering worker too.
+    pub(crate) fn set_tier(&self, id: PartitionId, tier: Tier) -> Result<()> {
+        let layout = self.layout();
         if layout.partitions[index_of(&layout, id)?].entry.tier == tier {
             return Ok(());
         }
-        self.inner.change_layout(|layout, _| {
+        self.change_layout(|layout, _| {
             let i = index_of(layout, id)?;
             let old = &layout.partitions[i].entry;
             Ok(Plan {

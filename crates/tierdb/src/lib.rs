@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 mod advisor;
+mod auto_tier;
 mod background;
 mod checkpoint;
 mod commit_pipeline;
@@ -62,6 +63,7 @@ mod write_batch;
 mod write_capture;
 
 pub use advisor::TierAdvice;
+pub use auto_tier::AutoTier;
 pub use bytes::Bytes;
 pub use db::{CheckpointInfo, CommitInfo, Db};
 pub use iter::Iter;

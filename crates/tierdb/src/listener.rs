@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tierdb_tier::{CompactionEvent, StallEvent, TierEvents};
 
-use crate::{Error, PartitionId};
+use crate::{Error, PartitionId, TierAdvice};
 
 /// What a completed checkpoint reports to listeners.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +57,9 @@ pub trait EventListener: Send + Sync {
     /// Background work failed. After a failed checkpoint the database is
     /// read-only (`Error::Poisoned`) until reopened.
     fn on_background_error(&self, _error: &Error) {}
+    /// The database moved a partition to another tier by itself
+    /// (`Options::auto_tier`), on this advice.
+    fn on_tier_changed(&self, _advice: &TierAdvice) {}
     /// An LSM partition completed a compaction.
     fn on_compaction_completed(&self, _partition: PartitionId, _event: &CompactionEvent) {}
     /// A write to a partition stalled because its compaction fell behind

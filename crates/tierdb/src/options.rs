@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tierdb_io::{OsVfs, Vfs};
 pub use tierdb_wal::RecoveryMode;
 
-use crate::{Error, EventListener, Result};
+use crate::{AutoTier, Error, EventListener, Result};
 
 /// The index structure a partition stores its data in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -80,6 +80,7 @@ pub struct Options {
     pub(crate) vfs: Arc<dyn Vfs>,
     pub(crate) listeners: Vec<Arc<dyn EventListener>>,
     pub(crate) splits: Vec<(Bytes, Tier)>,
+    pub(crate) auto_tier: Option<AutoTier>,
 }
 
 impl Default for Options {
@@ -98,6 +99,7 @@ impl Default for Options {
             vfs: Arc::new(OsVfs::new()),
             listeners: Vec::new(),
             splits: Vec::new(),
+            auto_tier: None,
         }
     }
 }
@@ -118,6 +120,7 @@ impl fmt::Debug for Options {
             .field("vfs", &self.vfs)
             .field("listeners", &self.listeners.len())
             .field("splits", &self.splits)
+            .field("auto_tier", &self.auto_tier)
             .finish()
     }
 }
@@ -230,6 +233,18 @@ impl Options {
         self
     }
 
+    /// Lets the database move partitions between tiers by itself, on the
+    /// advice of [`Db::advise`](crate::Db::advise), judged on each
+    /// interval's operations and acted on only when it has held for several
+    /// intervals in a row (default: off; moves are then up to
+    /// `Db::set_tier`). Each move is told to
+    /// [`EventListener::on_tier_changed`]. Needs `background_checkpoints`
+    /// (the same worker runs it).
+    pub fn auto_tier(mut self, auto: AutoTier) -> Self {
+        self.auto_tier = Some(auto);
+        self
+    }
+
     /// Refuses option values that cannot work, before anything is touched.
     pub(crate) fn validate(&self) -> Result<()> {
         let ps = self.page_size;
@@ -244,6 +259,16 @@ impl Options {
             ));
         }
         self.validate_splits()?;
+        if self.auto_tier.is_some_and(|a| a.interval.is_zero()) {
+            return Err(Error::InvalidArgument(
+                "auto_tier interval must be positive".into(),
+            ));
+        }
+        if self.auto_tier.is_some() && !self.background_checkpoints {
+            return Err(Error::InvalidArgument(
+                "auto_tier needs background_checkpoints (its worker runs it)".into(),
+            ));
+        }
         if self.buffered_sync_interval.is_zero() {
             return Err(Error::InvalidArgument(
                 "buffered_sync_interval must be positive".into(),

@@ -1,7 +1,6 @@
-//! Partitions: ranges of the key space, each stored in its own tier.
-//!
-//! This version keeps one partition covering the whole key space; the types
-//! below already carry what range partitioning needs (start key, id, tier).
+//! Partitions: ranges of the key space, each stored in its own tier. The
+//! public names of a partition and its figures; the layout itself is in
+//! `layout.rs`, its changes in `layout_change.rs`.
 
 use std::fmt;
 
