@@ -1,4 +1,7 @@
-//! Power loss while four threads commit at once (group commit in flight).
+//! Power loss while four threads commit at once (group commit in flight),
+//! and a fifth splits, re-tiers and merges the partition some of them
+//! write to (so the crash can land in a layout change that is catching up
+//! on their writes).
 //!
 //! After recovery at sequence `s`: every acknowledged commit with a sequence
 //! up to `s` is there in full, every one above it is absent, every commit
@@ -13,12 +16,13 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use common::{LAYOUTS, Layout};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tierdb::{Db, Durability, SimVfs, TxnOptions};
+use tierdb::{Db, Durability, SimVfs, Tier, TxnOptions};
 
 struct Outcome {
     /// (seq, commit index, durability) of acknowledged commits.
@@ -59,6 +63,34 @@ fn committer(db: Db, thread: u64, seed: u64) -> Outcome {
         }
     }
     out
+}
+
+/// Splits at `t2/`, moves the new partition to the other tier and merges
+/// it back, over and over, until `done` or the first error (the crash).
+/// Returns how many layout changes completed.
+fn reshaper(db: Db, done: Arc<AtomicBool>) -> u64 {
+    let mut changes = 0;
+    while !done.load(Ordering::Relaxed) {
+        let mut step = || -> tierdb::Result<()> {
+            let right = db.split_partition(b"t2/")?;
+            changes += 1;
+            let parts = db.partitions();
+            let i = parts.iter().position(|p| p.id == right).expect("split");
+            let other = match parts[i].tier {
+                Tier::BTree => Tier::Lsm,
+                Tier::Lsm => Tier::BTree,
+            };
+            db.set_tier(right, other)?;
+            changes += 1;
+            db.merge_partitions(parts[i - 1].id, right)?;
+            changes += 1;
+            Ok(())
+        };
+        if step().is_err() {
+            break;
+        }
+    }
+    changes
 }
 
 fn check(db: &Db, outcomes: &[Outcome]) -> Result<(), String> {
@@ -107,6 +139,9 @@ fn check(db: &Db, outcomes: &[Outcome]) -> Result<(), String> {
     Ok(())
 }
 
+/// Layout changes completed during all cases, across threads.
+static LAYOUT_CHANGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn case(layout: Layout, seed: u64) -> Result<(), String> {
     let sim = Arc::new(SimVfs::new(seed));
     let db = Db::open("db", layout.options(&sim)).map_err(|e| e.to_string())?;
@@ -118,10 +153,17 @@ fn case(layout: Layout, seed: u64) -> Result<(), String> {
             thread::spawn(move || committer(db, t, seed))
         })
         .collect();
+    let done = Arc::new(AtomicBool::new(false));
+    let reshaping = {
+        let (db, done) = (db.clone(), done.clone());
+        thread::spawn(move || reshaper(db, done))
+    };
     let outcomes: Vec<Outcome> = handles
         .into_iter()
         .map(|h| h.join().expect("committer"))
         .collect();
+    done.store(true, Ordering::Relaxed);
+    LAYOUT_CHANGES.fetch_add(reshaping.join().expect("reshaper"), Ordering::Relaxed);
     if sim.crashes() == 0 {
         sim.crash();
     }
@@ -146,6 +188,9 @@ fn power_loss_under_concurrent_committers() {
                 .map(|e| format!("{} seed {seed}: {e}", layout.name))
         })
         .collect();
+    let changes = LAYOUT_CHANGES.load(Ordering::Relaxed);
+    eprintln!("{n} cases per layout, {changes} layout changes completed alongside the committers");
+    assert!(changes > 0, "no layout change ran alongside the committers");
     assert!(
         failures.is_empty(),
         "{} of {n} cases failed:\n{}",
