@@ -12,11 +12,14 @@
 //! underfull child (under a quarter page) is joined with a sibling and cut
 //! again if the pair does not fit in one page (a borrow). The root grows a
 //! level when it overflows and loses one when it is a branch with one child.
+//! Range deletes drop whole subtrees (`mutate/delete_range.rs`).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use tierdb_io::{Error, Result};
+
+mod delete_range;
 
 use crate::layout::Layout;
 use crate::node::{Body, Branch, Child, Entry, Leaf, Node, Value};

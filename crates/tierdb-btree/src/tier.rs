@@ -156,6 +156,9 @@ impl BTreeTier {
                     mutation.put(&mut next.root, key.clone(), value.clone())?
                 }
                 WriteOp::Delete { key } => mutation.delete(&mut next.root, key)?,
+                WriteOp::DeleteRange { start, end } => {
+                    mutation.delete_range(&mut next.root, start, end.as_deref())?
+                }
             }
         }
         next.seq = seq;

@@ -16,4 +16,4 @@ mod write_op;
 
 pub use events::{CompactionEvent, EventSink, StallEvent, TierEvents};
 pub use tier::{ReadView, Tier, TierIter, TierStats};
-pub use write_op::{Seq, WriteOp};
+pub use write_op::{Seq, WriteOp, range_contains, range_is_empty};

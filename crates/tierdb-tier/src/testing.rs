@@ -75,6 +75,9 @@ pub fn apply(tier: &dyn Tier, model: &mut Model, seq: Seq, ops: Vec<WriteOp>) {
             WriteOp::Delete { key } => {
                 model.remove(&key);
             }
+            WriteOp::DeleteRange { start, end } => {
+                model.retain(|k, _| !crate::range_contains(&start, end.as_deref(), k));
+            }
         }
     }
 }
@@ -136,6 +139,23 @@ pub fn assert_equal(view: &dyn ReadView, model: &Model, context: &str) {
     let mut backward = collect_rev(view, Bound::Unbounded, Bound::Unbounded);
     backward.reverse();
     assert!(backward == expected, "{context}: backward scan differs");
+}
+
+/// A random `DeleteRange` over keys `key(0..key_space)`: usually a short
+/// run of ids, sometimes open-ended or empty.
+pub fn random_delete_range(rng: &mut Rng, key_space: u64, key: fn(u64) -> Bytes) -> WriteOp {
+    let first = rng.below(key_space);
+    let start = if rng.chance(10) {
+        Bytes::new()
+    } else {
+        key(first)
+    };
+    let end = if rng.chance(10) {
+        None
+    } else {
+        Some(key(first + rng.below(key_space / 8 + 2)))
+    };
+    WriteOp::DeleteRange { start, end }
 }
 
 fn random_bound(rng: &mut Rng, key_space: u64, key: fn(u64) -> Bytes) -> Bound<Bytes> {

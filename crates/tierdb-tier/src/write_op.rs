@@ -21,13 +21,37 @@ pub enum WriteOp {
         /// The key.
         key: Bytes,
     },
+    /// Remove every key `k` with `start <= k` and, if `end` is set,
+    /// `k < end` (a half-open range; `None` means no upper end). The empty
+    /// `start` is the smallest key, so `start = b""` has no lower end. A
+    /// tier does this in time independent of how many keys it removes
+    /// (an LSM range tombstone, B+tree subtrees dropped whole), and a later
+    /// write in the same or a later write set wins over it.
+    DeleteRange {
+        /// First key removed.
+        start: Bytes,
+        /// First key kept after the range, `None` for no end.
+        end: Option<Bytes>,
+    },
 }
 
 impl WriteOp {
-    /// The key written.
+    /// The key written, or the first key of a deleted range.
     pub fn key(&self) -> &Bytes {
         match self {
             WriteOp::Put { key, .. } | WriteOp::Delete { key } => key,
+            WriteOp::DeleteRange { start, .. } => start,
         }
     }
+}
+
+/// True if `key` lies in the half-open range `[start, end)` (`end = None`:
+/// no upper end), as [`WriteOp::DeleteRange`] defines it.
+pub fn range_contains(start: &[u8], end: Option<&[u8]>, key: &[u8]) -> bool {
+    start <= key && end.is_none_or(|e| key < e)
+}
+
+/// True if the range `[start, end)` holds no key at all.
+pub fn range_is_empty(start: &[u8], end: Option<&[u8]>) -> bool {
+    end.is_some_and(|e| e <= start)
 }

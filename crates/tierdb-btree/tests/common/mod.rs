@@ -11,7 +11,7 @@ use tierdb_cache::PageCache;
 use tierdb_io::{Result, Vfs};
 use tierdb_tier::testing;
 pub use tierdb_tier::testing::{
-    Model, Rng, apply, assert_equal, collect, collect_rev, no_wal, seed, value,
+    Model, Rng, apply, assert_equal, collect, collect_rev, no_wal, random_delete_range, seed, value,
 };
 use tierdb_tier::{ReadView, Seq, Tier};
 
