@@ -10,14 +10,17 @@
 //!   (at least L1).
 //!
 //! Output tables are cut after `target_file_bytes` at key boundaries.
-//! Tombstones are dropped when no level below the output overlaps the
-//! merged key range. Run against the live tier by `compact.rs` (on the
+//! Tombstones (point and range) are dropped when no level below the output
+//! overlaps the merged key span. Spans include range tombstones, so a
+//! tombstone always meets — and is merged with — the tables of the next
+//! level holding keys it covers, and travels down with them. Run against the live tier by `compact.rs` (on the
 //! background thread, in `compact_all`, or in `persist` without one).
 //!
 //! Compaction debt: the bytes over target, summed over levels — all of L0
 //! once it holds `l0_compaction_trigger` tables, and for each level below
 //! the bytes beyond its target.
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -26,9 +29,10 @@ use tierdb_io::Result;
 use crate::entry::InternalIter;
 use crate::merge_iter::MergeIter;
 use crate::options::LsmOptions;
+use crate::range_del::fragment;
 use crate::retain::Retain;
-use crate::table::Table;
-use crate::table_builder::{TableBuilder, WriteCtx};
+use crate::table::{Table, max_upper};
+use crate::table_builder::{RangeDels, TableBuilder, WriteCtx};
 use crate::version::{LEVELS, Version};
 
 /// One compaction to run.
@@ -80,17 +84,20 @@ fn plan_l0(version: &Version) -> Plan {
 fn plan_level(version: &Version, level: usize) -> Option<Plan> {
     let table = version.levels[level].iter().min_by_key(|t| t.number)?;
     let mut inputs = vec![Arc::clone(table)];
-    inputs.extend(version.overlapping(level + 1, &table.smallest, &table.largest));
+    inputs.extend(version.overlapping(level + 1, &table.smallest, &table.upper));
     Some(Plan {
         inputs,
         output_level: level + 1,
     })
 }
 
-/// The smallest and largest user key of `tables`.
-fn key_range(tables: &[Arc<Table>]) -> Option<(Bytes, Bytes)> {
+/// The span of `tables`: smallest key and upper end.
+fn key_range(tables: &[Arc<Table>]) -> Option<(Bytes, Bound<Bytes>)> {
     let lo = tables.iter().map(|t| &t.smallest).min()?.clone();
-    let hi = tables.iter().map(|t| &t.largest).max()?.clone();
+    let hi = tables
+        .iter()
+        .map(|t| t.upper.clone())
+        .reduce(max_upper)?;
     Some((lo, hi))
 }
 
@@ -123,12 +130,23 @@ pub(crate) fn run(
     let children = plan
         .inputs
         .iter()
+        .filter(|t| t.has_entries())
         .map(|t| Box::new(t.reader.iter()) as Box<dyn InternalIter>)
         .collect();
     let mut merged = MergeIter::new(children);
     let drop_tombstones = is_bottom(version, plan);
     let mut retain = Retain::new(horizon, drop_tombstones);
-    TableBuilder::new(ctx, opts.target_file_bytes).write_all(&mut merged, &mut retain)
+    let range_dels = RangeDels {
+        fragments: fragment(
+            plan.inputs
+                .iter()
+                .flat_map(|t| t.reader.range_tombstones().iter().cloned()),
+            horizon,
+        ),
+        horizon,
+        drop_settled: drop_tombstones,
+    };
+    TableBuilder::new(ctx, opts.target_file_bytes).write_all(&mut merged, &mut retain, range_dels)
 }
 
 /// True if no level below the output overlaps the inputs' key range.

@@ -29,6 +29,25 @@ pub struct Entry {
     pub value: Bytes,
 }
 
+/// A range tombstone: removes every version with a sequence below `seq`
+/// of every key `k` with `start <= k` and (`end` unset or `k < end`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RangeTombstone {
+    /// First key covered.
+    pub start: Bytes,
+    /// First key after the range (`None`: no upper end).
+    pub end: Option<Bytes>,
+    /// The commit sequence that wrote it.
+    pub seq: u64,
+}
+
+impl RangeTombstone {
+    /// True if the tombstone's range holds `key`.
+    pub fn covers(&self, key: &[u8]) -> bool {
+        tierdb_tier::range_contains(&self.start, self.end.as_deref(), key)
+    }
+}
+
 /// Internal-key order: user key ascending, then sequence descending.
 pub fn internal_cmp(a_key: &[u8], a_seq: u64, b_key: &[u8], b_seq: u64) -> Ordering {
     a_key.cmp(b_key).then(b_seq.cmp(&a_seq))

@@ -2,8 +2,9 @@
 //!
 //! All memtables taken by one persist are merged into a single table
 //! (versions kept as `retain.rs` says; tombstones always kept, since older
-//! values may sit in deeper levels). The caller installs the table with a
-//! manifest write and only then drops the memtables.
+//! values may sit in deeper levels), and so are range tombstones. The
+//! caller installs the table with a manifest write and only then drops the
+//! memtables.
 
 use std::sync::Arc;
 
@@ -12,9 +13,10 @@ use tierdb_io::Result;
 use crate::entry::InternalIter;
 use crate::memtable::{MemIter, Memtable};
 use crate::merge_iter::MergeIter;
+use crate::range_del::fragment;
 use crate::retain::Retain;
 use crate::table::Table;
-use crate::table_builder::{TableBuilder, WriteCtx};
+use crate::table_builder::{RangeDels, TableBuilder, WriteCtx};
 
 /// Writes `memtables` (any order) to at most one new L0 table; `None` if
 /// they hold nothing.
@@ -29,6 +31,15 @@ pub(crate) fn write_l0(
         .collect();
     let mut merged = MergeIter::new(children);
     let mut retain = Retain::new(horizon, false);
-    let mut tables = TableBuilder::new(ctx, u64::MAX).write_all(&mut merged, &mut retain)?;
+    let range_dels = RangeDels {
+        fragments: fragment(
+            memtables.iter().flat_map(|m| m.range_tombstones(u64::MAX)),
+            horizon,
+        ),
+        horizon,
+        drop_settled: false,
+    };
+    let mut tables =
+        TableBuilder::new(ctx, u64::MAX).write_all(&mut merged, &mut retain, range_dels)?;
     Ok(tables.pop())
 }

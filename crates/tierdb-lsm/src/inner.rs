@@ -22,7 +22,7 @@ use tierdb_io::{Error, Result};
 use tierdb_tier::{Seq, WriteOp};
 
 use crate::background::Wakeup;
-use crate::entry::EntryKind;
+use crate::entry::{EntryKind, RangeTombstone};
 use crate::memtable::Memtable;
 use crate::options::LsmOptions;
 use crate::rate_limiter::RateLimiter;
@@ -109,10 +109,19 @@ impl Inner {
             )));
         }
         let mut bytes = 0u64;
-        for op in ops {
+        for op in superseded_removed(ops) {
             let (kind, value) = match op {
                 WriteOp::Put { value, .. } => (EntryKind::Put, value.clone()),
                 WriteOp::Delete { .. } => (EntryKind::Delete, bytes::Bytes::new()),
+                WriteOp::DeleteRange { start, end } => {
+                    bytes += (start.len() + end.as_ref().map_or(0, |e| e.len())) as u64;
+                    active.insert_range_tombstone(RangeTombstone {
+                        start: start.clone(),
+                        end: end.clone(),
+                        seq,
+                    });
+                    continue;
+                }
             };
             bytes += (op.key().len() + value.len()) as u64;
             active.insert(op.key().clone(), seq, kind, value);
@@ -140,6 +149,27 @@ impl Inner {
             },
         }
     }
+}
+
+/// The ops of a write set without the point writes a later range delete
+/// of the same set removes. Everything in a set shares one sequence, and a
+/// range tombstone only hides versions *below* its sequence, so what the
+/// set wrote earlier in the range must not be inserted at all.
+fn superseded_removed(ops: &[WriteOp]) -> impl Iterator<Item = &WriteOp> {
+    let ranges: Vec<(usize, &WriteOp)> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| matches!(op, WriteOp::DeleteRange { .. }))
+        .collect();
+    ops.iter().enumerate().filter_map(move |(i, op)| {
+        let removed = !matches!(op, WriteOp::DeleteRange { .. })
+            && ranges.iter().any(|(j, r)| {
+                *j > i
+                    && matches!(r, WriteOp::DeleteRange { start, end }
+                        if tierdb_tier::range_contains(start, end.as_deref(), op.key()))
+            });
+        (!removed).then_some(op)
+    })
 }
 
 /// Moves the active memtable (if it holds anything) to the frozen list.

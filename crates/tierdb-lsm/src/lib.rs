@@ -50,6 +50,7 @@ mod memtable;
 mod merge_iter;
 mod options;
 mod persist;
+mod range_del;
 mod rate_limiter;
 mod recover;
 mod retain;

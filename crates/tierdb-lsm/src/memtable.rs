@@ -3,7 +3,9 @@
 //! `apply` inserts while views and iterators read the same memtable; a
 //! reader filters out versions newer than its view's sequence, so it never
 //! needs a lock. Once frozen (full, or taken by a flush) a memtable is only
-//! read.
+//! read. Range tombstones are kept apart, in a short list behind a lock
+//! (range deletes are rare; readers copy the ones they see when they
+//! start).
 
 use std::cmp::Ordering;
 use std::ops::Bound;
@@ -12,9 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
+use parking_lot::RwLock;
 use tierdb_io::Result;
 
-use crate::entry::{Entry, EntryKind, InternalIter, internal_cmp};
+use crate::entry::{Entry, EntryKind, InternalIter, RangeTombstone, internal_cmp};
 
 /// Bytes charged per entry on top of its key and value (skiplist node,
 /// sequence, kind).
@@ -43,6 +46,7 @@ impl PartialOrd for MemKey {
 #[derive(Debug, Default)]
 pub(crate) struct Memtable {
     map: SkipMap<MemKey, (EntryKind, Bytes)>,
+    range_tombstones: RwLock<Vec<RangeTombstone>>,
     bytes: AtomicU64,
     max_seq: AtomicU64,
 }
@@ -61,6 +65,26 @@ impl Memtable {
         self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
     }
 
+    /// Adds a range tombstone.
+    pub(crate) fn insert_range_tombstone(&self, tombstone: RangeTombstone) {
+        let end_len = tombstone.end.as_ref().map_or(0, |e| e.len());
+        let charge = (tombstone.start.len() + end_len) as u64 + ENTRY_OVERHEAD_BYTES;
+        let seq = tombstone.seq;
+        self.range_tombstones.write().push(tombstone);
+        self.bytes.fetch_add(charge, AtomicOrdering::Relaxed);
+        self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
+    }
+
+    /// The range tombstones with sequence `<= seq`.
+    pub(crate) fn range_tombstones(&self, seq: u64) -> Vec<RangeTombstone> {
+        self.range_tombstones
+            .read()
+            .iter()
+            .filter(|t| t.seq <= seq)
+            .cloned()
+            .collect()
+    }
+
     /// Approximate bytes held.
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes.load(AtomicOrdering::Relaxed)
@@ -73,17 +97,29 @@ impl Memtable {
 
     /// True if nothing was inserted.
     pub(crate) fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.is_empty() && self.range_tombstones.read().is_empty()
     }
 
-    /// The newest version of `key` with sequence `<= seq`, if any.
+    /// The newest version of `key` with sequence `<= seq`, if any; a
+    /// tombstone if a range tombstone newer than it covers the key.
     pub(crate) fn get(&self, key: &[u8], seq: u64) -> Option<Entry> {
         let probe = MemKey {
             key: Bytes::copy_from_slice(key),
             seq,
         };
-        let found = self.map.lower_bound(Bound::Included(&probe))?;
-        (found.key().key.as_ref() == key).then(|| to_entry(found.key(), found.value()))
+        let found = self
+            .map
+            .lower_bound(Bound::Included(&probe))
+            .filter(|found| found.key().key.as_ref() == key)
+            .map(|found| to_entry(found.key(), found.value()));
+        let covering = self
+            .range_tombstones
+            .read()
+            .iter()
+            .filter(|t| t.seq <= seq && t.covers(key))
+            .map(|t| t.seq)
+            .max();
+        crate::version::newest(key, found, covering)
     }
 }
 

@@ -99,7 +99,7 @@ fn open_tables(env: &TableEnv, manifest: &Manifest, mpath: &Path) -> Result<Vers
 fn check_levels(version: &Version, mpath: &Path) -> Result<()> {
     for level in &version.levels[1..] {
         for pair in level.windows(2) {
-            if pair[0].largest >= pair[1].smallest {
+            if !pair[0].ends_before(&pair[1].smallest) {
                 return Err(Error::corruption(
                     mpath,
                     0,

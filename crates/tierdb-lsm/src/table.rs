@@ -6,6 +6,7 @@
 //! last `Arc<Table>` goes, that is, once no version, view or iterator can
 //! reach it. A failed delete leaves garbage that the next open removes.
 
+use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +18,8 @@ use tierdb_io::{OpenMode, Result, Vfs};
 use crate::files::table_path;
 use crate::sstable::SstReader;
 
-/// One SSTable and its key range.
+/// One SSTable and its key span: the keys of its entries and the ranges
+/// of its range tombstones, `[smallest, upper]`.
 pub(crate) struct Table {
     /// The table's number (its file is `NNNNNN.sst`).
     pub(crate) number: u64,
@@ -29,10 +31,12 @@ pub(crate) struct Table {
     pub(crate) entries: u64,
     /// Tombstones among them.
     pub(crate) tombstones: u64,
-    /// Smallest user key.
+    /// Smallest user key of an entry or a range tombstone's start.
     pub(crate) smallest: Bytes,
-    /// Largest user key.
-    pub(crate) largest: Bytes,
+    /// Upper end of the span: the largest entry key (included) or a range
+    /// tombstone's end (excluded), whichever is larger; unbounded for a
+    /// tombstone without end.
+    pub(crate) upper: Bound<Bytes>,
     obsolete: AtomicBool,
     remover: Remover,
 }
@@ -70,13 +74,14 @@ impl Table {
         env.cache.remove_file(file_id);
         let reader = SstReader::open(file, file_id, Arc::clone(&env.cache))?;
         let meta = reader.meta();
+        let (smallest, upper) = span(&reader);
         Ok(Arc::new(Table {
             number,
             file_bytes: meta.file_bytes,
             entries: meta.entries,
             tombstones: meta.tombstones,
-            smallest: meta.smallest_key.clone(),
-            largest: meta.largest_key.clone(),
+            smallest,
+            upper,
             reader,
             obsolete: AtomicBool::new(false),
             remover: Remover {
@@ -93,15 +98,78 @@ impl Table {
         self.obsolete.store(true, Ordering::Release);
     }
 
-    /// True if `key` lies in the table's key range.
+    /// True if `key` lies in the table's span.
     pub(crate) fn covers(&self, key: &[u8]) -> bool {
-        self.smallest.as_ref() <= key && key <= self.largest.as_ref()
+        self.smallest.as_ref() <= key && !self.ends_before(key)
     }
 
-    /// True if the table's range meets `[lo, hi]`.
-    pub(crate) fn overlaps(&self, lo: &[u8], hi: &[u8]) -> bool {
-        self.smallest.as_ref() <= hi && lo <= self.largest.as_ref()
+    /// True if every key of the span is below `key`.
+    pub(crate) fn ends_before(&self, key: &[u8]) -> bool {
+        upper_below(&self.upper, key)
     }
+
+    /// True if the span meets the keys from `lo` up to `hi`.
+    pub(crate) fn overlaps(&self, lo: &[u8], hi: &Bound<Bytes>) -> bool {
+        let starts_in = match hi {
+            Bound::Included(h) => self.smallest.as_ref() <= h.as_ref(),
+            Bound::Excluded(h) => self.smallest.as_ref() < h.as_ref(),
+            Bound::Unbounded => true,
+        };
+        starts_in && !self.ends_before(lo)
+    }
+
+    /// True if the table holds entries (not only range tombstones).
+    pub(crate) fn has_entries(&self) -> bool {
+        self.entries > 0
+    }
+}
+
+/// True if every key up to `upper` is below `key`.
+pub(crate) fn upper_below(upper: &Bound<Bytes>, key: &[u8]) -> bool {
+    match upper {
+        Bound::Included(u) => u.as_ref() < key,
+        Bound::Excluded(u) => u.as_ref() <= key,
+        Bound::Unbounded => false,
+    }
+}
+
+/// The larger of two upper ends.
+pub(crate) fn max_upper(a: Bound<Bytes>, b: Bound<Bytes>) -> Bound<Bytes> {
+    match (&a, &b) {
+        (Bound::Unbounded, _) | (_, Bound::Unbounded) => Bound::Unbounded,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            if x > y || (x == y && matches!(a, Bound::Included(_))) {
+                a
+            } else {
+                b
+            }
+        }
+    }
+}
+
+/// The key span of a table's entries and range tombstones.
+fn span(reader: &SstReader) -> (Bytes, Bound<Bytes>) {
+    let meta = reader.meta();
+    let mut smallest: Option<Bytes> = None;
+    let mut upper: Option<Bound<Bytes>> = None;
+    if meta.entries > 0 {
+        smallest = Some(meta.smallest_key.clone());
+        upper = Some(Bound::Included(meta.largest_key.clone()));
+    }
+    for t in reader.range_tombstones() {
+        if smallest.as_ref().is_none_or(|s| t.start < *s) {
+            smallest = Some(t.start.clone());
+        }
+        let end = t.end.clone().map_or(Bound::Unbounded, Bound::Excluded);
+        upper = Some(match upper {
+            Some(u) => max_upper(u, end),
+            None => end,
+        });
+    }
+    (
+        smallest.unwrap_or_default(),
+        upper.unwrap_or(Bound::Excluded(Bytes::new())),
+    )
 }
 
 impl std::fmt::Debug for Table {

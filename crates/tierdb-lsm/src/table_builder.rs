@@ -3,6 +3,16 @@
 //! in the same table, so a level's tables have disjoint key ranges).
 //! Compaction output is charged to the rate limiter, if any, every
 //! `CHARGE_BYTES` of table written.
+//!
+//! Range tombstones come in as fragments (`range_del.rs`). A version they
+//! hide from every future reader (a covering tombstone at or below the
+//! horizon is newer) is dropped. The fragments themselves are cut at the
+//! output tables' boundaries: when a table is closed because the next
+//! entry's key `k` starts a new one, the fragment parts below `k` go into
+//! the closed table and the parts from `k` on stay for the next, so the
+//! tables' spans stay disjoint (the closed one ends before `k`, the next
+//! starts at `k`) and every key keeps the coverage it had. What is left at
+//! the end goes into the last table (a table may hold only tombstones).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,6 +22,7 @@ use tierdb_io::{OpenMode, Result};
 
 use crate::entry::{Entry, InternalIter};
 use crate::files::table_path;
+use crate::range_del::{Coverage, Fragment, split_below, to_tombstones};
 use crate::rate_limiter::RateLimiter;
 use crate::retain::Retain;
 use crate::sstable::{SstOptions, SstWriter};
@@ -53,6 +64,19 @@ pub(crate) struct TableBuilder<'a, 'b> {
     cut_bytes: u64,
     open: Option<Open>,
     finished: Vec<Arc<Table>>,
+    /// Range tombstone fragments not yet written, sorted by start.
+    fragments: Vec<Fragment>,
+}
+
+/// The range tombstones of a flush or compaction's inputs.
+pub(crate) struct RangeDels {
+    /// The inputs' tombstones, fragmented with the horizon.
+    pub(crate) fragments: Vec<Fragment>,
+    /// The flush or compaction's horizon (see `retain.rs`).
+    pub(crate) horizon: u64,
+    /// True at the bottom level: tombstones at or below the horizon hide
+    /// nothing below, so they are not written.
+    pub(crate) drop_settled: bool,
 }
 
 impl<'a, 'b> TableBuilder<'a, 'b> {
@@ -63,18 +87,31 @@ impl<'a, 'b> TableBuilder<'a, 'b> {
             cut_bytes,
             open: None,
             finished: Vec::new(),
+            fragments: Vec::new(),
         }
     }
 
-    /// Writes every entry of `iter` that `retain` keeps, then finishes.
+    /// Writes every entry of `iter` that no range tombstone hides and
+    /// `retain` keeps, and the range tombstones still needed, then finishes.
     pub(crate) fn write_all(
         mut self,
         iter: &mut dyn InternalIter,
         retain: &mut Retain,
+        range_dels: RangeDels,
     ) -> Result<Vec<Arc<Table>>> {
+        let hides = Coverage::new(to_tombstones(&range_dels.fragments), range_dels.horizon);
+        self.fragments = range_dels.fragments;
+        if range_dels.drop_settled {
+            for f in &mut self.fragments {
+                f.seqs.retain(|&s| s > range_dels.horizon);
+            }
+            self.fragments.retain(|f| !f.seqs.is_empty());
+        }
         iter.seek_to_first()?;
         while iter.valid() {
-            if retain.keep(iter.entry()) {
+            let entry = iter.entry();
+            let hidden = !hides.is_empty() && hides.covering_seq(&entry.key) > entry.seq;
+            if !hidden && retain.keep(entry) {
                 self.add(iter.entry())?;
             }
             iter.next()?;
@@ -87,6 +124,8 @@ impl<'a, 'b> TableBuilder<'a, 'b> {
             o.writer.estimated_bytes() >= self.cut_bytes && o.last_key != entry.key
         });
         if full {
+            let below = split_below(&mut self.fragments, &entry.key);
+            self.add_fragments(&below)?;
             self.finish_open()?;
         }
         if self.open.is_none() {
@@ -100,6 +139,21 @@ impl<'a, 'b> TableBuilder<'a, 'b> {
                 let delta = written - open.charged;
                 open.charged = written;
                 self.charge(delta)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add_fragments(&mut self, fragments: &[Fragment]) -> Result<()> {
+        if fragments.is_empty() {
+            return Ok(());
+        }
+        if self.open.is_none() {
+            self.start()?;
+        }
+        if let Some(open) = &mut self.open {
+            for t in to_tombstones(fragments) {
+                open.writer.add_range_tombstone(t)?;
             }
         }
         Ok(())
@@ -137,6 +191,8 @@ impl<'a, 'b> TableBuilder<'a, 'b> {
     }
 
     fn finish(mut self) -> Result<Vec<Arc<Table>>> {
+        let rest = std::mem::take(&mut self.fragments);
+        self.add_fragments(&rest)?;
         self.finish_open()?;
         Ok(self.finished)
     }

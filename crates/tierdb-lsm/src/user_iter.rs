@@ -6,6 +6,10 @@
 //! separate merges, built on first use (front: `seek` + `next`; back:
 //! `seek_for_prev` + `prev`), and remember the last key each has handled;
 //! an end stops when it reaches a key the other end has handled.
+//! Range tombstones the view sees (from every memtable and every table
+//! whose span meets the bounds) are fragmented once, when the iterator is
+//! made (`range_del.rs`); a key's newest visible version is hidden if a
+//! covering tombstone is newer.
 //! It owns `Arc`s of the memtables and the version, so it is `'static` and
 //! keeps every table it may read alive.
 
@@ -18,6 +22,7 @@ use tierdb_io::Result;
 use crate::entry::{Entry, EntryKind, InternalIter};
 use crate::memtable::{MemIter, Memtable};
 use crate::merge_iter::MergeIter;
+use crate::range_del::Coverage;
 use crate::version::Version;
 
 /// What a view reads: its memtables (newest first) and tables.
@@ -37,6 +42,17 @@ impl Sources {
         children.extend(self.version.iters(lower, upper));
         MergeIter::new(children)
     }
+
+    /// The range tombstones a read at `seq` within the bounds must honour.
+    fn coverage(&self, seq: u64, lower: &Bound<Bytes>, upper: &Bound<Bytes>) -> Coverage {
+        let mut tombstones: Vec<_> = self
+            .memtables
+            .iter()
+            .flat_map(|m| m.range_tombstones(seq))
+            .collect();
+        tombstones.extend(self.version.range_tombstones(lower, upper).cloned());
+        Coverage::new(tombstones, seq)
+    }
 }
 
 /// A double-ended iterator over the visible `(key, value)` pairs in range.
@@ -45,6 +61,7 @@ pub(crate) struct UserIter {
     lower: Bound<Bytes>,
     upper: Bound<Bytes>,
     sources: Sources,
+    coverage: Coverage,
     front: Option<MergeIter>,
     back: Option<MergeIter>,
     /// The largest key the front end has handled.
@@ -72,11 +89,13 @@ impl UserIter {
             Bound::Excluded(k) => Some(k.clone()),
             _ => None,
         };
+        let coverage = sources.coverage(seq, &lower, &upper);
         UserIter {
             seq,
             lower,
             upper,
             sources,
+            coverage,
             front: None,
             back: None,
             front_to,
@@ -148,7 +167,7 @@ impl UserIter {
                 return Ok(None);
             }
             self.front_to = Some(entry.key.clone());
-            if let Some(pair) = visible(entry) {
+            if let Some(pair) = self.visible(entry) {
                 return Ok(Some(pair));
             }
         }
@@ -171,7 +190,7 @@ impl UserIter {
             }
             let newest = self.newest_visible_backward(&key)?;
             self.back_to = Some(key);
-            if let Some(pair) = newest.and_then(visible) {
+            if let Some(pair) = newest.and_then(|e| self.visible(e)) {
                 return Ok(Some(pair));
             }
         }
@@ -192,6 +211,16 @@ impl UserIter {
         Ok(newest)
     }
 
+    /// The pair a newest visible version stands for (`None` for a
+    /// tombstone or a version a range tombstone hides).
+    fn visible(&self, entry: Entry) -> Option<(Bytes, Bytes)> {
+        let hidden = !self.coverage.is_empty() && self.coverage.covering_seq(&entry.key) > entry.seq;
+        match entry.kind {
+            EntryKind::Put if !hidden => Some((entry.key, entry.value)),
+            _ => None,
+        }
+    }
+
     fn finish(&mut self, step: Result<Option<(Bytes, Bytes)>>) -> Option<Item> {
         match step {
             Ok(Some(pair)) => Some(Ok(pair)),
@@ -207,13 +236,6 @@ impl UserIter {
     }
 }
 
-/// The pair a newest visible version stands for (`None` for a tombstone).
-fn visible(entry: Entry) -> Option<(Bytes, Bytes)> {
-    match entry.kind {
-        EntryKind::Put => Some((entry.key, entry.value)),
-        EntryKind::Delete => None,
-    }
-}
 
 impl Iterator for UserIter {
     type Item = Item;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tierdb_io::Result;
 
-use crate::entry::{Entry, InternalIter};
+use crate::entry::{Entry, EntryKind, InternalIter, RangeTombstone};
 use crate::table::Table;
 
 /// Number of levels (L0 .. L6).
@@ -49,7 +49,14 @@ impl Version {
         self.all_tables().map(|t| t.file_bytes).sum()
     }
 
-    /// The newest version of `key` with sequence `<= seq`, if any table holds one.
+    /// What the tables say about `key` as of `seq`: the newest version
+    /// with sequence `<= seq`, or a tombstone if a range tombstone newer
+    /// than that version covers it; `None` if no table knows the key.
+    /// Tables are asked newest place first and the first that knows the
+    /// key answers: every version or range tombstone touching `key` in a
+    /// newer place is newer than everything touching it in an older one
+    /// (compaction merges a table with every table of the next level its
+    /// span meets, range tombstones included).
     pub(crate) fn get(&self, key: &[u8], seq: u64) -> Result<Option<Entry>> {
         for table in &self.levels[0] {
             if let Some(entry) = get_from(table, key, seq)? {
@@ -57,7 +64,7 @@ impl Version {
             }
         }
         for level in &self.levels[1..] {
-            let i = level.partition_point(|t| t.largest.as_ref() < key);
+            let i = level.partition_point(|t| t.ends_before(key));
             if let Some(table) = level.get(i)
                 && let Some(entry) = get_from(table, key, seq)?
             {
@@ -67,8 +74,25 @@ impl Version {
         Ok(None)
     }
 
-    /// The tables of `level` whose range meets `[lo, hi]`.
-    pub(crate) fn overlapping(&self, level: usize, lo: &[u8], hi: &[u8]) -> Vec<Arc<Table>> {
+    /// The range tombstones of every table whose span meets the keys from
+    /// `lo` to `hi`.
+    pub(crate) fn range_tombstones(
+        &self,
+        lower: &Bound<Bytes>,
+        upper: &Bound<Bytes>,
+    ) -> impl Iterator<Item = &RangeTombstone> {
+        self.all_tables()
+            .filter(move |t| in_bounds(t, lower, upper))
+            .flat_map(|t| t.reader.range_tombstones())
+    }
+
+    /// The tables of `level` whose span meets the keys from `lo` to `hi`.
+    pub(crate) fn overlapping(
+        &self,
+        level: usize,
+        lo: &[u8],
+        hi: &Bound<Bytes>,
+    ) -> Vec<Arc<Table>> {
         self.levels[level]
             .iter()
             .filter(|t| t.overlaps(lo, hi))
@@ -83,27 +107,63 @@ impl Version {
         upper: &Bound<Bytes>,
     ) -> Vec<Box<dyn InternalIter>> {
         self.all_tables()
-            .filter(|t| in_bounds(t, lower, upper))
+            .filter(|t| t.has_entries() && in_bounds(t, lower, upper))
             .map(|t| Box::new(t.reader.iter()) as Box<dyn InternalIter>)
             .collect()
     }
 }
 
+/// The newest version of `key` at or below `seq` in `table`, turned into a
+/// tombstone if one of the table's range tombstones hides it.
 fn get_from(table: &Table, key: &[u8], seq: u64) -> Result<Option<Entry>> {
-    if !table.covers(key) || !table.reader.may_contain(key) {
+    if !table.covers(key) {
         return Ok(None);
     }
-    table.reader.get(key, seq)
+    let covering = table
+        .reader
+        .range_tombstones()
+        .iter()
+        .filter(|t| t.seq <= seq && t.covers(key))
+        .map(|t| t.seq)
+        .max();
+    let found = if table.has_entries() && table.reader.may_contain(key) {
+        table.reader.get(key, seq)?
+    } else {
+        None
+    };
+    Ok(newest(key, found, covering))
+}
+
+/// What one place (memtable or table) says about `key`: its newest
+/// version `found`, unless the newest range tombstone covering the key
+/// there (`covering`, its sequence) is newer, in which case a tombstone
+/// entry at that sequence.
+pub(crate) fn newest(key: &[u8], found: Option<Entry>, covering: Option<u64>) -> Option<Entry> {
+    match (found, covering) {
+        (Some(entry), Some(t)) if t > entry.seq => Some(hidden(key, t)),
+        (Some(entry), _) => Some(entry),
+        (None, Some(t)) => Some(hidden(key, t)),
+        (None, None) => None,
+    }
+}
+
+fn hidden(key: &[u8], seq: u64) -> Entry {
+    Entry {
+        key: Bytes::copy_from_slice(key),
+        seq,
+        kind: EntryKind::Delete,
+        value: Bytes::new(),
+    }
 }
 
 fn in_bounds(table: &Table, lower: &Bound<Bytes>, upper: &Bound<Bytes>) -> bool {
-    let above_lower = match lower {
-        Bound::Included(l) | Bound::Excluded(l) => table.largest.as_ref() >= l.as_ref(),
-        Bound::Unbounded => true,
+    let lo: &[u8] = match lower {
+        Bound::Included(l) | Bound::Excluded(l) => l,
+        Bound::Unbounded => &[],
     };
-    let below_upper = match upper {
-        Bound::Included(u) | Bound::Excluded(u) => table.smallest.as_ref() <= u.as_ref(),
-        Bound::Unbounded => true,
+    let hi = match upper {
+        Bound::Included(u) | Bound::Excluded(u) => Bound::Included(u.clone()),
+        Bound::Unbounded => Bound::Unbounded,
     };
-    above_lower && below_upper
+    table.overlaps(lo, &hi)
 }

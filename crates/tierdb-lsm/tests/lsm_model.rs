@@ -26,7 +26,9 @@ fn random_batch(rng: &mut Rng, seq: Seq, key_space: u64) -> Vec<WriteOp> {
     (0..size)
         .map(|_| {
             let id = rng.below(key_space);
-            if rng.chance(30) {
+            if rng.chance(1) {
+                random_delete_range(rng, key_space, key)
+            } else if rng.chance(30) {
                 WriteOp::Delete { key: key(id) }
             } else {
                 WriteOp::Put {

@@ -158,6 +158,13 @@ pub fn random_delete_range(rng: &mut Rng, key_space: u64, key: fn(u64) -> Bytes)
     WriteOp::DeleteRange { start, end }
 }
 
+fn keys_of(pairs: &[(Bytes, Bytes)]) -> Vec<String> {
+    pairs
+        .iter()
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+        .collect()
+}
+
 fn random_bound(rng: &mut Rng, key_space: u64, key: fn(u64) -> Bytes) -> Bound<Bytes> {
     match rng.below(3) {
         0 => Bound::Unbounded,
@@ -190,9 +197,12 @@ pub fn spot_check(
             random_bound(rng, key_space, key),
         );
         let expected = model_range(model, &lower, &upper);
+        let got = collect(view, lower.clone(), upper.clone());
         assert!(
-            collect(view, lower.clone(), upper.clone()) == expected,
-            "{context}: range {lower:?}..{upper:?}"
+            got == expected,
+            "{context}: range {lower:?}..{upper:?}: got keys {:?}, expected {:?}",
+            keys_of(&got),
+            keys_of(&expected)
         );
         let mut rev = collect_rev(view, lower.clone(), upper.clone());
         rev.reverse();
@@ -213,6 +223,11 @@ pub fn spot_check(
         }
         back.reverse();
         front.extend(back);
-        assert!(front == expected, "{context}: two-ended range");
+        assert!(
+            front == expected,
+            "{context}: two-ended range: got keys {:?}, expected {:?}",
+            keys_of(&front),
+            keys_of(&expected)
+        );
     }
 }

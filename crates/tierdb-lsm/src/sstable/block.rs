@@ -93,7 +93,11 @@ fn check_restarts(data: &[u8]) -> Result<(usize, usize), Reason> {
     for _ in 0..count {
         let point = dec.u32()? as usize;
         let in_order = previous.is_none_or(|p| point > p);
-        if point >= restarts_at || !in_order || (previous.is_none() && point != 0) {
+        // An empty block (the index of a table holding only range
+        // tombstones) has its single restart at 0 == restarts_at.
+        let empty_block = restarts_at == 0 && count == 1;
+        let past_end = point >= restarts_at && !empty_block;
+        if past_end || !in_order || (previous.is_none() && point != 0) {
             return Err("bad restart point");
         }
         previous = Some(point);

@@ -91,7 +91,8 @@ impl Index {
             });
             iter.next()?;
         }
-        if entries.is_empty() || expected_offset != data_end {
+        // No entries only for a table without data blocks (data_end 0).
+        if expected_offset != data_end {
             return Err(corrupt("index does not cover the data blocks"));
         }
         Ok(Self { entries })

@@ -3,7 +3,7 @@
 //! `docs/format/sstable.md`; in short, a table is a stack of blocks:
 //!
 //! ```text
-//! data block 0 .. data block n-1 | filter | index | properties | footer (64 B)
+//! data block 0 .. data block n-1 | range-del | filter | index | properties | footer (64 B)
 //! ```
 //!
 //! Every block ends with a type byte and a CRC-32. [`SstWriter`] writes a
@@ -25,6 +25,7 @@ mod ikey;
 mod index;
 mod iter;
 mod properties;
+mod range_del;
 mod reader;
 mod trailer;
 mod writer;
@@ -70,13 +71,15 @@ pub struct SstMeta {
     pub entries: u64,
     /// Entries of kind `Delete`.
     pub tombstones: u64,
-    /// Smallest user key.
+    /// Range tombstones (in the range-deletion block, not in `entries`).
+    pub range_tombstones: u64,
+    /// Smallest user key of the entries (empty if there are none).
     pub smallest_key: Bytes,
-    /// Largest user key.
+    /// Largest user key of the entries (empty if there are none).
     pub largest_key: Bytes,
-    /// Smallest sequence of any entry.
+    /// Smallest sequence of any entry or range tombstone.
     pub min_seq: u64,
-    /// Largest sequence of any entry.
+    /// Largest sequence of any entry or range tombstone.
     pub max_seq: u64,
 }
 

@@ -5,6 +5,7 @@
 //! | format version u32 | entries u64 | tombstones u64 | min seq u64 | max seq u64
 //! | data blocks u64 | raw key bytes u64 | raw value bytes u64
 //! | created unix secs u64 | bloom bits per key u32 | restart interval u32
+//! | range tombstones u64 | range-del block offset u64 | range-del block size u64
 //! | smallest key len u32 | smallest key | largest key len u32 | largest key
 //! | creator len u32 | creator (UTF-8, e.g. "tierdb-lsm 0.1.0")
 //! ```
@@ -13,7 +14,7 @@ use bytes::Bytes;
 
 use super::SstMeta;
 use super::coding::{Decoder, Reason};
-use super::footer::FORMAT_VERSION;
+use super::footer::{BlockHandle, FORMAT_VERSION};
 
 /// Longest creator string accepted.
 const CREATOR_BYTES_MAX: usize = 256;
@@ -31,6 +32,11 @@ pub(crate) struct Properties {
     pub(crate) created_unix_secs: u64,
     pub(crate) bloom_bits_per_key: u32,
     pub(crate) restart_interval: u32,
+    /// Range tombstones in the range-deletion block.
+    pub(crate) range_tombstones: u64,
+    /// Where the range-deletion block lives.
+    pub(crate) range_del: BlockHandle,
+    /// Smallest and largest user key of the entries (empty if none).
     pub(crate) smallest_key: Bytes,
     pub(crate) largest_key: Bytes,
     pub(crate) creator: String,
@@ -56,6 +62,13 @@ impl Properties {
         }
         out.extend_from_slice(&self.bloom_bits_per_key.to_le_bytes());
         out.extend_from_slice(&self.restart_interval.to_le_bytes());
+        for field in [
+            self.range_tombstones,
+            self.range_del.offset,
+            self.range_del.size,
+        ] {
+            out.extend_from_slice(&field.to_le_bytes());
+        }
         for bytes in [
             &self.smallest_key[..],
             &self.largest_key[..],
@@ -83,6 +96,11 @@ impl Properties {
             created_unix_secs: dec.u64()?,
             bloom_bits_per_key: dec.u32()?,
             restart_interval: dec.u32()?,
+            range_tombstones: dec.u64()?,
+            range_del: BlockHandle {
+                offset: dec.u64()?,
+                size: dec.u64()?,
+            },
             smallest_key: Bytes::copy_from_slice(get_len_prefixed(&mut dec)?),
             largest_key: Bytes::copy_from_slice(get_len_prefixed(&mut dec)?),
             creator: decode_creator(&mut dec)?,
@@ -95,10 +113,10 @@ impl Properties {
     }
 
     fn check(&self) -> Result<(), Reason> {
-        let sane = self.entries > 0
+        let sane = (self.entries > 0 || self.range_tombstones > 0)
             && self.tombstones <= self.entries
             && self.min_seq <= self.max_seq
-            && self.data_blocks > 0
+            && (self.data_blocks > 0) == (self.entries > 0)
             && self.data_blocks <= self.entries
             && self.smallest_key <= self.largest_key;
         if sane {
@@ -114,6 +132,7 @@ impl Properties {
             file_bytes,
             entries: self.entries,
             tombstones: self.tombstones,
+            range_tombstones: self.range_tombstones,
             smallest_key: self.smallest_key.clone(),
             largest_key: self.largest_key.clone(),
             min_seq: self.min_seq,
@@ -158,6 +177,11 @@ mod tests {
             created_unix_secs: 1_700_000_000,
             bloom_bits_per_key: 10,
             restart_interval: 16,
+            range_tombstones: 1,
+            range_del: BlockHandle {
+                offset: 500,
+                size: 20,
+            },
             smallest_key: Bytes::from_static(b"a"),
             largest_key: Bytes::from_static(b"z"),
             creator: "tierdb-lsm test".into(),
@@ -180,6 +204,7 @@ mod tests {
         assert!(Properties::decode(&extra).is_err());
         let empty = Properties {
             entries: 0,
+            range_tombstones: 0,
             ..sample()
         };
         assert!(Properties::decode(&empty.encode()).is_err());

@@ -16,8 +16,8 @@ use super::footer::{BlockHandle, FOOTER_BYTES, Footer};
 use super::index::Index;
 use super::iter::SstIter;
 use super::properties::Properties;
-use super::{SstMeta, SstReadStats, ikey, trailer};
-use crate::entry::{Entry, EntryKind};
+use super::{SstMeta, SstReadStats, ikey, range_del, trailer};
+use crate::entry::{Entry, EntryKind, RangeTombstone};
 
 /// An open, immutable table. `Send + Sync`; share it as `Arc<SstReader>`.
 pub struct SstReader {
@@ -28,6 +28,7 @@ pub struct SstReader {
     meta: SstMeta,
     index: Index,
     bloom: Bloom,
+    range_tombstones: Vec<RangeTombstone>,
     blocks_read: AtomicU64,
     block_lookups: AtomicU64,
     bloom_useful: AtomicU64,
@@ -36,7 +37,8 @@ pub struct SstReader {
 
 impl SstReader {
     /// Opens the table in `file`: reads and verifies the footer, the
-    /// properties, the index and the filter. Damage gives
+    /// properties, the range-deletion block, the index and the filter.
+    /// Damage gives
     /// `Error::Corruption` naming the file and the offset of the bad block;
     /// a newer format version gives `Error::UnsupportedVersion`.
     pub fn open(
@@ -50,12 +52,20 @@ impl SstReader {
         let props_bytes = trailer::read_block(&*file, footer.properties)?;
         let props = Properties::decode(&props_bytes)
             .map_err(|r| Error::corruption(&*path, footer.properties.offset, r))?;
+        if props.range_del.end() != footer.filter.offset {
+            return Err(Error::corruption(
+                &*path,
+                footer.properties.offset,
+                "range-deletion block does not end where the filter starts",
+            ));
+        }
+        let range_tombstones = read_range_dels(&*file, &path, &props)?;
         let index_bytes = trailer::read_block(&*file, footer.index)?;
         let index = Index::decode(
             index_bytes,
             &path,
             footer.index.offset,
-            footer.filter.offset,
+            props.range_del.offset,
         )?;
         let bloom = read_bloom(&*file, &path, footer.filter, &props)?;
         check_consistency(&index, &props, &path, footer.properties.offset)?;
@@ -67,6 +77,7 @@ impl SstReader {
             cache,
             index,
             bloom,
+            range_tombstones,
             blocks_read: AtomicU64::new(0),
             block_lookups: AtomicU64::new(0),
             bloom_useful: AtomicU64::new(0),
@@ -77,6 +88,12 @@ impl SstReader {
     /// What the table holds (from its properties block).
     pub fn meta(&self) -> &SstMeta {
         &self.meta
+    }
+
+    /// The table's range tombstones, sorted by start key, then sequence
+    /// descending (read and verified at open).
+    pub fn range_tombstones(&self) -> &[RangeTombstone] {
+        &self.range_tombstones
     }
 
     /// The newest version of `key` with `seq <= snapshot_seq` (a Put or a
@@ -231,6 +248,24 @@ fn read_bloom(
     Ok(bloom)
 }
 
+fn read_range_dels(
+    file: &dyn VfsFile,
+    path: &Path,
+    props: &Properties,
+) -> Result<Vec<RangeTombstone>> {
+    let contents = trailer::read_block(file, props.range_del)?;
+    let offset = props.range_del.offset;
+    let list = range_del::decode(&contents).map_err(|r| Error::corruption(path, offset, r))?;
+    if list.len() as u64 != props.range_tombstones {
+        return Err(Error::corruption(
+            path,
+            offset,
+            "range-deletion block disagrees with properties",
+        ));
+    }
+    Ok(list)
+}
+
 fn check_consistency(
     index: &Index,
     props: &Properties,
@@ -241,8 +276,8 @@ fn check_consistency(
         .last_key()
         .and_then(|k| ikey::parse(k).ok())
         .map(|k| k.user_key);
-    let consistent =
-        props.data_blocks == index.len() as u64 && last_user_key == Some(&props.largest_key[..]);
+    let consistent = props.data_blocks == index.len() as u64
+        && (props.data_blocks == 0 || last_user_key == Some(&props.largest_key[..]));
     if !consistent {
         return Err(Error::corruption(
             path,

@@ -11,8 +11,8 @@ use super::block_builder::BlockBuilder;
 use super::footer::{BlockHandle, Footer};
 use super::index::IndexBuilder;
 use super::properties::Properties;
-use super::{SstMeta, SstOptions, bloom, ikey, trailer};
-use crate::entry::{Entry, EntryKind, internal_cmp};
+use super::{SstMeta, SstOptions, bloom, ikey, range_del, trailer};
+use crate::entry::{Entry, EntryKind, RangeTombstone, internal_cmp};
 
 /// Largest user key accepted (bytes).
 pub(crate) const KEY_BYTES_MAX: usize = 64 << 20;
@@ -34,6 +34,8 @@ pub struct SstWriter {
     index: IndexBuilder,
     key_hashes: Vec<u64>,
     props: Option<Properties>,
+    range_dels: Vec<RangeTombstone>,
+    range_del_bytes: u64,
     last: Option<(Bytes, u64)>,
     scratch: Vec<u8>,
     failed: bool,
@@ -50,6 +52,8 @@ impl SstWriter {
             index: IndexBuilder::new(),
             key_hashes: Vec::new(),
             props: None,
+            range_dels: Vec::new(),
+            range_del_bytes: 0,
             last: None,
             scratch: Vec::new(),
             failed: false,
@@ -72,31 +76,62 @@ impl SstWriter {
         Ok(())
     }
 
+    /// Adds a range tombstone (any order; the writer sorts them). An empty
+    /// range or an oversized key is `Error::InvalidArgument`.
+    pub fn add_range_tombstone(&mut self, tombstone: RangeTombstone) -> Result<()> {
+        self.check_usable()?;
+        let end_len = tombstone.end.as_ref().map_or(0, |e| e.len());
+        if tombstone.start.len() > KEY_BYTES_MAX || end_len > KEY_BYTES_MAX {
+            return Err(Error::InvalidArgument(
+                "range tombstone key too large".into(),
+            ));
+        }
+        if tierdb_tier::range_is_empty(&tombstone.start, tombstone.end.as_deref()) {
+            return Err(Error::InvalidArgument("empty range tombstone".into()));
+        }
+        self.range_del_bytes += (tombstone.start.len() + end_len + 20) as u64;
+        self.range_dels.push(tombstone);
+        Ok(())
+    }
+
     /// Bytes the file would have if finished now (an estimate, for cutting
     /// compaction outputs at a target size).
     pub fn estimated_bytes(&self) -> u64 {
         let filter = self.key_hashes.len() as u64 * u64::from(self.opts.bloom_bits_per_key) / 8;
         let tail = (self.data.estimated_bytes() + self.index.estimated_bytes()) as u64;
-        self.offset + tail + filter + 256
+        self.offset + tail + filter + self.range_del_bytes + 256
     }
 
-    /// Writes filter, index, properties and footer, then syncs the file.
-    /// An empty table is `Error::InvalidArgument`.
+    /// Writes the range-deletion block, filter, index, properties and
+    /// footer, then syncs the file. A table with neither entries nor range
+    /// tombstones is `Error::InvalidArgument`.
     pub fn finish(mut self) -> Result<SstMeta> {
         self.check_usable()?;
-        if self.props.is_none() {
+        if self.props.is_none() && self.range_dels.is_empty() {
             return Err(Error::InvalidArgument(
-                "an SSTable needs at least one entry".into(),
+                "an SSTable needs at least one entry or range tombstone".into(),
             ));
         }
         if !self.data.is_empty() {
             self.flush_data_block()?;
         }
+        let mut range_dels = std::mem::take(&mut self.range_dels);
+        range_del::sort(&mut range_dels);
+        let range_del_handle = self.write_block(range_del::encode(&range_dels))?;
         let filter =
             self.write_block(bloom::build(&self.key_hashes, self.opts.bloom_bits_per_key))?;
         let index = std::mem::replace(&mut self.index, IndexBuilder::new()).finish();
         let index = self.write_block(index)?;
-        let props = self.finished_properties()?;
+        let mut props = self
+            .props
+            .take()
+            .unwrap_or_else(|| empty_properties(&self.opts));
+        props.range_tombstones = range_dels.len() as u64;
+        props.range_del = range_del_handle;
+        for t in &range_dels {
+            props.min_seq = props.min_seq.min(t.seq);
+            props.max_seq = props.max_seq.max(t.seq);
+        }
         let properties = self.write_block(props.encode())?;
         let footer = Footer {
             filter,
@@ -185,19 +220,25 @@ impl SstWriter {
         Ok(())
     }
 
-    fn finished_properties(&mut self) -> Result<Properties> {
-        self.props
-            .take()
-            .ok_or_else(|| Error::InvalidArgument("an SSTable needs at least one entry".into()))
-    }
 }
 
 fn first_properties(entry: &Entry, opts: &SstOptions) -> Properties {
     Properties {
-        entries: 0,
-        tombstones: 0,
         min_seq: entry.seq,
         max_seq: entry.seq,
+        smallest_key: entry.key.clone(),
+        largest_key: entry.key.clone(),
+        ..empty_properties(opts)
+    }
+}
+
+/// Properties of a table without entries (yet).
+fn empty_properties(opts: &SstOptions) -> Properties {
+    Properties {
+        entries: 0,
+        tombstones: 0,
+        min_seq: u64::MAX,
+        max_seq: 0,
         data_blocks: 0,
         raw_key_bytes: 0,
         raw_value_bytes: 0,
@@ -206,8 +247,10 @@ fn first_properties(entry: &Entry, opts: &SstOptions) -> Properties {
             .map_or(0, |d| d.as_secs()),
         bloom_bits_per_key: opts.bloom_bits_per_key,
         restart_interval: u32::try_from(opts.restart_interval.max(1)).unwrap_or(u32::MAX),
-        smallest_key: entry.key.clone(),
-        largest_key: entry.key.clone(),
+        range_tombstones: 0,
+        range_del: BlockHandle { offset: 0, size: 0 },
+        smallest_key: Bytes::new(),
+        largest_key: Bytes::new(),
         creator: concat!("tierdb-lsm ", env!("CARGO_PKG_VERSION")).to_string(),
     }
 }
