@@ -143,9 +143,7 @@ fn ranges_of_every_shape_match_the_model() {
         ],
     );
     assert!(model.is_empty());
-    assert!(
-        collect(&*tier.read_view(), Bound::Unbounded, Bound::Unbounded).is_empty()
-    );
+    assert!(collect(&*tier.read_view(), Bound::Unbounded, Bound::Unbounded).is_empty());
     persist(&tier);
     let report = tier.verify().unwrap();
     assert_eq!((report.entries, report.height), (0, 1));

@@ -94,10 +94,7 @@ fn plan_level(version: &Version, level: usize) -> Option<Plan> {
 /// The span of `tables`: smallest key and upper end.
 fn key_range(tables: &[Arc<Table>]) -> Option<(Bytes, Bound<Bytes>)> {
     let lo = tables.iter().map(|t| &t.smallest).min()?.clone();
-    let hi = tables
-        .iter()
-        .map(|t| t.upper.clone())
-        .reduce(max_upper)?;
+    let hi = tables.iter().map(|t| t.upper.clone()).reduce(max_upper)?;
     Some((lo, hi))
 }
 

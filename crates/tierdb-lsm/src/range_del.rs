@@ -71,10 +71,7 @@ pub(crate) fn fragment(
             active.pop_first();
         }
         while let Some(t) = list.get(next).filter(|t| t.start == *cut) {
-            active
-                .entry(EndKey(t.end.clone()))
-                .or_default()
-                .push(t.seq);
+            active.entry(EndKey(t.end.clone())).or_default().push(t.seq);
             next += 1;
         }
         if active.is_empty() {
@@ -93,11 +90,14 @@ pub(crate) fn fragment(
             None if active.contains_key(&EndKey(None)) => None,
             None => continue,
         };
-        push_merged(&mut out, Fragment {
-            start: cut.clone(),
-            end,
-            seqs,
-        });
+        push_merged(
+            &mut out,
+            Fragment {
+                start: cut.clone(),
+                end,
+                seqs,
+            },
+        );
     }
     out
 }
@@ -159,11 +159,14 @@ pub(crate) fn split_below(fragments: &mut Vec<Fragment>, cut: &[u8]) -> Vec<Frag
     if let Some(last) = head.last_mut()
         && !end_le(last.end.as_deref(), Some(cut))
     {
-        fragments.insert(0, Fragment {
-            start: Bytes::copy_from_slice(cut),
-            end: last.end.take(),
-            seqs: last.seqs.clone(),
-        });
+        fragments.insert(
+            0,
+            Fragment {
+                start: Bytes::copy_from_slice(cut),
+                end: last.end.take(),
+                seqs: last.seqs.clone(),
+            },
+        );
         last.end = Some(Bytes::copy_from_slice(cut));
     }
     head
@@ -237,11 +240,17 @@ mod tests {
             t("e", Some("e"), 8),
             t("m", Some("p"), 7),
         ];
-        let keys = ["", "a", "b", "c", "cc", "d", "e", "f", "g", "j", "k", "m", "o", "p", "z"];
+        let keys = [
+            "", "a", "b", "c", "cc", "d", "e", "f", "g", "j", "k", "m", "o", "p", "z",
+        ];
         for s in 0..11 {
             let cov = Coverage::new(list.clone(), s);
             for k in keys {
-                assert_eq!(cov.covering_seq(k.as_bytes()), brute(&list, k, s), "key {k} at {s}");
+                assert_eq!(
+                    cov.covering_seq(k.as_bytes()),
+                    brute(&list, k, s),
+                    "key {k} at {s}"
+                );
             }
         }
     }
@@ -267,7 +276,14 @@ mod tests {
 
     #[test]
     fn horizon_keeps_newer_and_the_newest_older() {
-        let frags = fragment(vec![t("a", Some("z"), 3), t("a", Some("z"), 5), t("a", Some("z"), 9)], 6);
+        let frags = fragment(
+            vec![
+                t("a", Some("z"), 3),
+                t("a", Some("z"), 5),
+                t("a", Some("z"), 9),
+            ],
+            6,
+        );
         assert_eq!(frags.len(), 1);
         assert_eq!(frags[0].seqs, vec![9, 5]);
     }

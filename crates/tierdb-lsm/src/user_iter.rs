@@ -214,7 +214,8 @@ impl UserIter {
     /// The pair a newest visible version stands for (`None` for a
     /// tombstone or a version a range tombstone hides).
     fn visible(&self, entry: Entry) -> Option<(Bytes, Bytes)> {
-        let hidden = !self.coverage.is_empty() && self.coverage.covering_seq(&entry.key) > entry.seq;
+        let hidden =
+            !self.coverage.is_empty() && self.coverage.covering_seq(&entry.key) > entry.seq;
         match entry.kind {
             EntryKind::Put if !hidden => Some((entry.key, entry.value)),
             _ => None,
@@ -235,7 +236,6 @@ impl UserIter {
         }
     }
 }
-
 
 impl Iterator for UserIter {
     type Item = Item;

@@ -9,7 +9,7 @@
 //! the log in sequence order, so a durable commit implies every earlier one
 //! is durable too.
 
-use std::ops::{Bound, RangeBounds};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -19,8 +19,8 @@ use tierdb_tier::{Seq, WriteOp};
 use crate::commit_record::{self, PartitionWrite};
 use crate::conflict_tracker::{ConflictCheck, ConflictTracker};
 use crate::db::{CommitInfo, DbInner};
-use crate::iter::is_empty_range;
 use crate::limits::{check_commit_bytes, check_key, check_value};
+use crate::range_delete;
 use crate::version::Version;
 use crate::write_capture::WriteCapture;
 use crate::{Durability, Result};
@@ -34,6 +34,7 @@ fn op_bytes(op: &WriteOp) -> usize {
     match op {
         WriteOp::Put { key, value } => key.len() + value.len(),
         WriteOp::Delete { key } => key.len(),
+        WriteOp::DeleteRange { start, end } => start.len() + end.as_ref().map_or(0, |e| e.len()),
     }
 }
 
@@ -51,7 +52,8 @@ pub(crate) struct CommitState {
 /// commit lock, with the layout current then.
 enum Step {
     Write(WriteOp),
-    DeleteRange(Bound<Bytes>, Bound<Bytes>),
+    /// `[start, end)`, not yet cut at partition boundaries.
+    DeleteRange(Bytes, Option<Bytes>),
 }
 
 /// A write set on its way to commit.
@@ -89,8 +91,16 @@ impl CommitRequest {
         Ok(())
     }
 
-    pub fn delete_range(&mut self, lo: Bound<Bytes>, hi: Bound<Bytes>) {
-        self.steps.push(Step::DeleteRange(lo, hi));
+    /// Deletes every key in `(lo, hi)`: one op per partition the range
+    /// meets, whatever the number of keys in it.
+    pub fn delete_range(&mut self, lo: Bound<Bytes>, hi: Bound<Bytes>) -> Result<()> {
+        let Some((start, end)) = range_delete::half_open(&lo, &hi) else {
+            return Ok(());
+        };
+        self.bytes += start.len() + end.as_ref().map_or(0, |e| e.len());
+        check_commit_bytes(self.bytes)?;
+        self.steps.push(Step::DeleteRange(start, end));
+        Ok(())
     }
 }
 
@@ -103,7 +113,7 @@ impl DbInner {
             let mut state = self.commit.lock();
             self.check_writable()?;
             let current = self.version.load_full();
-            let writes = self.expand(req.steps, &current)?;
+            let writes = route(req.steps, &current);
             if writes.is_empty() {
                 return Ok(CommitInfo {
                     seq: current.seq,
@@ -111,9 +121,7 @@ impl DbInner {
                 });
             }
             if let Some(check) = &req.check {
-                state
-                    .conflicts
-                    .check(check, writes.iter().map(|w| w.op.key()))?;
+                state.conflicts.check(check, writes.iter().map(|w| &w.op))?;
             }
             let seq = state.next_seq;
             self.log_and_apply(seq, &writes, &current)?;
@@ -143,50 +151,10 @@ impl DbInner {
             tracker.trim(None);
             return;
         }
-        tracker.record(seq, writes.iter().map(|w| w.op.key()));
+        tracker.record(seq, writes.iter().map(|w| &w.op));
         if tracker.wants_trim() {
             tracker.trim(oldest);
         }
-    }
-
-    /// Turns the steps into point writes, expanding range deletes against
-    /// the latest state (the commit lock is held, so nothing interleaves).
-    fn expand(&self, steps: Vec<Step>, current: &Version) -> Result<Vec<PartitionWrite>> {
-        let layout = &current.layout;
-        let route = |op: WriteOp| PartitionWrite {
-            partition: layout.partitions[layout.index(op.key())].entry.id,
-            op,
-        };
-        let mut writes: Vec<PartitionWrite> = Vec::with_capacity(steps.len());
-        let mut bytes = 0usize;
-        for step in steps {
-            match step {
-                Step::Write(op) => writes.push(route(op)),
-                Step::DeleteRange(lo, hi) => {
-                    if is_empty_range(&lo, &hi) {
-                        continue;
-                    }
-                    let mut keys: Vec<Bytes> = writes
-                        .iter()
-                        .filter(|w| {
-                            RangeBounds::<Bytes>::contains(&(lo.as_ref(), hi.as_ref()), w.op.key())
-                        })
-                        .map(|w| w.op.key().clone())
-                        .collect();
-                    for item in crate::snapshot::read_range(current, lo, hi)? {
-                        keys.push(item?.0);
-                    }
-                    keys.sort();
-                    keys.dedup();
-                    for key in keys {
-                        bytes += key.len();
-                        check_commit_bytes(bytes)?;
-                        writes.push(route(WriteOp::Delete { key }));
-                    }
-                }
-            }
-        }
-        Ok(writes)
     }
 
     /// Appends the record, applies it to the tiers and publishes the new
@@ -224,4 +192,31 @@ impl DbInner {
         };
         done.map_err(|e| self.poison(e))
     }
+}
+
+/// Routes the steps to partitions with the layout of `current` (the commit
+/// lock is held, so it is the layout the commit applies under). A range
+/// delete becomes one op per partition it meets, clipped to it.
+fn route(steps: Vec<Step>, current: &Version) -> Vec<PartitionWrite> {
+    let layout = &current.layout;
+    let mut writes: Vec<PartitionWrite> = Vec::with_capacity(steps.len());
+    for step in steps {
+        match step {
+            Step::Write(op) => writes.push(PartitionWrite {
+                partition: layout.partitions[layout.index(op.key())].entry.id,
+                op,
+            }),
+            Step::DeleteRange(start, end) => {
+                let starts: Vec<&Bytes> =
+                    layout.partitions.iter().map(|p| &p.entry.start).collect();
+                for (i, op) in range_delete::clip(&starts, &start, end.as_ref()) {
+                    writes.push(PartitionWrite {
+                        partition: layout.partitions[i].entry.id,
+                        op,
+                    });
+                }
+            }
+        }
+    }
+    writes
 }

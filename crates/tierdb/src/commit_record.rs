@@ -11,10 +11,13 @@ use crate::{Error, Result};
 
 /// Payload type tag of a commit record.
 const COMMIT_RECORD_TYPE: u8 = 1;
-/// Version of the commit payload layout.
-const COMMIT_RECORD_VERSION: u8 = 1;
+/// Version of the commit payload layout this build writes. Version 1 (no
+/// range deletes) is still read.
+const COMMIT_RECORD_VERSION: u8 = 2;
 const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
+/// Version 2 and later.
+const OP_DELETE_RANGE: u8 = 3;
 
 /// One write of a commit, with the partition it goes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +30,7 @@ pub(crate) struct PartitionWrite {
 pub(crate) fn encode(writes: &[PartitionWrite]) -> Vec<u8> {
     let bytes: usize = writes
         .iter()
-        .map(|w| 13 + w.op.key().len() + value_len(&w.op))
+        .map(|w| 18 + w.op.key().len() + value_len(&w.op))
         .sum();
     let mut out = Vec::with_capacity(6 + bytes);
     out.push(COMMIT_RECORD_TYPE);
@@ -46,6 +49,18 @@ pub(crate) fn encode(writes: &[PartitionWrite]) -> Vec<u8> {
                 out.extend_from_slice(&w.partition.to_le_bytes());
                 put_bytes(&mut out, key);
             }
+            WriteOp::DeleteRange { start, end } => {
+                out.push(OP_DELETE_RANGE);
+                out.extend_from_slice(&w.partition.to_le_bytes());
+                put_bytes(&mut out, start);
+                match end {
+                    None => out.push(0),
+                    Some(end) => {
+                        out.push(1);
+                        put_bytes(&mut out, end);
+                    }
+                }
+            }
         }
     }
     out
@@ -55,6 +70,7 @@ fn value_len(op: &WriteOp) -> usize {
     match op {
         WriteOp::Put { value, .. } => value.len(),
         WriteOp::Delete { .. } => 0,
+        WriteOp::DeleteRange { end, .. } => end.as_ref().map_or(0, |e| e.len()),
     }
 }
 
@@ -75,7 +91,7 @@ pub(crate) fn decode(payload: &[u8], file: &Path, lsn: u64) -> Result<Vec<Partit
     };
     let kind = r.u8()?;
     let version = r.u8()?;
-    if kind != COMMIT_RECORD_TYPE || version != COMMIT_RECORD_VERSION {
+    if kind != COMMIT_RECORD_TYPE || !(1..=COMMIT_RECORD_VERSION).contains(&version) {
         return Err(r.error(&format!(
             "unknown commit record type {kind} version {version}"
         )));
@@ -93,6 +109,14 @@ pub(crate) fn decode(payload: &[u8], file: &Path, lsn: u64) -> Result<Vec<Partit
                 value: r.bytes()?,
             },
             OP_DELETE => WriteOp::Delete { key },
+            OP_DELETE_RANGE if version >= 2 => {
+                let end = match r.u8()? {
+                    0 => None,
+                    1 => Some(r.bytes()?),
+                    flag => return Err(r.error(&format!("bad range end flag {flag}"))),
+                };
+                WriteOp::DeleteRange { start: key, end }
+            }
             other => return Err(r.error(&format!("unknown op {other}"))),
         };
         writes.push(PartitionWrite { partition, op });
@@ -159,15 +183,20 @@ mod tests {
             any::<u32>(),
             proptest::collection::vec(any::<u8>(), 0..40),
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..100)),
+            0..4u8,
         )
-            .prop_map(|(partition, key, value)| PartitionWrite {
+            .prop_map(|(partition, key, value, shape)| PartitionWrite {
                 partition,
-                op: match value {
-                    Some(v) => WriteOp::Put {
+                op: match (value, shape) {
+                    (v, 0) => WriteOp::DeleteRange {
+                        start: key.into(),
+                        end: v.map(Into::into),
+                    },
+                    (Some(v), _) => WriteOp::Put {
                         key: key.into(),
                         value: v.into(),
                     },
-                    None => WriteOp::Delete { key: key.into() },
+                    (None, _) => WriteOp::Delete { key: key.into() },
                 },
             })
     }

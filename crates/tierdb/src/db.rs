@@ -177,7 +177,7 @@ impl Db {
             match op {
                 BatchOp::Put(k, v) => req.put(k, v)?,
                 BatchOp::Delete(k) => req.delete(k)?,
-                BatchOp::DeleteRange(lo, hi) => req.delete_range(lo, hi),
+                BatchOp::DeleteRange(lo, hi) => req.delete_range(lo, hi)?,
             }
         }
         self.inner.commit(req)

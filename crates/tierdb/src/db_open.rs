@@ -287,8 +287,17 @@ fn replay_wal(
         // before a layout change may name a partition id that no longer
         // exists, or whose range changed; every partition rebuilt by that
         // change persisted past the record, so it is skipped there.
+        // A range delete is cut again at today's partition boundaries.
         let mut ops: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
         for w in writes {
+            if let WriteOp::DeleteRange { start, end } = &w.op {
+                let starts: Vec<&bytes::Bytes> =
+                    partitions.iter().map(|p| &p.entry.start).collect();
+                for (i, op) in crate::range_delete::clip(&starts, start, end.as_ref()) {
+                    ops.entry(i).or_default().push(op);
+                }
+                continue;
+            }
             let i = partitions
                 .partition_point(|p| p.entry.start[..] <= w.op.key()[..])
                 .saturating_sub(1);

@@ -50,13 +50,23 @@ impl Layout {
             .saturating_sub(1)
     }
 
-    /// `ops` grouped by the index of the partition each goes to.
+    /// `ops` grouped by the index of the partition each goes to; a range
+    /// delete is cut into one piece per partition it meets.
     pub fn route<'a>(
         &self,
         ops: impl IntoIterator<Item = &'a WriteOp>,
     ) -> BTreeMap<usize, Vec<WriteOp>> {
         let mut routed: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
         for op in ops {
+            if let WriteOp::DeleteRange { start, end } = op {
+                // Cut at this layout's boundaries (a captured write may
+                // have been routed under another layout).
+                let starts: Vec<&Bytes> = self.partitions.iter().map(|p| &p.entry.start).collect();
+                for (i, piece) in crate::range_delete::clip(&starts, start, end.as_ref()) {
+                    routed.entry(i).or_default().push(piece);
+                }
+                continue;
+            }
             routed
                 .entry(self.index(op.key()))
                 .or_default()

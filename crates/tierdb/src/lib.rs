@@ -55,6 +55,7 @@ mod manifest;
 mod options;
 mod partition;
 mod partition_files;
+mod range_delete;
 mod snapshot;
 mod stats;
 mod txn;

@@ -52,9 +52,11 @@ impl WriteBatch {
     }
 
     /// Removes every key in `range` that exists when the batch commits
-    /// (writes earlier in the same batch included). This version expands the
-    /// range into point deletes under the commit lock, so its cost grows with
-    /// the number of keys removed.
+    /// (writes earlier in the same batch included; later ones survive). It
+    /// costs the same however many keys the range holds: the WAL record
+    /// carries the range itself (one op per partition it meets), an LSM
+    /// partition records a range tombstone and a B+tree partition drops
+    /// the subtrees inside the range whole.
     pub fn delete_range<'k>(&mut self, range: impl RangeBounds<&'k [u8]>) -> &mut Self {
         let (lo, hi) = owned_bounds(&range);
         self.ops.push(BatchOp::DeleteRange(lo, hi));

@@ -142,6 +142,10 @@ struct Harness {
     model: Model,
     /// Commit counter (model time) of the last write to each key.
     last_write: BTreeMap<Vec<u8>, u64>,
+    /// Ranges `[lo, hi)` deleted with `delete_range`, and the commit that
+    /// did it: a range delete conflicts with every key and range inside it,
+    /// whether or not keys existed there.
+    deleted_ranges: Vec<(Vec<u8>, Vec<u8>, u64)>,
     commits: u64,
     txns: Vec<Option<ModelTxn>>,
     snaps: Vec<Option<(Snapshot, Model)>>,
@@ -157,6 +161,7 @@ impl Harness {
             db: Some(db),
             model: Model::new(),
             last_write: BTreeMap::new(),
+            deleted_ranges: Vec::new(),
             commits: 0,
             txns: (0..SLOTS).map(|_| None).collect(),
             snaps: (0..SLOTS).map(|_| None).collect(),
@@ -180,6 +185,26 @@ impl Harness {
 
     fn changed_since(&self, k: &[u8], since: u64) -> bool {
         self.last_write.get(k).is_some_and(|&c| c > since)
+            || self
+                .deleted_ranges
+                .iter()
+                .any(|(lo, hi, c)| *c > since && lo.as_slice() <= k && k < hi.as_slice())
+    }
+
+    /// True if a range deleted after `since` meets `(lo, hi)`.
+    fn range_deleted_since(&self, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>, since: u64) -> bool {
+        self.deleted_ranges.iter().any(|(dlo, dhi, c)| {
+            let below_hi = match hi {
+                Bound::Included(h) => dlo <= h,
+                Bound::Excluded(h) => dlo < h,
+                Bound::Unbounded => true,
+            };
+            let above_lo = match lo {
+                Bound::Included(l) | Bound::Excluded(l) => l < dhi,
+                Bound::Unbounded => true,
+            };
+            *c > since && below_hi && above_lo
+        })
     }
 
     fn run(&mut self, op: &Op) {
@@ -335,14 +360,15 @@ impl Harness {
             .delete_range(lo.as_slice()..hi.as_slice())
             .unwrap();
         if lo < hi {
+            // Commits even if no key is in range: the range itself is the
+            // write.
             let doomed: BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
                 .model
-                .range(lo..hi)
+                .range(lo.clone()..hi.clone())
                 .map(|(k, _)| (k.clone(), None))
                 .collect();
-            if !doomed.is_empty() {
-                self.commit_model(&doomed);
-            }
+            self.commit_model(&doomed);
+            self.deleted_ranges.push((lo, hi, self.commits));
         }
     }
 
@@ -374,10 +400,11 @@ impl Harness {
             conflict |= t.reads.iter().any(|k| self.changed_since(k, since));
             conflict |= t.ranges.iter().any(|(lo, hi)| {
                 !common::range_is_empty(lo, hi)
-                    && self
+                    && (self
                         .last_write
                         .range((lo.clone(), hi.clone()))
                         .any(|(_, &c)| c > since)
+                        || self.range_deleted_since(lo, hi, since))
             });
         }
         let writes = t.writes.clone();

@@ -163,6 +163,21 @@ fn step(db: &Db, rng: &mut StdRng, h: &mut History, tick: u64, tally: &mut Tally
             b.put(&k, &v);
             db.write_with(b, durability)
         }
+        5 if rng.random_bool(0.3) => {
+            // A range delete: one WAL op per partition it meets. The model
+            // deletes every key of the workload's key space in range.
+            // Never empty: an empty write set commits nothing (no sequence).
+            let a = rng.random_range(0..60);
+            let b = a + rng.random_range(1..12);
+            let (lo, hi) = (format!("acct/{a:03}"), format!("acct/{b:03}"));
+            for i in a..b.min(60) {
+                writes.insert(format!("acct/{i:03}").into_bytes(), None);
+            }
+            let mut batch = WriteBatch::new();
+            batch.delete_range(lo.as_bytes()..hi.as_bytes());
+            tally.range_deletes += 1;
+            db.write_with(batch, durability)
+        }
         5 => {
             let k = random_key(rng);
             writes.insert(k.clone(), None);
@@ -234,6 +249,7 @@ struct Tally {
     crashes_in_open: u64,
     recoveries: u64,
     recovered_below_acked: u64,
+    range_deletes: u64,
 }
 
 fn crash_case(layout: Layout, seed: u64, tally: &mut Tally) -> Result<(), String> {
@@ -328,6 +344,7 @@ fn run_cases(layout: Layout) {
         assert!(tally.crashes_in_checkpoint > 0, "{tally:?}");
         assert!(tally.crashes_in_layout_change > 0, "{tally:?}");
         assert!(tally.recovered_below_acked > 0, "{tally:?}");
+        assert!(tally.range_deletes > 0, "{tally:?}");
     }
 }
 

@@ -89,7 +89,9 @@ impl Mutation<'_> {
         let node = self.materialize(child)?;
         let branch = match &mut node.body {
             Body::Leaf(leaf) => {
-                let from = leaf.entries.partition_point(|e| e.key.as_ref() < range.start);
+                let from = leaf
+                    .entries
+                    .partition_point(|e| e.key.as_ref() < range.start);
                 let to = match range.end {
                     Some(end) => leaf.entries.partition_point(|e| e.key.as_ref() < end),
                     None => leaf.entries.len(),

@@ -47,7 +47,9 @@ pub(crate) fn decode(contents: &[u8]) -> Result<Vec<RangeTombstone>, Reason> {
     let mut dec = Decoder::new(contents);
     let count = dec.varint64()?;
     // Each tombstone takes at least 10 bytes: bound the allocation.
-    let cap = usize::try_from(count).unwrap_or(usize::MAX).min(contents.len() / 10);
+    let cap = usize::try_from(count)
+        .unwrap_or(usize::MAX)
+        .min(contents.len() / 10);
     let mut out: Vec<RangeTombstone> = Vec::with_capacity(cap);
     for _ in 0..count {
         let start = get_key(&mut dec)?;

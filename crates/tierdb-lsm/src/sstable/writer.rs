@@ -219,7 +219,6 @@ impl SstWriter {
         self.offset += bytes.len() as u64;
         Ok(())
     }
-
 }
 
 fn first_properties(entry: &Entry, opts: &SstOptions) -> Properties {
