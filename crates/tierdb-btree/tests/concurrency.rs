@@ -51,6 +51,7 @@ fn apply_read_and_persist_concurrently() {
                     match op {
                         WriteOp::Put { key, value } => next.insert(key.clone(), value.clone()),
                         WriteOp::Delete { key } => next.remove(key),
+                        WriteOp::DeleteRange { .. } => unreachable!("no range deletes here"),
                     };
                 }
                 models.lock().insert(seq, Arc::new(next.clone()));

@@ -10,7 +10,6 @@ mod common;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use common::*;
 use tierdb_io::{OsVfs, Vfs};
 use tierdb_tier::{Tier, WriteOp};
@@ -116,7 +115,7 @@ fn held_view_survives_and_space_is_reclaimed() {
         collect(
             &*tier.read_view(),
             Bound::Included(key(10)),
-            Bound::Excluded(Bytes::from(key(n - 10)))
+            Bound::Excluded(key(n - 10))
         )
         .is_empty()
     );
