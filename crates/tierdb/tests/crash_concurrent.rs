@@ -8,6 +8,12 @@
 //! acknowledged as `Sync` is at or below `s`, and each commit that failed
 //! (the crash hit it) is there in full or not at all.
 //!
+//! Every fifth commit is a `WriteBatch` that also writes two scratch keys on
+//! either side of the partition boundary the reshaper splits at and deletes
+//! them with one `delete_range` spanning that boundary: no scratch key may
+//! ever be visible, which checks that range deletes are cut at partition
+//! boundaries at commit, at WAL replay and when a layout change catches up.
+//!
 //! Thread scheduling makes these cases not bit-for-bit replayable; the seed
 //! reproduces the setup. `TIERDB_CRASH_CASES` scales the count (a tenth of
 //! it is run here, at least 100).
@@ -22,7 +28,7 @@ use std::thread;
 use common::{LAYOUTS, Layout};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tierdb::{Db, Durability, SimVfs, Tier, TxnOptions};
+use tierdb::{Db, Durability, SimVfs, Tier, TxnOptions, WriteBatch};
 
 struct Outcome {
     /// (seq, commit index, durability) of acknowledged commits.
@@ -34,6 +40,15 @@ struct Outcome {
 fn keys(thread: u64, i: u64) -> [String; 2] {
     [format!("t{thread}/{i:05}/a"), format!("t{thread}/{i:05}/b")]
 }
+
+/// Scratch keys, each written and range-deleted by the same commit: one
+/// below the `t2/` boundary, one above it (before every committer key).
+fn scratch(thread: u64, i: u64) -> [String; 2] {
+    [format!("t1/~{thread}/{i}"), format!("t2/ {thread}/{i}")]
+}
+
+/// The range deleting every scratch key, across the `t2/` boundary.
+const SCRATCH_RANGE: (&[u8], &[u8]) = (b"t1/~", b"t2/!");
 
 fn committer(db: Db, thread: u64, seed: u64) -> Outcome {
     let mut rng = StdRng::seed_from_u64(seed * 31 + thread);
@@ -47,14 +62,24 @@ fn committer(db: Db, thread: u64, seed: u64) -> Outcome {
             1 => Durability::Volatile,
             _ => Durability::Sync,
         };
-        let mut tx = db.begin_with(TxnOptions::default().durability(durability));
-        for k in keys(thread, i) {
-            if tx.put(&k, format!("{k}={i}")).is_err() {
-                out.failed = Some(i);
-                return out;
+        let result = if i % 5 == 4 {
+            let mut batch = WriteBatch::new();
+            for k in keys(thread, i).into_iter().chain(scratch(thread, i)) {
+                batch.put(&k, format!("{k}={i}"));
             }
-        }
-        match tx.commit() {
+            batch.delete_range(SCRATCH_RANGE.0..SCRATCH_RANGE.1);
+            db.write_with(batch, durability)
+        } else {
+            let mut tx = db.begin_with(TxnOptions::default().durability(durability));
+            for k in keys(thread, i) {
+                if tx.put(&k, format!("{k}={i}")).is_err() {
+                    out.failed = Some(i);
+                    return out;
+                }
+            }
+            tx.commit()
+        };
+        match result {
             Ok(info) => out.acked.push((info.seq, i, durability)),
             Err(_) => {
                 out.failed = Some(i);
@@ -101,6 +126,14 @@ fn check(db: &Db, outcomes: &[Outcome]) -> Result<(), String> {
         .map(|r| r.map(|(k, _)| String::from_utf8_lossy(&k).into_owned()))
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
+    if let Some(k) = present
+        .iter()
+        .find(|k| k.starts_with("t1/~") || k.starts_with("t2/ "))
+    {
+        return Err(format!(
+            "range-deleted scratch key {k} is visible (recovered {s})"
+        ));
+    }
     let mut expected_keys = 0;
     for (t, out) in outcomes.iter().enumerate() {
         for &(seq, i, durability) in &out.acked {
