@@ -12,6 +12,7 @@ use crate::conflict_tracker::ConflictCheck;
 use crate::db::Db;
 use crate::iter::{Iter, OverlayIter, is_empty_range, owned_bounds, prefix_bounds};
 use crate::limits::{check_key, check_value};
+use crate::range_delete::half_open;
 use crate::snapshot::{read_get, read_range};
 use crate::version::Version;
 use crate::{CommitInfo, Error, Isolation, Result, TxnOptions};
@@ -39,6 +40,9 @@ pub struct Txn {
     version: Arc<Version>,
     opts: TxnOptions,
     writes: BTreeMap<Bytes, Option<Bytes>>,
+    /// Ranges `[start, end)` deleted by this transaction; `writes` holds
+    /// only what was written after the range deletes covering it.
+    deleted_ranges: Vec<(Bytes, Option<Bytes>)>,
     read_keys: Vec<Bytes>,
     read_ranges: Vec<(Bound<Bytes>, Bound<Bytes>)>,
 }
@@ -58,6 +62,7 @@ impl Txn {
             version,
             opts,
             writes: BTreeMap::new(),
+            deleted_ranges: Vec::new(),
             read_keys: Vec::new(),
             read_ranges: Vec::new(),
         }
@@ -79,6 +84,9 @@ impl Txn {
         let key = key.as_ref();
         if let Some(own) = self.writes.get(key) {
             return Ok(own.clone());
+        }
+        if self.deleted_by_self(key) {
+            return Ok(None);
         }
         if self.serializable() {
             self.read_keys.push(Bytes::copy_from_slice(key));
@@ -108,6 +116,27 @@ impl Txn {
         Ok(())
     }
 
+    /// Removes every key in `range` when the transaction commits (keys this
+    /// transaction wrote before included; later writes survive). Like
+    /// `Db::delete_range`, its cost does not depend on how many keys the
+    /// range holds. It conflicts with any write to, or serializable read
+    /// of, a key in the range by a transaction that commits first.
+    pub fn delete_range<'k>(&mut self, range: impl RangeBounds<&'k [u8]>) -> Result<()> {
+        self.db.check_open()?;
+        let (lo, hi) = owned_bounds(&range);
+        let Some((start, end)) = half_open(&lo, &hi) else {
+            return Ok(());
+        };
+        self.writes
+            .retain(|k, _| !tierdb_tier::range_contains(&start, end.as_deref(), k));
+        self.deleted_ranges.push((start, end));
+        Ok(())
+    }
+
+    fn deleted_by_self(&self, key: &[u8]) -> bool {
+        in_any(&self.deleted_ranges, key)
+    }
+
     /// The entries in `range`, in key order, with this transaction's own
     /// writes applied.
     pub fn range<'k>(&mut self, range: impl RangeBounds<&'k [u8]>) -> Result<Iter> {
@@ -131,7 +160,9 @@ impl Txn {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         };
-        let base = read_range(&self.version, lo.clone(), hi.clone())?;
+        let deleted = self.deleted_ranges.clone();
+        let base = read_range(&self.version, lo.clone(), hi.clone())?
+            .filter(move |item| item.as_ref().map_or(true, |(k, _)| !in_any(&deleted, k)));
         if self.serializable() {
             self.read_ranges.push((lo, hi));
         }
@@ -151,6 +182,13 @@ impl Txn {
             .durability
             .unwrap_or(self.db.inner.opts.durability);
         let mut req = CommitRequest::new(durability);
+        // Range deletes first: `writes` holds only what came after them.
+        for (start, end) in std::mem::take(&mut self.deleted_ranges) {
+            req.delete_range(
+                Bound::Included(start),
+                end.map_or(Bound::Unbounded, Bound::Excluded),
+            )?;
+        }
         for (key, value) in std::mem::take(&mut self.writes) {
             match value {
                 Some(v) => req.put(key, v)?,
@@ -175,6 +213,13 @@ impl Txn {
 
     /// Discards the transaction's writes (as dropping it does).
     pub fn rollback(self) {}
+}
+
+/// True if one of the `[start, end)` ranges holds `key`.
+fn in_any(ranges: &[(Bytes, Option<Bytes>)], key: &[u8]) -> bool {
+    ranges
+        .iter()
+        .any(|(start, end)| tierdb_tier::range_contains(start, end.as_deref(), key))
 }
 
 impl Drop for Txn {

@@ -27,6 +27,7 @@ enum Op {
     Begin(usize, bool),
     TxPut(usize, u8, usize),
     TxDelete(usize, u8),
+    TxDeleteRange(usize, u8, u8),
     TxGet(usize, u8),
     TxRange(usize, Bound<u8>, Bound<u8>, bool),
     Commit(usize),
@@ -86,6 +87,7 @@ fn arb_op() -> impl Strategy<Value = Op> {
         3 => (s(), any::<bool>()).prop_map(|(s, ser)| Op::Begin(s, ser)),
         4 => (s(), k(), arb_len()).prop_map(|(s, k, l)| Op::TxPut(s, k, l)),
         2 => (s(), k()).prop_map(|(s, k)| Op::TxDelete(s, k)),
+        3 => (s(), k(), k()).prop_map(|(s, a, b)| Op::TxDeleteRange(s, a, b)),
         3 => (s(), k()).prop_map(|(s, k)| Op::TxGet(s, k)),
         2 => (s(), arb_bound(), arb_bound(), any::<bool>()).prop_map(|(s, a, b, r)| Op::TxRange(s, a, b, r)),
         3 => s().prop_map(Op::Commit),
@@ -98,6 +100,13 @@ fn arb_op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(Op::Merge),
         1 => any::<u8>().prop_map(Op::SetTier),
     ]
+}
+
+/// True if one of the ranges `[lo, hi)` holds `k`.
+fn t_deleted(ranges: &[(Vec<u8>, Vec<u8>)], k: &[u8]) -> bool {
+    ranges
+        .iter()
+        .any(|(lo, hi)| lo.as_slice() <= k && k < hi.as_slice())
 }
 
 fn bound(b: &Bound<u8>) -> Bound<Vec<u8>> {
@@ -117,14 +126,22 @@ struct ModelTxn {
     start_commit: u64,
     snapshot: Model,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Non-empty ranges `[lo, hi)` it deleted; `writes` holds only what it
+    /// wrote after them.
+    deleted: Vec<(Vec<u8>, Vec<u8>)>,
     serializable: bool,
     reads: BTreeSet<Vec<u8>>,
     ranges: Vec<KeyRange>,
 }
 
 impl ModelTxn {
+    fn deleted_by_self(&self, k: &[u8]) -> bool {
+        t_deleted(&self.deleted, k)
+    }
+
     fn view(&self) -> Model {
         let mut m = self.snapshot.clone();
+        m.retain(|k, _| !self.deleted_by_self(k));
         for (k, v) in &self.writes {
             match v {
                 Some(v) => m.insert(k.clone(), v.clone()),
@@ -247,11 +264,21 @@ impl Harness {
                     t.writes.insert(key(*k), None);
                 }
             }
+            Op::TxDeleteRange(slot, a, b) => {
+                if let Some(t) = self.txns[*slot].as_mut() {
+                    let (lo, hi) = (key(*a), key(*b));
+                    t.txn.delete_range(lo.as_slice()..hi.as_slice()).unwrap();
+                    if lo < hi {
+                        t.writes.retain(|k, _| !(lo <= *k && *k < hi));
+                        t.deleted.push((lo, hi));
+                    }
+                }
+            }
             Op::TxGet(slot, k) => {
                 if let Some(t) = self.txns[*slot].as_mut() {
                     let got = t.txn.get(key(*k)).unwrap().map(|b| b.to_vec());
                     assert_eq!(got, t.view().get(&key(*k)).cloned(), "txn get {k}");
-                    if !t.writes.contains_key(&key(*k)) {
+                    if !t.writes.contains_key(&key(*k)) && !t.deleted_by_self(&key(*k)) {
                         t.reads.insert(key(*k));
                     }
                 }
@@ -384,6 +411,7 @@ impl Harness {
             start_commit: self.commits,
             snapshot: self.model.clone(),
             writes: BTreeMap::new(),
+            deleted: Vec::new(),
             serializable,
             reads: BTreeSet::new(),
             ranges: Vec::new(),
@@ -396,6 +424,13 @@ impl Harness {
         };
         let since = t.start_commit;
         let mut conflict = t.writes.keys().any(|k| self.changed_since(k, since));
+        conflict |= t.deleted.iter().any(|(lo, hi)| {
+            let (lo, hi) = (Bound::Included(lo.clone()), Bound::Excluded(hi.clone()));
+            self.last_write
+                .range((lo.clone(), hi.clone()))
+                .any(|(_, &c)| c > since)
+                || self.range_deleted_since(&lo, &hi, since)
+        });
         if t.serializable {
             conflict |= t.reads.iter().any(|k| self.changed_since(k, since));
             conflict |= t.ranges.iter().any(|(lo, hi)| {
@@ -407,18 +442,30 @@ impl Harness {
                         || self.range_deleted_since(lo, hi, since))
             });
         }
-        let writes = t.writes.clone();
+        let (writes, deleted) = (t.writes.clone(), t.deleted.clone());
         // A transaction without writes commits at its snapshot: it is
         // serializable there, whatever changed since.
-        conflict &= !writes.is_empty();
+        let writes_anything = !writes.is_empty() || !deleted.is_empty();
+        conflict &= writes_anything;
         match t.txn.commit() {
             Ok(_) => {
                 assert!(
                     !conflict,
                     "commit succeeded but the model expected a conflict"
                 );
-                if !writes.is_empty() {
-                    self.commit_model(&writes);
+                if writes_anything {
+                    // Its range deletes first, then what it wrote after them.
+                    let mut all: BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
+                        .model
+                        .keys()
+                        .filter(|k| t_deleted(&deleted, k))
+                        .map(|k| (k.clone(), None))
+                        .collect();
+                    all.extend(writes);
+                    self.commit_model(&all);
+                    for (lo, hi) in deleted {
+                        self.deleted_ranges.push((lo, hi, self.commits));
+                    }
                 }
             }
             Err(Error::Conflict { .. }) => assert!(conflict, "unexpected conflict"),
