@@ -30,6 +30,12 @@
 //!   the layer above runs (on a timer or size trigger), so waiting inside
 //!   `apply` — which runs under that layer's commit lock — could only time
 //!   out. Every slowdown and stall is counted in [`LsmStats`].
+//! - **range deletes** (`range_del.rs`): a `WriteOp::DeleteRange` becomes a
+//!   range tombstone at the write set's sequence, kept beside the memtable's
+//!   skiplist and written to each SSTable's range-deletion block; reads hide
+//!   versions a newer visible tombstone covers; flush and compaction drop
+//!   what tombstones hide, cut tombstones at output-table boundaries and
+//!   drop them at the bottom level.
 //! - **open** (`recover.rs`) reads the manifest and removes files it does
 //!   not list.
 //!
