@@ -1,5 +1,5 @@
 //! `delete_range` costs O(1) in the log whatever the number of keys, on
-//! every layout: the commit record of a range delete over 20,000 keys is a
+//! every layout: the commit record of a range delete over 99,800 keys is a
 //! few dozen bytes per partition; a snapshot taken before it keeps reading
 //! every key through checkpoints (flushes), compactions and a layout
 //! change; and the deleted keys stay deleted after a reopen (WAL replay)
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use common::*;
 use tierdb::{Db, SimVfs, WriteBatch};
 
-const N: u64 = 20_000;
+const N: u64 = 100_000;
 
 fn key(i: u64) -> Vec<u8> {
     format!("k/{i:08}").into_bytes()
