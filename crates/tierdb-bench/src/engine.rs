@@ -1,0 +1,176 @@
+//! The `Engine` trait every benchmarked store implements, and the list of
+//! engines this build knows (`--engines`).
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+/// Errors from any engine, boxed: the tool only reports them.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// One key-value pair of a batch.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+/// What the workloads need from a store. Every call is one transaction of
+/// that store; `durable` asks for the commit to be on stable storage
+/// (fdatasync) before the call returns, otherwise it is written to the OS
+/// (or the engine's nearest equivalent, stated in its settings).
+pub trait Engine: Send + Sync {
+    fn put(&self, key: &[u8], value: &[u8], durable: bool) -> Result<()>;
+    /// Writes all pairs atomically.
+    fn write_batch(&self, pairs: &[Pair], durable: bool) -> Result<()>;
+    /// The value's length, if the key is present (the value is read).
+    fn get(&self, key: &[u8]) -> Result<Option<usize>>;
+    /// Reads up to `limit` pairs from the first key >= `start`, in order;
+    /// returns how many it read.
+    fn scan(&self, start: &[u8], limit: usize) -> Result<usize>;
+    /// Makes everything written so far durable.
+    fn sync(&self) -> Result<()>;
+    /// Closes cleanly (flushing what the engine flushes on close).
+    fn close(self: Box<Self>) -> Result<()>;
+}
+
+/// Settings that every engine gets alike.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Memory budget for the engine's own cache of pages or blocks.
+    pub cache_bytes: usize,
+    /// Extra tierdb partitions: (start key, tier). Other engines ignore it.
+    pub splits: Vec<(Vec<u8>, tierdb::Tier)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// tierdb, one B+tree partition (plus `--split`s).
+    TierdbBtree,
+    /// tierdb, one LSM partition (plus `--split`s).
+    TierdbLsm,
+    /// tierdb, B+tree by default and an LSM partition for `stock/` (the
+    /// catalog's write-heavy inventory feed).
+    TierdbMixed,
+    Rocksdb,
+    Lmdb,
+    Redb,
+    Fjall,
+    Sqlite,
+}
+
+pub const ALL: [EngineKind; 8] = [
+    EngineKind::TierdbBtree,
+    EngineKind::TierdbLsm,
+    EngineKind::TierdbMixed,
+    EngineKind::Rocksdb,
+    EngineKind::Lmdb,
+    EngineKind::Redb,
+    EngineKind::Fjall,
+    EngineKind::Sqlite,
+];
+
+impl EngineKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::TierdbBtree => "tierdb-btree",
+            EngineKind::TierdbLsm => "tierdb-lsm",
+            EngineKind::TierdbMixed => "tierdb-mixed",
+            EngineKind::Rocksdb => "rocksdb",
+            EngineKind::Lmdb => "lmdb",
+            EngineKind::Redb => "redb",
+            EngineKind::Fjall => "fjall",
+            EngineKind::Sqlite => "sqlite",
+        }
+    }
+
+    pub fn is_tierdb(self) -> bool {
+        matches!(
+            self,
+            EngineKind::TierdbBtree | EngineKind::TierdbLsm | EngineKind::TierdbMixed
+        )
+    }
+
+    /// Whether this build has the engine (its cargo feature is on).
+    pub fn available(self) -> bool {
+        match self {
+            EngineKind::TierdbBtree | EngineKind::TierdbLsm | EngineKind::TierdbMixed => true,
+            EngineKind::Rocksdb => cfg!(feature = "rocksdb"),
+            EngineKind::Lmdb => cfg!(feature = "lmdb"),
+            EngineKind::Redb => cfg!(feature = "redb"),
+            EngineKind::Fjall => cfg!(feature = "fjall"),
+            EngineKind::Sqlite => cfg!(feature = "sqlite"),
+        }
+    }
+
+    /// Opens (creating if missing) the engine's store in `dir`.
+    pub fn open(self, dir: &Path, cfg: &EngineConfig) -> Result<Box<dyn Engine>> {
+        std::fs::create_dir_all(dir)?;
+        match self {
+            EngineKind::TierdbBtree | EngineKind::TierdbLsm | EngineKind::TierdbMixed => {
+                crate::engines::tierdb::open(self, dir, cfg)
+            }
+            #[cfg(feature = "rocksdb")]
+            EngineKind::Rocksdb => crate::engines::rocksdb::open(dir, cfg),
+            #[cfg(feature = "lmdb")]
+            EngineKind::Lmdb => crate::engines::lmdb::open(dir, cfg),
+            #[cfg(feature = "redb")]
+            EngineKind::Redb => crate::engines::redb::open(dir, cfg),
+            #[cfg(feature = "fjall")]
+            EngineKind::Fjall => crate::engines::fjall::open(dir, cfg),
+            #[cfg(feature = "sqlite")]
+            EngineKind::Sqlite => crate::engines::sqlite::open(dir, cfg),
+            #[allow(unreachable_patterns)]
+            other => Err(format!(
+                "engine {other} is not in this build: build with --features {}",
+                other.feature()
+            )
+            .into()),
+        }
+    }
+
+    /// The engine's settings, printed and recorded with its results.
+    pub fn settings(self, cfg: &EngineConfig) -> String {
+        let cache = format!("cache {} MiB", cfg.cache_bytes >> 20);
+        let s = match self {
+            EngineKind::TierdbBtree | EngineKind::TierdbLsm | EngineKind::TierdbMixed => {
+                crate::engines::tierdb::settings(self, cfg)
+            }
+            EngineKind::Rocksdb => "block cache (LRU) = budget, no compression, WAL on; durable = WriteOptions::sync (group commit), else WAL written without sync".into(),
+            EngineKind::Lmdb => "NO_SYNC env, durable = commit + mdb_env_sync; page cache is the OS's (mmap), no own cache, so the budget does not apply; map 64 GiB".into(),
+            EngineKind::Redb => "cache = budget; durable = Durability::Immediate, else Durability::None (not written until a later durable commit)".into(),
+            EngineKind::Fjall => "block cache = budget, no compression (lz4 feature off); durable = persist(SyncData), else persist(Buffer) (journal written to the OS)".into(),
+            EngineKind::Sqlite => "bundled SQLite, WAL mode, table (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID; durable = synchronous=FULL, else NORMAL; page cache = budget per connection (one writer, readers pooled)".into(),
+        };
+        format!("{cache}; {s}")
+    }
+
+    fn feature(self) -> &'static str {
+        match self {
+            EngineKind::Lmdb => "lmdb",
+            EngineKind::Sqlite => "sqlite",
+            _ => self.name(),
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            let names: Vec<_> = ALL.iter().map(|k| k.name()).collect();
+            format!("unknown engine {s:?}; known: {}", names.join(", "))
+        })
+    }
+}
+
+/// Parses `a,b,c` (or `all`: every engine in this build).
+pub fn parse_list(s: &str) -> std::result::Result<Vec<EngineKind>, String> {
+    if s == "all" {
+        return Ok(ALL.into_iter().filter(|k| k.available()).collect());
+    }
+    s.split(',').map(|n| n.trim().parse()).collect()
+}

@@ -1,0 +1,69 @@
+//! `tierdb-bench`: workloads, engines and reports (see docs/benchmarks.md).
+
+pub mod catalog;
+pub mod chart;
+pub mod cli;
+pub mod engine;
+pub mod engines;
+pub mod generic;
+pub mod keys;
+pub mod measure;
+pub mod phase;
+pub mod report;
+pub mod runner;
+
+use cli::{Cli, Workload};
+use engine::Result;
+use report::Output;
+
+/// Runs what the command line asks for.
+pub fn run(cli: &Cli) -> Result<()> {
+    if cli.workload == Workload::KillChild {
+        return catalog::kill_child(cli);
+    }
+    for kind in &cli.engines {
+        if !kind.available() {
+            return Err(kind
+                .open(&cli.base_dir(), &cli.engine_config())
+                .err()
+                .unwrap_or_else(|| "unavailable".into()));
+        }
+    }
+    let mut out = Output::create(&cli.out)?;
+    let result = run_workload(cli, &mut out);
+    if !cli.keep {
+        let _ = std::fs::remove_dir_all(cli.base_dir());
+    }
+    result?;
+    out.print_summary();
+    let charts = out.write_charts(cli.workload == Workload::Growth)?;
+    println!("\nresults: {}", out.path().display());
+    for c in charts {
+        println!("chart:   {}", c.display());
+    }
+    Ok(())
+}
+
+fn run_workload(cli: &Cli, out: &mut Output) -> Result<()> {
+    match cli.workload {
+        Workload::Catalog | Workload::Growth => {
+            catalog::fsync_baseline(cli, out)?;
+            let sizes = if cli.workload == Workload::Growth {
+                cli.sizes.clone()
+            } else {
+                vec![cli.n]
+            };
+            for n in sizes {
+                for &kind in &cli.engines {
+                    catalog::run(cli, kind, n, out)?;
+                }
+            }
+        }
+        w => {
+            for &kind in &cli.engines {
+                generic::run(cli, w, kind, out)?;
+            }
+        }
+    }
+    Ok(())
+}
