@@ -6,6 +6,8 @@
 //!   threads on real files; the time per commit falls with N while group
 //!   commit shares each fdatasync.
 //! - `volatile_commit`: the in-memory part of the commit path alone.
+//! - `txn_commit`: a transaction that reads a key and writes it back
+//!   (conflict check included), committed `Volatile`.
 //! - `get_hit`: a point read of a present key.
 
 use std::sync::{Arc, Barrier};
@@ -13,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tierdb::{Db, Durability, Options, WriteBatch};
+use tierdb::{Db, Durability, Options, TxnOptions, WriteBatch};
 
 fn open(dir: &tempfile::TempDir) -> Db {
     Db::open(
@@ -82,6 +84,24 @@ fn bench_volatile_commit(c: &mut Criterion) {
     db.close().expect("close");
 }
 
+fn bench_txn_commit(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir);
+    let mut i = 0u64;
+    c.bench_function("txn_commit", |b| {
+        b.iter(|| {
+            i += 1;
+            let key = format!("k/{:08}", i % 100_000);
+            let mut tx = db.begin_with(TxnOptions::default().durability(Durability::Volatile));
+            let old = tx.get(&key).expect("get");
+            tx.put(&key, old.as_deref().unwrap_or(b"value"))
+                .expect("put");
+            tx.commit().expect("commit");
+        })
+    });
+    db.close().expect("close");
+}
+
 fn bench_get(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(&dir);
@@ -103,5 +123,11 @@ fn bench_get(c: &mut Criterion) {
     db.close().expect("close");
 }
 
-criterion_group!(benches, bench_sync_commit, bench_volatile_commit, bench_get);
+criterion_group!(
+    benches,
+    bench_sync_commit,
+    bench_volatile_commit,
+    bench_txn_commit,
+    bench_get
+);
 criterion_main!(benches);
