@@ -154,6 +154,9 @@ pub fn bars(results: &[PhaseResult], label: &str, value: fn(&PhaseResult) -> f64
 
 /// One panel per phase; N on a log axis, one line per engine.
 pub fn growth(results: &[PhaseResult], label: &str, value: fn(&PhaseResult) -> f64) -> String {
+    // Baselines with no N (the disk's fdatasync rate) have no place here.
+    let results: Vec<PhaseResult> = results.iter().filter(|r| r.n > 0).cloned().collect();
+    let results = results.as_slice();
     let engines = distinct(results.iter().map(|r| r.engine.clone()));
     let phases = distinct(results.iter().map(|r| r.phase.clone()));
     let ns = distinct(results.iter().map(|r| r.n));

@@ -131,6 +131,10 @@ pub struct Cli {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Run nothing: print the summary and targets of the JSON lines file
+    /// of an earlier run and write its charts again (beside that file).
+    #[arg(long)]
+    pub from: Option<PathBuf>,
     /// Internal (kill-child): the engine whose store `--dir` is.
     #[arg(long, hide = true)]
     pub child_engine: Option<EngineKind>,

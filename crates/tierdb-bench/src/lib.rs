@@ -11,6 +11,7 @@ pub mod measure;
 pub mod phase;
 pub mod report;
 pub mod runner;
+pub mod targets;
 
 use cli::{Cli, Workload};
 use engine::Result;
@@ -20,6 +21,11 @@ use report::Output;
 pub fn run(cli: &Cli) -> Result<()> {
     if cli.workload == Workload::KillChild {
         return catalog::kill_child(cli);
+    }
+    if let Some(from) = &cli.from {
+        // Report on an earlier run: summary, targets and charts again.
+        let out = Output::load(from)?;
+        return finish(cli, &out);
     }
     for kind in &cli.engines {
         if !kind.available() {
@@ -35,7 +41,17 @@ pub fn run(cli: &Cli) -> Result<()> {
         let _ = std::fs::remove_dir_all(cli.base_dir());
     }
     result?;
+    finish(cli, &out)
+}
+
+fn finish(cli: &Cli, out: &Output) -> Result<()> {
     out.print_summary();
+    if cli.workload == Workload::Catalog || cli.workload == Workload::Growth {
+        println!();
+        for line in targets::check(&out.results, (cli.cache_mib as u64) << 20) {
+            println!("{line}");
+        }
+    }
     let charts = out.write_charts(cli.workload == Workload::Growth)?;
     println!("\nresults: {}", out.path().display());
     for c in charts {

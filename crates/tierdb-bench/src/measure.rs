@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Latencies in nanoseconds, 3 significant digits, up to an hour.
 pub fn new_histogram() -> Histogram<u64> {
@@ -52,7 +52,7 @@ pub fn dir_bytes(dir: &Path) -> u64 {
 }
 
 /// One phase's figures: a table row and a JSON line.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PhaseResult {
     pub workload: String,
     pub engine: String,

@@ -39,6 +39,23 @@ impl Output {
         })
     }
 
+    /// The results in an earlier run's JSON lines file.
+    pub fn load(path: &Path) -> Result<Output> {
+        let text = std::fs::read_to_string(path)?;
+        let mut results = Vec::new();
+        for line in text.lines() {
+            let value: serde_json::Value = serde_json::from_str(line)?;
+            if value.get("phase").is_some() {
+                results.push(serde_json::from_value(value)?);
+            }
+        }
+        Ok(Output {
+            path: path.to_path_buf(),
+            file: BufWriter::new(File::options().append(true).open(path)?),
+            results,
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -102,7 +119,12 @@ impl Output {
     /// The side-by-side table: one row per phase (and N), one column per
     /// engine, throughput and p99.
     pub fn print_summary(&self) {
-        let engines = distinct(self.results.iter().map(|r| r.engine.clone()));
+        let engines = distinct(
+            self.results
+                .iter()
+                .filter(|r| r.engine != "disk")
+                .map(|r| r.engine.clone()),
+        );
         if engines.len() < 2 {
             return;
         }
@@ -114,7 +136,7 @@ impl Output {
         println!("\n== side by side: per second (p99 in us)");
         print!("{:<30}", "phase");
         for e in &engines {
-            print!("{e:>22}");
+            print!("{e:>20}");
         }
         println!();
         for (workload, n, phase) in rows {
@@ -128,7 +150,7 @@ impl Output {
                     })
                     .map(|r| format!("{:.0} ({:.0})", r.ops_per_sec, r.p99_us))
                     .unwrap_or_else(|| "-".into());
-                print!("{cell:>22}");
+                print!("{cell:>20}");
             }
             println!();
         }

@@ -20,7 +20,7 @@ pub fn open(dir: &Path, cfg: &EngineConfig) -> Result<Box<dyn Engine>> {
     // The two cores of the machine: flushes and compactions in the background.
     opts.increase_parallelism(2);
     let mut table = BlockBasedOptions::default();
-    table.set_block_cache(&Cache::new_lru_cache(cfg.cache_bytes));
+    table.set_block_cache(&Cache::new_lru_cache(cfg.cache_bytes)?);
     table.set_bloom_filter(10.0, false);
     table.set_cache_index_and_filter_blocks(true);
     opts.set_block_based_table_factory(&table);
@@ -49,7 +49,7 @@ impl Engine for Rocks {
         for (k, v) in pairs {
             batch.put(k, v);
         }
-        self.db.write_opt(&batch, self.write_options(durable))?;
+        self.db.write_opt(batch, self.write_options(durable))?;
         Ok(())
     }
 

@@ -1,0 +1,142 @@
+//! The targets, checked on a catalog run's results: the best
+//! tierdb layout per phase against the best rival, ratios from one run.
+
+use crate::measure::PhaseResult;
+use crate::report::distinct;
+
+/// Memory tierdb may hold beyond its cache: the memtable / dirty-page
+/// budget (`checkpoint_dirty_bytes`, 64 MiB by default) plus 64 MiB.
+const RSS_ALLOWANCE: u64 = 128 << 20;
+
+struct Best<'a> {
+    tierdb: Option<&'a PhaseResult>,
+    rival: Option<&'a PhaseResult>,
+}
+
+fn best<'a>(rs: &'a [PhaseResult], n: u64, phase: &str, rival: Option<&str>) -> Best<'a> {
+    let of = |tierdb: bool| {
+        rs.iter()
+            .filter(|r| r.workload == "catalog" && r.n == n && r.phase == phase)
+            .filter(|r| r.engine.starts_with("tierdb-") == tierdb && r.engine != "disk")
+            .filter(|r| tierdb || rival.is_none_or(|name| r.engine == name))
+            .max_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec))
+    };
+    Best {
+        tierdb: of(true),
+        rival: of(false),
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}
+
+/// Lines saying where tierdb stands on each target, for each catalog N.
+pub fn check(rs: &[PhaseResult], cache_bytes: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in distinct(
+        rs.iter()
+            .filter(|r| r.workload == "catalog" && r.n > 0)
+            .map(|r| r.n),
+    ) {
+        out.push(format!("targets at N = {n}:"));
+        for phase in ["load", "batched"] {
+            let b = best(rs, n, phase, Some("rocksdb"));
+            if let (Some(t), Some(r)) = (b.tierdb, b.rival) {
+                let ratio = t.ops_per_sec / r.ops_per_sec;
+                let wa = |x: &PhaseResult| x.write_amp.unwrap_or(0.0);
+                out.push(format!(
+                    "  {phase}: {} {:.0}/s vs rocksdb {:.0}/s = {ratio:.2}x (target 1.5x: {}); write amp {:.2} vs {:.2} (target <= half: {})",
+                    t.engine,
+                    t.ops_per_sec,
+                    r.ops_per_sec,
+                    verdict(ratio >= 1.5),
+                    wa(t),
+                    wa(r),
+                    verdict(wa(t) <= wa(r) / 2.0)
+                ));
+            }
+        }
+        let disk = rs
+            .iter()
+            .find(|r| r.engine == "disk" && r.phase == "fdatasync-1");
+        let b = best(rs, n, "sync-n", None);
+        if let (Some(d), Some(t)) = (disk, b.tierdb) {
+            let threads = 4.0;
+            let bound = threads * d.ops_per_sec;
+            let mut line = format!(
+                "  sync-n: {} {:.0}/s = {:.0}% of 4 x fdatasync rate {:.0}/s (target 85%: {})",
+                t.engine,
+                t.ops_per_sec,
+                100.0 * t.ops_per_sec / bound,
+                d.ops_per_sec,
+                verdict(t.ops_per_sec >= 0.85 * bound)
+            );
+            if let Some(r) = best(rs, n, "sync-n", Some("rocksdb")).rival {
+                line += &format!("; rocksdb {:.0}%", 100.0 * r.ops_per_sec / bound);
+            }
+            out.push(line);
+        }
+        for phase in ["point-reads", "scans"] {
+            let b = best(rs, n, phase, Some("lmdb"));
+            if let (Some(t), Some(r)) = (b.tierdb, b.rival) {
+                let ratio = t.ops_per_sec / r.ops_per_sec;
+                out.push(format!(
+                    "  {phase}: {} {:.0}/s vs lmdb {:.0}/s = {ratio:.2}x (target 1x: {})",
+                    t.engine,
+                    t.ops_per_sec,
+                    r.ops_per_sec,
+                    verdict(ratio >= 1.0)
+                ));
+            }
+        }
+        let b = best(rs, n, "mix-90-10", None);
+        if let (Some(t), Some(r)) = (b.tierdb, b.rival) {
+            let ratio = t.ops_per_sec / r.ops_per_sec;
+            out.push(format!(
+                "  mix-90-10: {} {:.0}/s vs best rival {} {:.0}/s = {ratio:.2}x (target 1.2x: {})",
+                t.engine,
+                t.ops_per_sec,
+                r.engine,
+                r.ops_per_sec,
+                verdict(ratio >= 1.2)
+            ));
+        }
+        for r in rs
+            .iter()
+            .filter(|r| r.n == n && r.phase == "reopen-kill" && r.engine.starts_with("tierdb-"))
+        {
+            let ms = r.secs * 1e3;
+            out.push(format!(
+                "  reopen after kill: {} {ms:.1} ms (target < 50 ms: {})",
+                r.engine,
+                verdict(ms < 50.0)
+            ));
+        }
+        for engine in distinct(
+            rs.iter()
+                .filter(|r| r.n == n && r.engine.starts_with("tierdb-"))
+                .map(|r| r.engine.clone()),
+        ) {
+            let mine: Vec<&PhaseResult> = rs
+                .iter()
+                .filter(|r| r.n == n && r.engine == engine)
+                .collect();
+            let peak = mine.iter().map(|r| r.peak_rss_bytes).max().unwrap_or(0);
+            let space = mine
+                .iter()
+                .filter(|r| r.phase == "batched" || r.phase == "mix-90-10")
+                .filter_map(|r| r.space_amp)
+                .fold(0.0, f64::max);
+            let budget = cache_bytes + RSS_ALLOWANCE;
+            out.push(format!(
+                "  {engine}: peak RSS {:.0} MiB vs budget {:.0} MiB ({}); space after updates {space:.2}x live (target 1.3x: {})",
+                peak as f64 / 1048576.0,
+                budget as f64 / 1048576.0,
+                verdict(peak <= budget),
+                verdict(space <= 1.3)
+            ));
+        }
+    }
+    out
+}
