@@ -11,8 +11,9 @@ const PANEL_W: f64 = 300.0;
 const PANEL_H: f64 = 200.0;
 const COLUMNS: usize = 3;
 const LEGEND_H: f64 = 40.0;
-const COLORS: [&str; 8] = [
+const COLORS: [&str; 10] = [
     "#1f77b4", "#2ca02c", "#17becf", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#ff7f0e",
+    "#bcbd22", "#7f7f7f",
 ];
 
 fn esc(s: &str) -> String {
