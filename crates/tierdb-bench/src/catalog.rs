@@ -165,6 +165,10 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
     load.ops = n;
     rec.record("load", "products", 1, &start, &load, t.elapsed())?;
 
+    // Let the OS write back what the load left dirty (untimed), so that
+    // the fsyncs below do not queue behind it, whichever engine runs.
+    settle()?;
+
     // Durable single-key stock updates (the inventory feed): one thread,
     // then `--threads` (group commit).
     let stop = cli.stop();
@@ -346,6 +350,15 @@ pub fn kill_child(cli: &Cli) -> Result<()> {
             .collect();
         db.write_batch(&pairs, false)?;
     }
+}
+
+/// Runs sync(1): every dirty page of the system goes to disk.
+fn settle() -> Result<()> {
+    let status = std::process::Command::new("sync").status()?;
+    if !status.success() {
+        return Err(format!("sync: {status}").into());
+    }
+    Ok(())
 }
 
 /// As `stop`, with an operation count counted in batches.
