@@ -273,6 +273,7 @@ struct Summary {
     disk_bytes: u64,
     partition_bytes_written: u64,
     wal_bytes_written: u64,
+    totals: tierdb::PartitionStats,
 }
 
 fn run(args: &Args, layout: Layout) -> tierdb::Result<Summary> {
@@ -344,7 +345,13 @@ fn run(args: &Args, layout: Layout) -> tierdb::Result<Summary> {
         disk_bytes: s.disk_bytes(),
         partition_bytes_written: s.partitions.iter().map(|p| p.stats.bytes_written).sum(),
         wal_bytes_written: s.wal_bytes_written,
+        totals: s.totals(),
     })
+}
+
+/// A ratio with two decimals, or "-" when undefined.
+fn figure(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -371,15 +378,29 @@ fn print_stats(s: &tierdb::Stats, reopened: &tierdb::Stats) {
         reopened.open_replayed_records
     );
     for p in &s.partitions {
+        let st = &p.stats;
         println!(
             "partition {} {:?}: {} entries, {} reads, {} writes, {} scans, {:.1} MiB written to its files",
             p.id,
             p.tier,
-            p.stats.entries,
-            p.stats.reads,
-            p.stats.writes,
-            p.stats.scans,
-            mib(p.stats.bytes_written)
+            st.entries,
+            st.reads,
+            st.writes,
+            st.scans,
+            mib(st.bytes_written)
+        );
+        println!(
+            "  write amp. {}  read amp. {} blocks/get  space amp. {}  bloom useful {} ineffective {} (fp rate {})  compactions {}  debt {:.1} MiB  stalls {} ({:.1} ms)",
+            figure(st.write_amplification()),
+            figure(st.read_amplification()),
+            figure(st.space_amplification()),
+            st.bloom_useful,
+            st.bloom_ineffective,
+            figure(st.bloom_false_positive_rate()),
+            st.compactions,
+            mib(st.compaction_debt_bytes),
+            st.stalls,
+            st.stall_micros as f64 / 1e3
         );
     }
 }
@@ -392,7 +413,7 @@ fn print_summary(summaries: &[Summary]) {
     }
     println!();
     type Row = (&'static str, fn(&Summary) -> String);
-    let rows: [Row; 11] = [
+    let rows: [Row; 14] = [
         ("load: products", |s| format!("{:.0}", s.load)),
         ("Sync commits, 1 thread", |s| format!("{:.0}", s.sync_one)),
         ("Sync commits, 4 threads", |s| format!("{:.0}", s.sync_four)),
@@ -416,6 +437,15 @@ fn print_summary(summaries: &[Summary]) {
                 "{:.2}",
                 s.partition_bytes_written as f64 / s.wal_bytes_written.max(1) as f64
             )
+        }),
+        ("  per byte committed (write amp.)", |s| {
+            figure(s.totals.write_amplification())
+        }),
+        ("read amp. (blocks per get)", |s| {
+            figure(s.totals.read_amplification())
+        }),
+        ("space amp. (disk / live)", |s| {
+            figure(s.totals.space_amplification())
         }),
     ];
     for (label, value) in rows {

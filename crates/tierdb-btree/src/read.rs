@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tierdb_io::Result;
 
 use crate::mutate::{HEIGHT_MAX, internal};
-use crate::node::{Body, Child, Node};
+use crate::node::{Body, Child, Node, Value};
 use crate::store::Store;
 
 /// The leaf holding `key` and the entry's index in it, if present.
@@ -14,7 +14,23 @@ pub(crate) fn find_entry(
     root: &Child,
     key: &[u8],
 ) -> Result<Option<(Arc<Node>, usize)>> {
-    let mut node = store.resolve(root)?;
+    find_entry_counted(store, root, key, &mut 0)
+}
+
+/// [`find_entry`], adding to `pages` the on-disk nodes it loaded (through
+/// the cache); nodes changed since the last checkpoint are in memory and
+/// not counted.
+fn find_entry_counted(
+    store: &Store,
+    root: &Child,
+    key: &[u8],
+    pages: &mut u64,
+) -> Result<Option<(Arc<Node>, usize)>> {
+    let resolve = |child: &Child, pages: &mut u64| {
+        *pages += u64::from(matches!(child, Child::Disk(_)));
+        store.resolve(child)
+    };
+    let mut node = resolve(root, pages)?;
     for _ in 0..HEIGHT_MAX {
         let next = match &node.body {
             Body::Leaf(leaf) => {
@@ -28,7 +44,7 @@ pub(crate) fn find_entry(
                     .children
                     .get(branch.child_index(key))
                     .ok_or_else(|| internal(store, "child index"))?;
-                store.resolve(child)?
+                resolve(child, pages)?
             }
         };
         node = next;
@@ -45,16 +61,24 @@ pub(crate) fn too_deep(store: &Store) -> tierdb_io::Error {
     )
 }
 
-/// The value of `key`, if present.
+/// The value of `key`, if present. Counted in the store's point-read
+/// figures: one get, plus the on-disk nodes on its path and the overflow
+/// value it read, if any.
 pub(crate) fn get(store: &Store, root: &Child, key: &[u8]) -> Result<Option<bytes::Bytes>> {
-    match find_entry(store, root, key)? {
+    let mut pages = 0;
+    let result = match find_entry_counted(store, root, key, &mut pages)? {
         None => Ok(None),
         Some((leaf, index)) => match &leaf.body {
             Body::Leaf(l) => match l.entries.get(index) {
-                Some(entry) => store.value_bytes(&entry.value).map(Some),
+                Some(entry) => {
+                    pages += u64::from(matches!(entry.value, Value::Overflow(_)));
+                    store.value_bytes(&entry.value).map(Some)
+                }
                 None => Err(internal(store, "entry index")),
             },
             Body::Branch(_) => Err(internal(store, "leaf expected")),
         },
-    }
+    };
+    store.count_get(pages);
+    result
 }

@@ -40,6 +40,8 @@ pub(crate) struct Store {
     hits: AtomicU64,
     misses: AtomicU64,
     bytes_written: AtomicU64,
+    gets: AtomicU64,
+    get_pages: AtomicU64,
 }
 
 impl Store {
@@ -60,6 +62,8 @@ impl Store {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
+            gets: AtomicU64::new(0),
+            get_pages: AtomicU64::new(0),
         }
     }
 
@@ -146,6 +150,20 @@ impl Store {
             self.hits.load(Ordering::Relaxed),
             self.misses.load(Ordering::Relaxed),
             self.bytes_written.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Counts one point read that loaded `pages` pages or overflow values.
+    pub(crate) fn count_get(&self, pages: u64) {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        self.get_pages.fetch_add(pages, Ordering::Relaxed);
+    }
+
+    /// Point reads and the pages they loaded: (gets, pages).
+    pub(crate) fn get_counters(&self) -> (u64, u64) {
+        (
+            self.gets.load(Ordering::Relaxed),
+            self.get_pages.load(Ordering::Relaxed),
         )
     }
 

@@ -27,6 +27,7 @@ use crate::memtable::Memtable;
 use crate::options::LsmOptions;
 use crate::rate_limiter::RateLimiter;
 use crate::stall::Progress;
+use crate::stats::ReadCounters;
 use crate::table::TableEnv;
 use crate::user_iter::Sources;
 use crate::version::Version;
@@ -92,6 +93,8 @@ pub(crate) struct Inner {
     pub(crate) wakeup: Arc<Wakeup>,
     /// Signalled after every install (stalled writers wait on it).
     pub(crate) progress: Progress,
+    /// Point-read counters, shared with every view.
+    pub(crate) reads: Arc<ReadCounters>,
 }
 
 impl Inner {
@@ -147,6 +150,7 @@ impl Inner {
                 memtables: Arc::new(memtables),
                 version: Arc::clone(&state.version),
             },
+            reads: Arc::clone(&self.reads),
         }
     }
 }

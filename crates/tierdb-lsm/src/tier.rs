@@ -82,6 +82,7 @@ impl LsmTier {
             cancel: AtomicBool::new(false),
             wakeup: Arc::new(Wakeup::default()),
             progress: Progress::default(),
+            reads: Arc::default(),
         });
         let compactor = background.then(|| Compactor::spawn(&inner)).transpose()?;
         if let Some(c) = &compactor {
@@ -145,6 +146,9 @@ impl Tier for LsmTier {
     /// than once until compaction merges them. `cache_hits` and
     /// `cache_misses` count the data-block lookups of the tables currently
     /// live (compaction reads included) served by the cache and by the file.
+    /// `gets`/`get_blocks` count point reads and the data blocks they
+    /// fetched; `live_bytes` is the estimate described at
+    /// [`LsmStats::space_amplification`] (disjoint tables, deepest first).
     fn stats(&self) -> TierStats {
         self.inner.tier_stats()
     }

@@ -7,6 +7,7 @@
 //! an older place, so a point read stops at the first place holding the key.
 //! Versions are immutable; flush and compaction install a new one.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -14,7 +15,8 @@ use bytes::Bytes;
 use tierdb_io::Result;
 
 use crate::entry::{Entry, EntryKind, InternalIter, RangeTombstone};
-use crate::table::Table;
+use crate::sstable::GetCost;
+use crate::table::{Table, upper_below};
 
 /// Number of levels (L0 .. L6).
 pub(crate) const LEVELS: usize = 7;
@@ -49,6 +51,46 @@ impl Version {
         self.all_tables().map(|t| t.file_bytes).sum()
     }
 
+    /// Estimated bytes of live data: the file bytes of a largest set of
+    /// tables no two of which overlap in key range, chosen from the
+    /// deepest level up (within L0, newest first), as RocksDB's
+    /// `EstimateLiveDataSize` does. A table is counted unless its range
+    /// meets a table already counted, so each stretch of the key space is
+    /// counted once, at its most compacted copy. Exact once everything is
+    /// compacted into one level; with overlapping upper levels it
+    /// undercounts (new keys sitting only in an overlapping upper table are
+    /// left out), so `disk_bytes / live_bytes_estimate` overstates space
+    /// amplification rather than hide it. Tombstones count as live until a
+    /// compaction drops them.
+    pub(crate) fn live_bytes_estimate(&self) -> u64 {
+        // Counted spans, disjoint, keyed by start: (smallest -> upper end).
+        let mut counted: BTreeMap<&[u8], &Bound<Bytes>> = BTreeMap::new();
+        let mut bytes = 0;
+        for level in self.levels.iter().rev() {
+            let mut tables: Vec<&Arc<Table>> = level.iter().collect();
+            tables.sort_by_key(|t| std::cmp::Reverse(t.file_bytes));
+            for t in tables {
+                // The counted span starting last before the table's upper
+                // end is the only one that can reach into the table.
+                let before_end = match &t.upper {
+                    Bound::Included(u) => counted
+                        .range::<[u8], _>((Bound::Unbounded, Bound::Included(u.as_ref())))
+                        .next_back(),
+                    Bound::Excluded(u) => counted
+                        .range::<[u8], _>((Bound::Unbounded, Bound::Excluded(u.as_ref())))
+                        .next_back(),
+                    Bound::Unbounded => counted.iter().next_back(),
+                };
+                let meets = before_end.is_some_and(|(_, up)| !upper_below(up, &t.smallest));
+                if !meets {
+                    counted.insert(t.smallest.as_ref(), &t.upper);
+                    bytes += t.file_bytes;
+                }
+            }
+        }
+        bytes
+    }
+
     /// What the tables say about `key` as of `seq`: the newest version
     /// with sequence `<= seq`, or a tombstone if a range tombstone newer
     /// than that version covers it; `None` if no table knows the key.
@@ -56,17 +98,18 @@ impl Version {
     /// key answers: every version or range tombstone touching `key` in a
     /// newer place is newer than everything touching it in an older one
     /// (compaction merges a table with every table of the next level its
-    /// span meets, range tombstones included).
-    pub(crate) fn get(&self, key: &[u8], seq: u64) -> Result<Option<Entry>> {
+    /// span meets, range tombstones included). What the table probes cost
+    /// is added to `cost`.
+    pub(crate) fn get(&self, key: &[u8], seq: u64, cost: &mut GetCost) -> Result<Option<Entry>> {
         for table in &self.levels[0] {
-            if let Some(entry) = get_from(table, key, seq)? {
+            if let Some(entry) = get_from(table, key, seq, cost)? {
                 return Ok(Some(entry));
             }
         }
         for level in &self.levels[1..] {
             let i = level.partition_point(|t| t.ends_before(key));
             if let Some(table) = level.get(i)
-                && let Some(entry) = get_from(table, key, seq)?
+                && let Some(entry) = get_from(table, key, seq, cost)?
             {
                 return Ok(Some(entry));
             }
@@ -115,7 +158,7 @@ impl Version {
 
 /// The newest version of `key` at or below `seq` in `table`, turned into a
 /// tombstone if one of the table's range tombstones hides it.
-fn get_from(table: &Table, key: &[u8], seq: u64) -> Result<Option<Entry>> {
+fn get_from(table: &Table, key: &[u8], seq: u64, cost: &mut GetCost) -> Result<Option<Entry>> {
     if !table.covers(key) {
         return Ok(None);
     }
@@ -126,8 +169,8 @@ fn get_from(table: &Table, key: &[u8], seq: u64) -> Result<Option<Entry>> {
         .filter(|t| t.seq <= seq && t.covers(key))
         .map(|t| t.seq)
         .max();
-    let found = if table.has_entries() && table.reader.may_contain(key) {
-        table.reader.get(key, seq)?
+    let found = if table.has_entries() {
+        table.reader.get_counted(key, seq, cost)?
     } else {
         None
     };

@@ -8,12 +8,15 @@
 //! compaction need no registry of live views (see `retain.rs`).
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tierdb_io::Result;
 use tierdb_tier::{ReadView, Seq, TierIter};
 
 use crate::entry::EntryKind;
+use crate::sstable::GetCost;
+use crate::stats::ReadCounters;
 use crate::user_iter::{Sources, UserIter};
 
 /// A read view of the LSM tier.
@@ -21,6 +24,8 @@ use crate::user_iter::{Sources, UserIter};
 pub(crate) struct LsmView {
     pub(crate) seq: Seq,
     pub(crate) sources: Sources,
+    /// The tier's point-read counters.
+    pub(crate) reads: Arc<ReadCounters>,
 }
 
 impl ReadView for LsmView {
@@ -29,6 +34,7 @@ impl ReadView for LsmView {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        let mut cost = GetCost::default();
         let found = match self
             .sources
             .memtables
@@ -36,8 +42,9 @@ impl ReadView for LsmView {
             .find_map(|m| m.get(key, self.seq))
         {
             Some(entry) => Some(entry),
-            None => self.sources.version.get(key, self.seq)?,
+            None => self.sources.version.get(key, self.seq, &mut cost)?,
         };
+        self.reads.count_get(&cost);
         Ok(found.and_then(|e| (e.kind == EntryKind::Put).then_some(e.value)))
     }
 

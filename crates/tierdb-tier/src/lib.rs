@@ -15,5 +15,5 @@ mod tier;
 mod write_op;
 
 pub use events::{CompactionEvent, EventSink, StallEvent, TierEvents};
-pub use tier::{ReadView, Tier, TierIter, TierStats};
+pub use tier::{ReadView, Tier, TierIter, TierStats, ratio};
 pub use write_op::{Seq, WriteOp, range_contains, range_is_empty};

@@ -57,6 +57,58 @@ pub struct TierStats {
     pub stall_micros: u64,
     /// Background operations of the tier that failed since open.
     pub background_errors: u64,
+    /// Point reads (`ReadView::get`) served by the tier's views since open.
+    pub gets: u64,
+    /// Blocks (LSM data blocks and index partitions) or pages (B+tree
+    /// nodes and overflow values) those point reads fetched, each counted
+    /// once per fetch whether the shared cache held it or the file was
+    /// read. State held only in memory (memtables, B+tree nodes changed
+    /// since the last checkpoint) costs no block.
+    /// [`TierStats::read_amplification`] divides it by `gets`.
+    pub get_blocks: u64,
+    /// Table probes of point reads that a bloom filter answered "absent",
+    /// saving the block read (0 for tiers without filters).
+    pub bloom_useful: u64,
+    /// Table probes a bloom filter let through ("may be present") that
+    /// then found no version of the key visible to the read: the filter's
+    /// false positives, and the block reads they cost.
+    pub bloom_ineffective: u64,
+    /// Estimated bytes the tier's live data would take on disk once all
+    /// garbage is gone (how each tier estimates it is documented on its
+    /// `stats`). [`TierStats::space_amplification`] divides `disk_bytes`
+    /// by it.
+    pub live_bytes: u64,
+}
+
+/// `num / den`, or `None` when `den` is 0.
+#[allow(clippy::cast_precision_loss)]
+pub fn ratio(num: u64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+impl TierStats {
+    /// Read amplification: blocks or pages fetched per point read,
+    /// `get_blocks / gets` (`None` before the first read).
+    pub fn read_amplification(&self) -> Option<f64> {
+        ratio(self.get_blocks, self.gets)
+    }
+
+    /// Space amplification: `disk_bytes / live_bytes` (`None` while the
+    /// tier has no live bytes on disk).
+    pub fn space_amplification(&self) -> Option<f64> {
+        ratio(self.disk_bytes, self.live_bytes)
+    }
+
+    /// Observed bloom false-positive rate: `bloom_ineffective /
+    /// (bloom_useful + bloom_ineffective)`, the share of probes for keys a
+    /// table did not hold that the filter failed to stop (`None` before
+    /// any such probe).
+    pub fn bloom_false_positive_rate(&self) -> Option<f64> {
+        ratio(
+            self.bloom_ineffective,
+            self.bloom_useful + self.bloom_ineffective,
+        )
+    }
 }
 
 /// How a partition's data is stored. Implemented by the B+tree and LSM tiers.

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use bytes::Bytes;
+use tierdb_tier::ratio;
 
 use crate::Tier;
 
@@ -70,6 +71,26 @@ pub struct PartitionStats {
     pub stall_micros: u64,
     /// Background operations that failed since open.
     pub background_errors: u64,
+    /// Point reads its tier served since open (reads of a transaction's own
+    /// writes never reach the tier).
+    pub gets: u64,
+    /// Blocks (LSM data blocks) or pages (B+tree nodes and overflow values)
+    /// those point reads fetched from the cache or the file; memtables and
+    /// B+tree nodes changed since the last checkpoint are in memory and cost
+    /// none. See [`PartitionStats::read_amplification`].
+    pub get_blocks: u64,
+    /// LSM: table probes a bloom filter answered "absent" (a block read
+    /// saved). 0 for B+tree partitions.
+    pub bloom_useful: u64,
+    /// LSM: table probes a bloom filter let through that found no version
+    /// of the key visible to the read (false positives). 0 for B+tree
+    /// partitions.
+    pub bloom_ineffective: u64,
+    /// Estimated bytes its live data takes on disk. LSM: the file bytes of
+    /// a largest set of tables with disjoint key ranges, picked from the
+    /// deepest level up (RocksDB's estimate; exact once fully compacted).
+    /// B+tree: the file minus free pages and pages waiting to be freed.
+    pub live_bytes: u64,
 }
 
 impl PartitionStats {
@@ -78,6 +99,30 @@ impl PartitionStats {
     /// B+tree rewrites whole pages at each checkpoint; an LSM tree writes
     /// each entry once per flush and once per compaction level.
     pub fn write_amplification(&self) -> Option<f64> {
-        (self.bytes_applied > 0).then(|| self.bytes_written as f64 / self.bytes_applied as f64)
+        ratio(self.bytes_written, self.bytes_applied)
+    }
+
+    /// Read amplification: blocks or pages fetched per point read,
+    /// `get_blocks / gets` (`None` before the first read).
+    pub fn read_amplification(&self) -> Option<f64> {
+        ratio(self.get_blocks, self.gets)
+    }
+
+    /// Space amplification: `disk_bytes / live_bytes` (`None` while
+    /// nothing live is on disk). An LSM partition holding overwritten or
+    /// deleted data not yet compacted away, or a B+tree file with free
+    /// pages, is above 1.
+    pub fn space_amplification(&self) -> Option<f64> {
+        ratio(self.disk_bytes, self.live_bytes)
+    }
+
+    /// Observed bloom false-positive rate: `bloom_ineffective /
+    /// (bloom_useful + bloom_ineffective)` (`None` before any probe of a
+    /// table lacking the key; always `None` for B+tree partitions).
+    pub fn bloom_false_positive_rate(&self) -> Option<f64> {
+        ratio(
+            self.bloom_ineffective,
+            self.bloom_useful + self.bloom_ineffective,
+        )
     }
 }

@@ -66,6 +66,47 @@ impl Stats {
     pub fn dirty_bytes(&self) -> u64 {
         self.partitions.iter().map(|p| p.stats.dirty_bytes).sum()
     }
+
+    /// The partitions' figures added up: every counter and byte count is
+    /// the sum over partitions (`persisted_seq` is the lowest), so its
+    /// ratio methods (`write_amplification`, `read_amplification`,
+    /// `space_amplification`, `bloom_false_positive_rate`) give the
+    /// database's figures.
+    pub fn totals(&self) -> PartitionStats {
+        let mut t = PartitionStats {
+            persisted_seq: u64::MAX,
+            ..PartitionStats::default()
+        };
+        for p in &self.partitions {
+            let s = &p.stats;
+            t.entries += s.entries;
+            t.disk_bytes += s.disk_bytes;
+            t.bytes_written += s.bytes_written;
+            t.dirty_bytes += s.dirty_bytes;
+            t.cache_hits += s.cache_hits;
+            t.cache_misses += s.cache_misses;
+            t.persists += s.persists;
+            t.persisted_seq = t.persisted_seq.min(s.persisted_seq);
+            t.reads += s.reads;
+            t.writes += s.writes;
+            t.scans += s.scans;
+            t.bytes_applied += s.bytes_applied;
+            t.compactions += s.compactions;
+            t.compaction_debt_bytes += s.compaction_debt_bytes;
+            t.stalls += s.stalls;
+            t.stall_micros += s.stall_micros;
+            t.background_errors += s.background_errors;
+            t.gets += s.gets;
+            t.get_blocks += s.get_blocks;
+            t.bloom_useful += s.bloom_useful;
+            t.bloom_ineffective += s.bloom_ineffective;
+            t.live_bytes += s.live_bytes;
+        }
+        if self.partitions.is_empty() {
+            t.persisted_seq = 0;
+        }
+        t
+    }
 }
 
 impl DbInner {
@@ -100,6 +141,11 @@ impl DbInner {
                         stalls: s.stalls,
                         stall_micros: s.stall_micros,
                         background_errors: s.background_errors,
+                        gets: s.gets,
+                        get_blocks: s.get_blocks,
+                        bloom_useful: s.bloom_useful,
+                        bloom_ineffective: s.bloom_ineffective,
+                        live_bytes: s.live_bytes,
                     },
                 }
             })

@@ -83,6 +83,21 @@ pub struct SstMeta {
     pub max_seq: u64,
 }
 
+/// What point lookups cost, added up over the table probes of one or more
+/// reads ([`SstReader::get_counted`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GetCost {
+    /// Data blocks fetched, from the cache or the file.
+    pub blocks: u64,
+    /// Of those, blocks read from the file (cache misses).
+    pub blocks_read: u64,
+    /// Probes the bloom filter answered "absent" (no block fetched).
+    pub bloom_useful: u64,
+    /// Probes the bloom filter let through that found no version of the
+    /// key visible to the read (a block fetched for nothing).
+    pub bloom_ineffective: u64,
+}
+
 /// Read counters of one open table.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SstReadStats {

@@ -16,7 +16,7 @@ use super::footer::{BlockHandle, FOOTER_BYTES, Footer};
 use super::index::Index;
 use super::iter::SstIter;
 use super::properties::Properties;
-use super::{SstMeta, SstReadStats, ikey, range_del, trailer};
+use super::{GetCost, SstMeta, SstReadStats, ikey, range_del, trailer};
 use crate::entry::{Entry, EntryKind, RangeTombstone};
 
 /// An open, immutable table. `Send + Sync`; share it as `Arc<SstReader>`.
@@ -99,19 +99,43 @@ impl SstReader {
     /// The newest version of `key` with `seq <= snapshot_seq` (a Put or a
     /// Delete), or `None`. Consults the bloom filter first.
     pub fn get(&self, key: &[u8], snapshot_seq: u64) -> Result<Option<Entry>> {
+        self.get_counted(key, snapshot_seq, &mut GetCost::default())
+    }
+
+    /// [`SstReader::get`], adding what the probe cost to `cost`: blocks
+    /// fetched and read, and whether the bloom filter stopped the probe
+    /// (useful) or let it through to find nothing (ineffective).
+    pub fn get_counted(
+        &self,
+        key: &[u8],
+        snapshot_seq: u64,
+        cost: &mut GetCost,
+    ) -> Result<Option<Entry>> {
         if self.bloom.is_present() {
             self.bloom_checked.fetch_add(1, AtomicOrdering::Relaxed);
             if !self.bloom.may_contain(bloom::key_hash(key)) {
                 self.bloom_useful.fetch_add(1, AtomicOrdering::Relaxed);
+                cost.bloom_useful += 1;
                 return Ok(None);
             }
         }
+        let found = self.find(key, snapshot_seq, cost)?;
+        if found.is_none() && self.bloom.is_present() {
+            cost.bloom_ineffective += 1;
+        }
+        Ok(found)
+    }
+
+    fn find(&self, key: &[u8], snapshot_seq: u64, cost: &mut GetCost) -> Result<Option<Entry>> {
         let target = ikey::encode(key, snapshot_seq, EntryKind::Put);
         let block_index = self.index.find(&target);
         if block_index >= self.index.len() {
             return Ok(None);
         }
-        let mut iter = BlockIter::new(self.block(block_index)?);
+        let (block, from_file) = self.fetch_block(block_index)?;
+        cost.blocks += 1;
+        cost.blocks_read += u64::from(from_file);
+        let mut iter = BlockIter::new(block);
         iter.seek(&target)?;
         if !iter.valid() {
             // The index promised a key >= target in this block.
@@ -154,16 +178,24 @@ impl SstReader {
 
     /// Data block `block_index`, from the cache or the file.
     pub(crate) fn block(&self, block_index: usize) -> Result<Arc<Block>> {
+        self.fetch_block(block_index).map(|(block, _)| block)
+    }
+
+    /// Data block `block_index`, and whether it was read from the file.
+    fn fetch_block(&self, block_index: usize) -> Result<(Arc<Block>, bool)> {
         let handle = self.handle(block_index)?;
         let key = PageKey::new(self.file_id, handle.offset);
         self.block_lookups.fetch_add(1, AtomicOrdering::Relaxed);
-        self.cache.get_or_load(key, || {
+        let mut from_file = false;
+        let block = self.cache.get_or_load(key, || {
+            from_file = true;
             self.blocks_read.fetch_add(1, AtomicOrdering::Relaxed);
             let contents = trailer::read_block(&*self.file, handle)?;
             let block = Block::parse(contents, Arc::clone(&self.path), handle.offset)?;
             let charge = block.size_bytes();
             Ok::<_, Error>((Arc::new(block), charge))
-        })
+        })?;
+        Ok((block, from_file))
     }
 
     /// Turns the cursor's current entry into an [`Entry`].

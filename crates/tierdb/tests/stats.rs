@@ -1,0 +1,69 @@
+//! `Db::stats()` carries each tier's read, space and bloom figures per
+//! partition, and adds them up in `Stats::totals`.
+
+mod common;
+
+use std::sync::Arc;
+
+use tierdb::{Db, SimVfs, Tier, WriteBatch};
+
+fn key(prefix: &str, i: u64) -> Vec<u8> {
+    format!("{prefix}/{i:06}").into_bytes()
+}
+
+#[test]
+fn partitions_report_read_space_and_bloom_figures() {
+    let sim = Arc::new(SimVfs::new(5));
+    // Keys "a/.." in a B+tree partition, "s/.." in an LSM partition.
+    let opts = || common::sim_options(&sim, Tier::BTree).partition(b"s/", Tier::Lsm);
+    let db = Db::open("db", opts()).unwrap();
+    for round in 0..3u64 {
+        let mut batch = WriteBatch::new();
+        for i in 0..500 {
+            // Even ids only: odd ids are absent keys inside the range.
+            batch.put(key("a", i * 2), [round as u8; 40]);
+            batch.put(key("s", i * 2), [round as u8; 40]);
+        }
+        db.write(batch).unwrap();
+        db.checkpoint().unwrap();
+    }
+    let parts = db.stats().partitions;
+    let lsm = &parts[1].stats;
+    assert_eq!(parts[1].tier, Tier::Lsm);
+    // Three flushes of the same 500 keys (below the L0 compaction
+    // trigger): three copies on disk.
+    let amp = lsm.space_amplification().unwrap();
+    assert!((2.8..3.2).contains(&amp), "{amp} {lsm:?}");
+    db.compact_range(..).unwrap();
+    drop(db);
+
+    let db = Db::open("db", opts()).unwrap();
+    for i in 0..500 {
+        assert!(db.get(key("a", i * 2)).unwrap().is_some());
+        assert!(db.get(key("s", i * 2)).unwrap().is_some());
+        assert!(db.get(key("a", i * 2 + 1)).unwrap().is_none());
+        assert!(db.get(key("s", i * 2 + 1)).unwrap().is_none());
+    }
+    let stats = db.stats();
+    let (btree, lsm) = (&stats.partitions[0].stats, &stats.partitions[1].stats);
+    assert_eq!((btree.gets, lsm.gets), (1000, 1000));
+    // B+tree: every read walks root to leaf, all on disk after the reopen.
+    let btree_amp = btree.read_amplification().unwrap();
+    assert!((2.0..=4.0).contains(&btree_amp), "{btree:?}");
+    assert_eq!(btree.bloom_useful + btree.bloom_ineffective, 0);
+    assert!(btree.space_amplification().unwrap() >= 1.0, "{btree:?}");
+    // LSM, compacted into one run: one block per present key, blocks for
+    // absent keys only on bloom false positives.
+    assert_eq!(lsm.space_amplification(), Some(1.0), "{lsm:?}");
+    assert!(lsm.bloom_useful > 450, "{lsm:?}");
+    assert_eq!(lsm.get_blocks, 500 + lsm.bloom_ineffective, "{lsm:?}");
+    assert!(lsm.bloom_false_positive_rate().unwrap() < 0.05, "{lsm:?}");
+
+    let totals = stats.totals();
+    assert_eq!(totals.gets, 2000);
+    assert_eq!(totals.get_blocks, btree.get_blocks + lsm.get_blocks);
+    assert_eq!(totals.disk_bytes, stats.disk_bytes());
+    assert_eq!(totals.bloom_useful, lsm.bloom_useful);
+    // Write amplification counts from open; nothing was written since.
+    assert_eq!(totals.write_amplification(), None);
+}
