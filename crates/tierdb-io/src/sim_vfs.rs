@@ -323,6 +323,14 @@ impl SimVfs {
         self.state.lock().crashes
     }
 
+    /// The operation (`set_len` reported as `Write`) and path the last
+    /// crash fired on, if it was an automatic one ([`SimVfs::crash_after_ops`]);
+    /// `None` after a manual [`SimVfs::crash`] or before any crash. Lets a
+    /// crash suite count where its power losses landed.
+    pub fn last_crash_point(&self) -> Option<(FaultOp, PathBuf)> {
+        self.state.lock().crash_point.clone()
+    }
+
     /// Arms `fault` (after the faults already armed).
     pub fn inject(&self, fault: Fault) {
         self.state.lock().faults.push(ArmedFault {
@@ -516,6 +524,8 @@ struct State {
     faults: Vec<ArmedFault>,
     mutating_ops: u64,
     crash_at_op: Option<u64>,
+    /// The operation an automatic crash fired on, until the next crash.
+    crash_point: Option<(FaultOp, PathBuf)>,
     crashes: u64,
 }
 
@@ -536,6 +546,7 @@ impl State {
             faults: Vec::new(),
             mutating_ops: 0,
             crash_at_op: None,
+            crash_point: None,
             crashes: 0,
         }
     }
@@ -544,6 +555,7 @@ impl State {
         self.epoch += 1;
         self.crashes += 1;
         self.crash_at_op = None;
+        self.crash_point = None;
         self.locks.clear();
         self.settle_names_after_crash();
         let survivors: BTreeSet<InodeId> = self.names.values().copied().collect();
@@ -572,9 +584,10 @@ impl State {
     }
 
     /// Counts a mutating operation, or crashes and fails if one is armed.
-    fn begin_mutation(&mut self, path: &Path) -> Result<()> {
+    fn begin_mutation(&mut self, op: FaultOp, path: &Path) -> Result<()> {
         if self.crash_at_op.is_some_and(|at| self.mutating_ops >= at) {
             self.crash();
+            self.crash_point = Some((op, path.to_path_buf()));
             return Err(io_error(path, io::ErrorKind::Other, "simulated power loss"));
         }
         self.mutating_ops += 1;
@@ -689,7 +702,7 @@ impl State {
             ));
         }
         if counted {
-            self.begin_mutation(path)?;
+            self.begin_mutation(FaultOp::Create, path)?;
             self.check_fault(FaultOp::Create, &[path])?;
         }
         self.check_parents(path)?;
@@ -924,7 +937,7 @@ impl Vfs for SimVfs {
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         let mut s = self.state.lock();
-        s.begin_mutation(from)?;
+        s.begin_mutation(FaultOp::Rename, from)?;
         s.check_fault(FaultOp::Rename, &[from, to])?;
         let Some(&id) = s.names.get(from) else {
             let kind = if s.dir_exists(from) {
@@ -955,7 +968,7 @@ impl Vfs for SimVfs {
 
     fn remove(&self, path: &Path) -> Result<()> {
         let mut s = self.state.lock();
-        s.begin_mutation(path)?;
+        s.begin_mutation(FaultOp::Remove, path)?;
         s.check_fault(FaultOp::Remove, &[path])?;
         let Some(id) = s.names.remove(path) else {
             return Err(io_error(path, io::ErrorKind::NotFound, "no such file"));
@@ -970,7 +983,7 @@ impl Vfs for SimVfs {
 
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         let mut s = self.state.lock();
-        s.begin_mutation(dir)?;
+        s.begin_mutation(FaultOp::SyncDir, dir)?;
         s.check_fault(FaultOp::SyncDir, &[dir])?;
         if !s.names.contains_key(dir) && !s.dir_exists(dir) {
             return Err(io_error(dir, io::ErrorKind::NotFound, "no such directory"));
@@ -1075,7 +1088,7 @@ impl VfsFile for SimFile {
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()> {
         let mut s = self.live(true)?;
-        s.begin_mutation(&self.path)?;
+        s.begin_mutation(FaultOp::Write, &self.path)?;
         let fault = s.take_fault(FaultOp::Write, &[&self.path]);
         let len = buf.len() as u64;
         check_size(&self.path, offset, len)?;
@@ -1112,7 +1125,8 @@ impl VfsFile for SimFile {
 
     fn set_len(&self, len: u64) -> Result<()> {
         let mut s = self.live(true)?;
-        s.begin_mutation(&self.path)?;
+        // A change of length counts as a write.
+        s.begin_mutation(FaultOp::Write, &self.path)?;
         check_size(&self.path, 0, len)?;
         s.inode_mut(self.inode, &self.path)?
             .change(Change::SetLen(len));
@@ -1121,7 +1135,7 @@ impl VfsFile for SimFile {
 
     fn sync(&self) -> Result<()> {
         let mut s = self.live(false)?;
-        s.begin_mutation(&self.path)?;
+        s.begin_mutation(FaultOp::Sync, &self.path)?;
         s.check_fault(FaultOp::Sync, &[&self.path])?;
         s.inode_mut(self.inode, &self.path)?.sync();
         Ok(())
@@ -1523,6 +1537,21 @@ mod tests {
             );
             assert_eq!(vfs.crashes(), 1, "n {n}");
             assert_eq!(vfs.mutating_ops(), n, "n {n}");
+            let (f, g, w) = (p("/w/f"), p("/w/g"), p("/w"));
+            let expected = [
+                (FaultOp::Create, &f),
+                (FaultOp::Write, &f),
+                (FaultOp::Sync, &f),
+                (FaultOp::SyncDir, &w),
+                (FaultOp::Write, &f),
+                (FaultOp::Write, &f),
+                (FaultOp::Rename, &f),
+                (FaultOp::Remove, &g),
+            ][n as usize];
+            let point = vfs.last_crash_point();
+            assert_eq!(point, Some((expected.0, expected.1.clone())), "n {n}");
+            vfs.crash();
+            assert_eq!(vfs.last_crash_point(), None, "a manual crash has no point");
         }
         let vfs = SimVfs::new(3);
         vfs.crash_after_ops(8);

@@ -66,6 +66,9 @@ impl Inner {
         let Some(plan) = choose(&version) else {
             return Ok(false);
         };
+        if let Some(sink) = &self.opts.events {
+            sink.0.on_compaction_begin();
+        }
         let started = Instant::now();
         let result = self.merge(&plan, &version, horizon).and_then(|outputs| {
             self.install(&plan, &outputs)?;

@@ -70,6 +70,9 @@ impl StallEvent {
 /// thread doing the work (a background compactor, a stalled writer): keep
 /// it short.
 pub trait TierEvents: Send + Sync {
+    /// A compaction is about to merge its inputs (followed by
+    /// `on_compaction_completed`, or by an error if it fails).
+    fn on_compaction_begin(&self) {}
     /// A compaction completed.
     fn on_compaction_completed(&self, _event: &CompactionEvent) {}
     /// A write stalled (reported when the stall ends).

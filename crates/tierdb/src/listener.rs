@@ -60,6 +60,9 @@ pub trait EventListener: Send + Sync {
     /// The database moved a partition to another tier by itself
     /// (`Options::auto_tier`), on this advice.
     fn on_tier_changed(&self, _advice: &TierAdvice) {}
+    /// An LSM partition is starting a compaction (one
+    /// `on_compaction_completed` follows unless it fails).
+    fn on_compaction_begin(&self, _partition: PartitionId) {}
     /// An LSM partition completed a compaction.
     fn on_compaction_completed(&self, _partition: PartitionId, _event: &CompactionEvent) {}
     /// A write to a partition stalled because its compaction fell behind
@@ -74,6 +77,12 @@ pub(crate) struct PartitionEvents {
 }
 
 impl TierEvents for PartitionEvents {
+    fn on_compaction_begin(&self) {
+        self.listeners
+            .iter()
+            .for_each(|l| l.on_compaction_begin(self.partition));
+    }
+
     fn on_compaction_completed(&self, event: &CompactionEvent) {
         self.listeners
             .iter()

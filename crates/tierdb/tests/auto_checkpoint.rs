@@ -204,6 +204,7 @@ fn an_idle_partition_does_not_pin_the_wal() {
 
 #[derive(Default)]
 struct Compactions {
+    begun: std::sync::atomic::AtomicU64,
     count: std::sync::atomic::AtomicU64,
     partitions: parking_lot_free::Partitions,
 }
@@ -215,6 +216,10 @@ mod parking_lot_free {
 }
 
 impl tierdb::EventListener for Compactions {
+    fn on_compaction_begin(&self, _partition: tierdb::PartitionId) {
+        self.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn on_compaction_completed(
         &self,
         partition: tierdb::PartitionId,
@@ -278,4 +283,5 @@ fn listeners_hear_lsm_compactions() {
     );
     assert!(db.partitions()[1].stats.compactions > 0);
     db.close().unwrap();
+    assert_eq!(heard.begun.load(SeqCst), heard.count.load(SeqCst));
 }

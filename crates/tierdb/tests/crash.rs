@@ -16,11 +16,15 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{LAYOUTS, Layout, Model, dump, value_for};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tierdb::{Db, Durability, Fault, FaultKind, FaultOp, SimVfs, TxnOptions, WriteBatch};
+use tierdb::{
+    CompactionEvent, Db, Durability, EventListener, Fault, FaultKind, FaultOp, PartitionId, SimVfs,
+    TxnOptions, WriteBatch,
+};
 
 type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
@@ -237,12 +241,51 @@ fn check_recovered(db: &Db, h: &History) -> Result<u64, String> {
     Ok(seq)
 }
 
+/// Whether an LSM partition is compacting: set by the compaction-begin
+/// event, cleared when it completes (a crash inside leaves it set).
+#[derive(Default)]
+struct CompactionPhase(AtomicBool);
+
+impl EventListener for CompactionPhase {
+    fn on_compaction_begin(&self, _partition: PartitionId) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    fn on_compaction_completed(&self, _partition: PartitionId, _event: &CompactionEvent) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Counts where in the LSM tier a power loss landed, from the operation it
+/// fired on: a write of the tier's manifest (`LSM-MANIFEST` or its temp
+/// file: the manifest switch that installs a flush or a compaction), or
+/// the creation, a write or the sync of a table — inside a compaction if
+/// one had begun and not completed, else inside a flush.
+fn count_lsm_crash_point(sim: &SimVfs, phase: &CompactionPhase, tally: &mut Tally) {
+    let Some((op, path)) = sim.last_crash_point() else {
+        return;
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.unwrap_or_default();
+    let writes_table =
+        name.ends_with(".sst") && matches!(op, FaultOp::Create | FaultOp::Write | FaultOp::Sync);
+    if name.starts_with("LSM-MANIFEST") {
+        tally.crashes_in_manifest_install += 1;
+    } else if writes_table && phase.0.load(Ordering::SeqCst) {
+        tally.crashes_in_compaction += 1;
+    } else if writes_table {
+        tally.crashes_in_flush += 1;
+    }
+}
+
 /// What the cases did, so the suite can show that the crashes landed.
 #[derive(Default, Debug)]
 struct Tally {
     commits_acked: u64,
     crashes_mid_workload: u64,
     crashes_in_checkpoint: u64,
+    crashes_in_flush: u64,
+    crashes_in_compaction: u64,
+    crashes_in_manifest_install: u64,
     layout_changes: u64,
     crashes_in_layout_change: u64,
     faults_injected: u64,
@@ -267,7 +310,9 @@ fn crash_case(layout: Layout, seed: u64, tally: &mut Tally) -> Result<(), String
             tally.faults_injected += 1;
         }
         let crashes_before = sim.crashes();
-        if let Ok(db) = Db::open("db", layout.options(&sim)) {
+        let phase = Arc::new(CompactionPhase::default());
+        let opts = layout.options(&sim).listener(phase.clone());
+        if let Ok(db) = Db::open("db", opts) {
             for _ in 0..40 {
                 tick += 1;
                 if !step(&db, &mut rng, &mut h, tick, tally) {
@@ -278,6 +323,7 @@ fn crash_case(layout: Layout, seed: u64, tally: &mut Tally) -> Result<(), String
                 sim.crash();
             } else {
                 tally.crashes_mid_workload += 1;
+                count_lsm_crash_point(&sim, &phase, tally);
             }
             drop(db);
         } else if sim.crashes() > crashes_before {
@@ -345,6 +391,14 @@ fn run_cases(layout: Layout) {
         assert!(tally.crashes_in_layout_change > 0, "{tally:?}");
         assert!(tally.recovered_below_acked > 0, "{tally:?}");
         assert!(tally.range_deletes > 0, "{tally:?}");
+        if layout.has_lsm() {
+            // Power losses inside the LSM tier's flushes, compactions and
+            // manifest switches (compaction runs inside the checkpoint:
+            // no background threads in this suite).
+            assert!(tally.crashes_in_flush > 0, "{tally:?}");
+            assert!(tally.crashes_in_compaction > 0, "{tally:?}");
+            assert!(tally.crashes_in_manifest_install > 0, "{tally:?}");
+        }
     }
 }
 

@@ -53,6 +53,11 @@ pub const LAYOUTS: &[Layout] = &[
 ];
 
 impl Layout {
+    /// True if some partition of the layout is an LSM tree.
+    pub fn has_lsm(&self) -> bool {
+        self.first == Tier::Lsm || self.splits.iter().any(|(_, t)| *t == Tier::Lsm)
+    }
+
     /// `sim_options` for this layout.
     pub fn options(&self, sim: &Arc<SimVfs>) -> Options {
         self.splits
