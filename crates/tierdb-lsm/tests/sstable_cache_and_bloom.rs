@@ -9,7 +9,8 @@ use std::sync::Arc;
 use sstable_support::*;
 use tierdb_cache::PageCache;
 use tierdb_io::{OpenMode, Vfs};
-use tierdb_lsm::sstable::{SstOptions, SstReader, SstWriter};
+use tierdb_lsm::entry::{Entry, InternalIter};
+use tierdb_lsm::sstable::{GetCost, SstOptions, SstReader, SstWriter};
 
 #[test]
 fn sstable_second_read_of_a_block_is_a_cache_hit() {
@@ -186,4 +187,62 @@ fn sstable_real_files_and_concurrent_readers() {
         }
     });
     assert_eq!(scan_forward(&reader).unwrap(), model);
+}
+
+/// A table whose index passes `index_partition_bytes` (default options,
+/// 40,000 entries in about 1,140 data blocks, a 50 KiB index) gets a
+/// two-level index: gets
+/// and scans in both directions read right, and a cold get fetches two
+/// blocks through the cache (an index partition, then a data block), a
+/// warm one none from the file.
+#[test]
+fn sstable_large_table_gets_a_two_level_index() {
+    let model: Vec<Entry> = (0..40_000u32)
+        .map(|i| {
+            put(
+                format!("key{i:08}").as_bytes(),
+                u64::from(i) + 1,
+                &[(i % 251) as u8; 100],
+            )
+        })
+        .collect();
+    let vfs = sim_vfs(25);
+    let (file, meta) = write_table(&vfs, "big.sst", &model, SstOptions::default());
+    let reader = open(file);
+    let partitions = reader.index_partitions();
+    assert!(partitions >= 2, "{partitions} partitions for {meta:?}");
+    assert_eq!(scan_forward(&reader).unwrap(), model);
+    assert_eq!(scan_backward(&reader).unwrap(), model);
+    for i in (0..40_000u32).step_by(97) {
+        let e = &model[i as usize];
+        assert_eq!(reader.get(&e.key, u64::MAX).unwrap().as_ref(), Some(e));
+        assert!(
+            reader
+                .get(format!("key{i:08}x").as_bytes(), u64::MAX)
+                .unwrap()
+                .is_none()
+        );
+    }
+    let mut iter = reader.iter();
+    iter.seek(b"key00020000").unwrap();
+    assert_eq!(iter.entry(), &model[20_000]);
+    iter.seek_for_prev(b"key00030000x").unwrap();
+    assert_eq!(iter.entry(), &model[30_000]);
+
+    // Cold and warm point reads through a fresh cache.
+    let (file, _) = write_table(&vfs, "big2.sst", &model, SstOptions::default());
+    let reader = open(file);
+    let mut cold = GetCost::default();
+    let key = &model[12_345].key;
+    reader
+        .get_counted(key, u64::MAX, &mut cold)
+        .unwrap()
+        .unwrap();
+    assert_eq!((cold.blocks, cold.blocks_read), (2, 2), "{cold:?}");
+    let mut warm = GetCost::default();
+    reader
+        .get_counted(key, u64::MAX, &mut warm)
+        .unwrap()
+        .unwrap();
+    assert_eq!((warm.blocks, warm.blocks_read), (2, 0), "{warm:?}");
 }

@@ -35,7 +35,23 @@ fn small_options() -> SstOptions {
         block_bytes: 128,
         restart_interval: 3,
         bloom_bits_per_key: 10,
+        index_partition_bytes: 16 * 1024,
     }
+}
+
+/// Both index kinds: one index block, and a two-level index (partitions of
+/// about 64 bytes: two or three data blocks each).
+fn both_index_kinds() -> [(&'static str, SstOptions); 2] {
+    [
+        ("single index", small_options()),
+        (
+            "two-level index",
+            SstOptions {
+                index_partition_bytes: 64,
+                ..small_options()
+            },
+        ),
+    ]
 }
 
 /// Opens `bytes` as a table and reads everything (scans both ways, gets of
@@ -73,22 +89,24 @@ fn assert_corruption(result: Result<(), Error>, what: &str) {
 fn sstable_every_byte_flip_of_a_small_table_is_detected() {
     let model = small_model();
     let vfs = sim_vfs(10);
-    let (file, _) = write_table(&vfs, "small.sst", &model, small_options());
-    let good = file.read_all().unwrap();
-    assert!(
-        good.len() > 500,
-        "table too small to be interesting: {}",
-        good.len()
-    );
-    open_and_read_all(&vfs, &good, &model).unwrap();
-    for at in 0..good.len() {
-        for mask in [0x01u8, 0x80, 0xff] {
-            let mut bad = good.clone();
-            bad[at] ^= mask;
-            assert_corruption(
-                open_and_read_all(&vfs, &bad, &model),
-                &format!("flip {mask:#x} at {at}"),
-            );
+    for (kind, opts) in both_index_kinds() {
+        let (file, _) = write_table(&vfs, "small.sst", &model, opts);
+        let good = file.read_all().unwrap();
+        assert!(
+            good.len() > 500,
+            "table too small to be interesting: {}",
+            good.len()
+        );
+        open_and_read_all(&vfs, &good, &model).unwrap();
+        for at in 0..good.len() {
+            for mask in [0x01u8, 0x80, 0xff] {
+                let mut bad = good.clone();
+                bad[at] ^= mask;
+                assert_corruption(
+                    open_and_read_all(&vfs, &bad, &model),
+                    &format!("{kind}: flip {mask:#x} at {at}"),
+                );
+            }
         }
     }
 }
@@ -97,13 +115,15 @@ fn sstable_every_byte_flip_of_a_small_table_is_detected() {
 fn sstable_every_truncation_of_a_small_table_is_detected() {
     let model = small_model();
     let vfs = sim_vfs(11);
-    let (file, _) = write_table(&vfs, "small.sst", &model, small_options());
-    let good = file.read_all().unwrap();
-    for len in 0..good.len() {
-        assert_corruption(
-            open_and_read_all(&vfs, &good[..len], &model),
-            &format!("truncated to {len}"),
-        );
+    for (kind, opts) in both_index_kinds() {
+        let (file, _) = write_table(&vfs, "small.sst", &model, opts);
+        let good = file.read_all().unwrap();
+        for len in 0..good.len() {
+            assert_corruption(
+                open_and_read_all(&vfs, &good[..len], &model),
+                &format!("{kind}: truncated to {len}"),
+            );
+        }
     }
 }
 

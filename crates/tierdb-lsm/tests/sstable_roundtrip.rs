@@ -30,12 +30,17 @@ fn arb_options() -> impl Strategy<Value = SstOptions> {
         prop::sample::select(vec![64usize, 256, 4096]),
         1usize..20,
         prop::sample::select(vec![0u32, 1, 10]),
+        // Tiny partitions make most tables two-level; 16 KiB, single.
+        prop::sample::select(vec![1usize, 100, 16 * 1024]),
     )
         .prop_map(
-            |(block_bytes, restart_interval, bloom_bits_per_key)| SstOptions {
-                block_bytes,
-                restart_interval,
-                bloom_bits_per_key,
+            |(block_bytes, restart_interval, bloom_bits_per_key, index_partition_bytes)| {
+                SstOptions {
+                    block_bytes,
+                    restart_interval,
+                    bloom_bits_per_key,
+                    index_partition_bytes,
+                }
             },
         )
 }

@@ -20,7 +20,7 @@ pub(crate) const FOOTER_BYTES: u64 = 64;
 /// The last 8 bytes of every table.
 pub(crate) const MAGIC: [u8; 8] = *b"TDBSSTBL";
 /// The table format version this build writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
 
 /// Where a block lives: its offset in the file and the size of its
 /// contents, not counting the 5-byte trailer.
@@ -158,15 +158,16 @@ mod tests {
 
     #[test]
     fn other_versions_are_unsupported() {
-        // 1: before range-deletion blocks; 3: a future version.
-        for version in [1u32, 3] {
+        // 1: before range-deletion blocks; 2: before two-level indexes;
+        // 4: a future version.
+        for version in [1u32, 2, 4] {
             let mut bytes = sample().encode();
             bytes[48..52].copy_from_slice(&version.to_le_bytes());
             let crc = crc32fast::hash(&bytes[..52]);
             bytes[52..56].copy_from_slice(&crc.to_le_bytes());
             let err = Footer::decode(&bytes, Path::new("f"), 0).unwrap_err();
             assert!(
-                matches!(err, Error::UnsupportedVersion { found, supported: 2, .. } if found == version),
+                matches!(err, Error::UnsupportedVersion { found, supported: 3, .. } if found == version),
                 "{err}"
             );
         }

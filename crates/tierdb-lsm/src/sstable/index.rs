@@ -4,6 +4,7 @@
 //! interval 1), kept decoded in memory while the table is open.
 
 use std::cmp::Ordering;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,33 +25,67 @@ pub(crate) struct IndexEntry {
 }
 
 /// Collects index entries while the writer emits data blocks.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct IndexBuilder {
-    block: BlockBuilder,
+    entries: Vec<IndexEntry>,
+    bytes: usize,
 }
+
+/// Estimated encoded bytes of one index entry beyond its key.
+const ENTRY_OVERHEAD: usize = 24;
 
 impl IndexBuilder {
     pub(crate) fn new() -> Self {
-        Self {
-            block: BlockBuilder::new(1),
-        }
+        Self::default()
     }
 
     /// Records a finished data block.
     pub(crate) fn add(&mut self, last_key: &[u8], handle: BlockHandle) {
-        let mut value = Vec::with_capacity(20);
-        handle.encode_varint(&mut value);
-        self.block.add(last_key, &value);
+        self.bytes += last_key.len() + ENTRY_OVERHEAD;
+        self.entries.push(IndexEntry {
+            last_key: last_key.to_vec(),
+            handle,
+        });
     }
 
     pub(crate) fn estimated_bytes(&self) -> usize {
-        self.block.estimated_bytes()
+        self.bytes
     }
 
-    /// The index block contents.
-    pub(crate) fn finish(mut self) -> Vec<u8> {
-        self.block.finish()
+    /// Every entry so far.
+    pub(crate) fn entries(&self) -> &[IndexEntry] {
+        &self.entries
     }
+
+    /// The entries, cut into runs of about `bytes` encoded bytes each (one
+    /// run if they all fit, none if there are no entries).
+    pub(crate) fn partitions(&self, bytes: usize) -> Vec<&[IndexEntry]> {
+        let mut runs = Vec::new();
+        let (mut start, mut run_bytes) = (0, 0);
+        for (i, e) in self.entries.iter().enumerate() {
+            run_bytes += e.last_key.len() + ENTRY_OVERHEAD;
+            if run_bytes >= bytes && i + 1 < self.entries.len() {
+                runs.push(&self.entries[start..=i]);
+                (start, run_bytes) = (i + 1, 0);
+            }
+        }
+        if start < self.entries.len() {
+            runs.push(&self.entries[start..]);
+        }
+        runs
+    }
+}
+
+/// The contents of an index block listing `entries`.
+pub(crate) fn encode(entries: &[IndexEntry]) -> Vec<u8> {
+    let mut block = BlockBuilder::new(1);
+    let mut value = Vec::with_capacity(20);
+    for e in entries {
+        value.clear();
+        e.handle.encode_varint(&mut value);
+        block.add(&e.last_key, &value);
+    }
+    block.finish()
 }
 
 /// The decoded index of an open table.
@@ -61,19 +96,19 @@ pub(crate) struct Index {
 
 impl Index {
     /// Decodes the index block at `offset` and checks that its blocks tile
-    /// `[0, data_end)` exactly, in increasing key order.
+    /// `data` (`start..end` in the file) exactly, in increasing key order.
     pub(crate) fn decode(
         contents: Bytes,
         file: &Arc<Path>,
         offset: u64,
-        data_end: u64,
+        data: Range<u64>,
     ) -> Result<Self> {
         let corrupt = |reason: &str| Error::corruption(&**file, offset, reason);
         let block = Arc::new(Block::parse(contents, Arc::clone(file), offset)?);
         let mut iter = BlockIter::new(block);
         iter.seek_to_first()?;
         let mut entries: Vec<IndexEntry> = Vec::new();
-        let mut expected_offset = 0;
+        let mut expected_offset = data.start;
         while iter.valid() {
             let value = iter.value();
             let mut dec = Decoder::new(&value);
@@ -91,11 +126,19 @@ impl Index {
             });
             iter.next()?;
         }
-        // No entries only for a table without data blocks (data_end 0).
-        if expected_offset != data_end {
+        // No entries only for a table without data blocks (an empty range).
+        if expected_offset != data.end {
             return Err(corrupt("index does not cover the data blocks"));
         }
         Ok(Self { entries })
+    }
+
+    /// Bytes the decoded index takes in memory (roughly), for the cache.
+    pub(crate) fn size_bytes(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|e| e.last_key.len() + ENTRY_OVERHEAD)
+            .sum()
     }
 
     /// Number of data blocks.

@@ -42,12 +42,12 @@ impl SstIter {
     /// Positions at the first entry `>=` (`key`, `seq`) in internal order.
     fn seek_internal(&mut self, key: &[u8], seq: u64) -> Result<()> {
         let target = ikey::encode(key, seq, EntryKind::Put);
-        let index = self.reader.find_block(&target);
-        if index >= self.reader.block_count() {
-            self.invalidate();
-            return Ok(());
-        }
         self.guard(|it| {
+            let index = it.reader.find_block(&target)?;
+            if index >= it.reader.block_count() {
+                it.invalidate();
+                return Ok(());
+            }
             it.load(index)?.seek(&target)?;
             it.settle_forward()
         })

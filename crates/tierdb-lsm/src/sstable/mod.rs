@@ -3,7 +3,8 @@
 //! `docs/format/sstable.md`; in short, a table is a stack of blocks:
 //!
 //! ```text
-//! data block 0 .. data block n-1 | range-del | filter | index | properties | footer (64 B)
+//! data block 0 .. data block n-1 | [index partitions] | range-del | filter
+//!   | index | properties | footer (64 B)
 //! ```
 //!
 //! Every block ends with a type byte and a CRC-32. [`SstWriter`] writes a
@@ -13,11 +14,13 @@
 //!
 //! One concept per file: `coding` (varints, bounds-checked decoder), `ikey`
 //! (internal key encoding), `block_builder` / `block` (data block format and
-//! cursor), `trailer` (block checksum), `bloom`, `index`, `properties`,
-//! `footer`, `writer`, `reader`, `iter`.
+//! cursor), `trailer` (block checksum), `bloom`, `index` (one index block),
+//! `block_index` (single or two-level index of an open table),
+//! `properties`, `footer`, `writer`, `reader`, `iter`.
 
 mod block;
 mod block_builder;
+mod block_index;
 mod bloom;
 mod coding;
 mod footer;
@@ -49,6 +52,13 @@ pub struct SstOptions {
     /// Bloom filter bits per user key (default 10, about 1% false
     /// positives); 0 writes no filter.
     pub bloom_bits_per_key: u32,
+    /// An index that would take more than this many bytes is written as a
+    /// two-level index: partitions of about this size, read through the
+    /// cache, under a top-level block kept in memory. Default 32 KiB: with
+    /// 11-byte user keys (20-byte internal keys) about 740 data blocks, so
+    /// tables past about 3 MiB at 4 KiB blocks. A two-level index costs
+    /// point reads one more (usually cached) block fetch.
+    pub index_partition_bytes: usize,
 }
 
 impl Default for SstOptions {
@@ -57,6 +67,7 @@ impl Default for SstOptions {
             block_bytes: 4096,
             restart_interval: 16,
             bloom_bits_per_key: 10,
+            index_partition_bytes: 32 * 1024,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! | data blocks u64 | raw key bytes u64 | raw value bytes u64
 //! | created unix secs u64 | bloom bits per key u32 | restart interval u32
 //! | range tombstones u64 | range-del block offset u64 | range-del block size u64
+//! | index partitions u64
 //! | smallest key len u32 | smallest key | largest key len u32 | largest key
 //! | creator len u32 | creator (UTF-8, e.g. "tierdb-lsm 0.1.0")
 //! ```
@@ -37,6 +38,8 @@ pub(crate) struct Properties {
     /// Where the range-deletion block lives.
     pub(crate) range_del: BlockHandle,
     /// Smallest and largest user key of the entries (empty if none).
+    /// Partitions of a two-level index; 0 for a single index block.
+    pub(crate) index_partitions: u64,
     pub(crate) smallest_key: Bytes,
     pub(crate) largest_key: Bytes,
     pub(crate) creator: String,
@@ -69,6 +72,7 @@ impl Properties {
         ] {
             out.extend_from_slice(&field.to_le_bytes());
         }
+        out.extend_from_slice(&self.index_partitions.to_le_bytes());
         for bytes in [
             &self.smallest_key[..],
             &self.largest_key[..],
@@ -101,6 +105,7 @@ impl Properties {
                 offset: dec.u64()?,
                 size: dec.u64()?,
             },
+            index_partitions: dec.u64()?,
             smallest_key: Bytes::copy_from_slice(get_len_prefixed(&mut dec)?),
             largest_key: Bytes::copy_from_slice(get_len_prefixed(&mut dec)?),
             creator: decode_creator(&mut dec)?,
@@ -118,6 +123,8 @@ impl Properties {
             && self.min_seq <= self.max_seq
             && (self.data_blocks > 0) == (self.entries > 0)
             && self.data_blocks <= self.entries
+            && self.index_partitions <= self.data_blocks
+            && self.index_partitions != 1
             && self.smallest_key <= self.largest_key;
         if sane {
             Ok(())
@@ -182,6 +189,7 @@ mod tests {
                 offset: 500,
                 size: 20,
             },
+            index_partitions: 0,
             smallest_key: Bytes::from_static(b"a"),
             largest_key: Bytes::from_static(b"z"),
             creator: "tierdb-lsm test".into(),

@@ -11,6 +11,7 @@ use tierdb_cache::{PageCache, PageKey};
 use tierdb_io::{Error, Result, VfsFile};
 
 use super::block::{Block, BlockIter};
+use super::block_index::{BlockIndex, PartitionedIndex};
 use super::bloom::{self, Bloom};
 use super::footer::{BlockHandle, FOOTER_BYTES, Footer};
 use super::index::Index;
@@ -26,7 +27,7 @@ pub struct SstReader {
     file_id: u64,
     cache: Arc<PageCache>,
     meta: SstMeta,
-    index: Index,
+    index: BlockIndex,
     bloom: Bloom,
     range_tombstones: Vec<RangeTombstone>,
     blocks_read: AtomicU64,
@@ -61,12 +62,24 @@ impl SstReader {
         }
         let range_tombstones = read_range_dels(&*file, &path, &props)?;
         let index_bytes = trailer::read_block(&*file, footer.index)?;
-        let index = Index::decode(
-            index_bytes,
-            &path,
-            footer.index.offset,
-            props.range_del.offset,
-        )?;
+        let index = if props.index_partitions == 0 {
+            let data = 0..props.range_del.offset;
+            BlockIndex::Single(Index::decode(
+                index_bytes,
+                &path,
+                footer.index.offset,
+                data,
+            )?)
+        } else {
+            BlockIndex::Partitioned(PartitionedIndex::decode(
+                index_bytes,
+                Arc::clone(&file),
+                footer.index.offset,
+                props.range_del.offset,
+                Arc::clone(&cache),
+                file_id,
+            )?)
+        };
         let bloom = read_bloom(&*file, &path, footer.filter, &props)?;
         check_consistency(&index, &props, &path, footer.properties.offset)?;
         Ok(Arc::new(Self {
@@ -83,6 +96,15 @@ impl SstReader {
             bloom_useful: AtomicU64::new(0),
             bloom_checked: AtomicU64::new(0),
         }))
+    }
+
+    /// Partitions of the table's two-level index; 0 if it has a single
+    /// index block.
+    pub fn index_partitions(&self) -> usize {
+        match &self.index {
+            BlockIndex::Single(_) => 0,
+            BlockIndex::Partitioned(p) => p.partitions(),
+        }
     }
 
     /// What the table holds (from its properties block).
@@ -128,11 +150,10 @@ impl SstReader {
 
     fn find(&self, key: &[u8], snapshot_seq: u64, cost: &mut GetCost) -> Result<Option<Entry>> {
         let target = ikey::encode(key, snapshot_seq, EntryKind::Put);
-        let block_index = self.index.find(&target);
-        if block_index >= self.index.len() {
+        let Some((block_index, handle)) = self.index.locate(&target, cost)? else {
             return Ok(None);
-        }
-        let (block, from_file) = self.fetch_block(block_index)?;
+        };
+        let (block, from_file) = self.fetch(handle)?;
         cost.blocks += 1;
         cost.blocks_read += u64::from(from_file);
         let mut iter = BlockIter::new(block);
@@ -171,8 +192,9 @@ impl SstReader {
         self.index.len()
     }
 
-    /// The index position of the block that may hold `target`.
-    pub(crate) fn find_block(&self, target: &[u8]) -> usize {
+    /// The index position of the block that may hold `target`
+    /// (`block_count()` if none).
+    pub(crate) fn find_block(&self, target: &[u8]) -> Result<usize> {
         self.index.find(target)
     }
 
@@ -183,7 +205,11 @@ impl SstReader {
 
     /// Data block `block_index`, and whether it was read from the file.
     fn fetch_block(&self, block_index: usize) -> Result<(Arc<Block>, bool)> {
-        let handle = self.handle(block_index)?;
+        self.fetch(self.handle(block_index)?)
+    }
+
+    /// The data block at `handle`, and whether it was read from the file.
+    fn fetch(&self, handle: BlockHandle) -> Result<(Arc<Block>, bool)> {
         let key = PageKey::new(self.file_id, handle.offset);
         self.block_lookups.fetch_add(1, AtomicOrdering::Relaxed);
         let mut from_file = false;
@@ -211,14 +237,13 @@ impl SstReader {
 
     /// A corruption error at data block `block_index`.
     pub(crate) fn corruption(&self, block_index: usize, reason: &str) -> Error {
-        let offset = self.index.get(block_index).map_or(0, |e| e.handle.offset);
+        let offset = self.index.data_offset(block_index);
         Error::corruption(&*self.path, offset, reason)
     }
 
     fn handle(&self, block_index: usize) -> Result<BlockHandle> {
         self.index
-            .get(block_index)
-            .map(|e| e.handle)
+            .handle(block_index)?
             .ok_or_else(|| Error::corruption(&*self.path, 0, "data block index out of range"))
     }
 }
@@ -299,7 +324,7 @@ fn read_range_dels(
 }
 
 fn check_consistency(
-    index: &Index,
+    index: &BlockIndex,
     props: &Properties,
     path: &Path,
     props_offset: u64,

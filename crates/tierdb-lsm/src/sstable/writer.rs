@@ -8,8 +8,9 @@ use bytes::Bytes;
 use tierdb_io::{Error, Result, VfsFile};
 
 use super::block_builder::BlockBuilder;
+use super::block_index::{WrittenPartition, encode_top};
 use super::footer::{BlockHandle, Footer};
-use super::index::IndexBuilder;
+use super::index::{self, IndexBuilder};
 use super::properties::Properties;
 use super::{SstMeta, SstOptions, bloom, ikey, range_del, trailer};
 use crate::entry::{Entry, EntryKind, RangeTombstone, internal_cmp};
@@ -102,9 +103,11 @@ impl SstWriter {
         self.offset + tail + filter + self.range_del_bytes + 256
     }
 
-    /// Writes the range-deletion block, filter, index, properties and
-    /// footer, then syncs the file. A table with neither entries nor range
-    /// tombstones is `Error::InvalidArgument`.
+    /// Writes the index partitions (if the index is over
+    /// `index_partition_bytes`), the range-deletion block, filter, index (or
+    /// top-level index), properties and footer, then syncs the file. A
+    /// table with neither entries nor range tombstones is
+    /// `Error::InvalidArgument`.
     pub fn finish(mut self) -> Result<SstMeta> {
         self.check_usable()?;
         if self.props.is_none() && self.range_dels.is_empty() {
@@ -115,12 +118,28 @@ impl SstWriter {
         if !self.data.is_empty() {
             self.flush_data_block()?;
         }
+        let entries = std::mem::take(&mut self.index);
+        let runs = entries.partitions(self.opts.index_partition_bytes.max(1));
+        let mut partitions = Vec::new();
+        if runs.len() > 1 {
+            for run in runs {
+                let handle = self.write_block(index::encode(run))?;
+                partitions.push(WrittenPartition {
+                    entries: run,
+                    handle,
+                });
+            }
+        }
         let mut range_dels = std::mem::take(&mut self.range_dels);
         range_del::sort(&mut range_dels);
         let range_del_handle = self.write_block(range_del::encode(&range_dels))?;
         let filter =
             self.write_block(bloom::build(&self.key_hashes, self.opts.bloom_bits_per_key))?;
-        let index = std::mem::replace(&mut self.index, IndexBuilder::new()).finish();
+        let index = if partitions.is_empty() {
+            index::encode(entries.entries())
+        } else {
+            encode_top(&partitions)
+        };
         let index = self.write_block(index)?;
         let mut props = self
             .props
@@ -132,6 +151,7 @@ impl SstWriter {
             props.min_seq = props.min_seq.min(t.seq);
             props.max_seq = props.max_seq.max(t.seq);
         }
+        props.index_partitions = partitions.len() as u64;
         let properties = self.write_block(props.encode())?;
         let footer = Footer {
             filter,
@@ -248,6 +268,7 @@ fn empty_properties(opts: &SstOptions) -> Properties {
         restart_interval: u32::try_from(opts.restart_interval.max(1)).unwrap_or(u32::MAX),
         range_tombstones: 0,
         range_del: BlockHandle { offset: 0, size: 0 },
+        index_partitions: 0,
         smallest_key: Bytes::new(),
         largest_key: Bytes::new(),
         creator: concat!("tierdb-lsm ", env!("CARGO_PKG_VERSION")).to_string(),
