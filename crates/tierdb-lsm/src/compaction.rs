@@ -28,11 +28,12 @@ use tierdb_io::Result;
 
 use crate::entry::InternalIter;
 use crate::merge_iter::MergeIter;
-use crate::options::LsmOptions;
+use crate::options::{CompactionStyle, LsmOptions};
 use crate::range_del::fragment;
 use crate::retain::Retain;
 use crate::table::{Table, max_upper};
 use crate::table_builder::{RangeDels, TableBuilder, WriteCtx};
+use crate::tiered;
 use crate::version::{LEVELS, Version};
 
 /// One compaction to run.
@@ -46,6 +47,9 @@ pub(crate) struct Plan {
 
 /// The compaction the tree needs next, if any.
 pub(crate) fn pick(version: &Version, opts: &LsmOptions) -> Option<Plan> {
+    if opts.compaction_style == CompactionStyle::Tiered {
+        return tiered::pick(version, opts);
+    }
     if version.levels[0].len() >= opts.l0_compaction_trigger {
         return Some(plan_l0(version));
     }
@@ -98,13 +102,17 @@ fn key_range(tables: &[Arc<Table>]) -> Option<(Bytes, Bound<Bytes>)> {
     Some((lo, hi))
 }
 
-/// Bytes over target, summed over levels (see the module doc).
+/// Bytes over target, summed over levels (see the module doc; tiered
+/// compaction has no level targets, so only L0 counts).
 pub(crate) fn debt(version: &Version, opts: &LsmOptions) -> u64 {
     let l0 = if version.levels[0].len() >= opts.l0_compaction_trigger {
         version.level_bytes(0)
     } else {
         0
     };
+    if opts.compaction_style == CompactionStyle::Tiered {
+        return l0;
+    }
     let below: u64 = (1..LEVELS - 1)
         .map(|l| {
             version

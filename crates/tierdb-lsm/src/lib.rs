@@ -39,7 +39,10 @@
 //! - **open** (`recover.rs`) reads the manifest and removes files it does
 //!   not list.
 //!
-//! Not yet: tiered compaction, more than one compaction thread.
+//! - **tiered compaction** (`tiered.rs`, `CompactionStyle::Tiered`):
+//!   size-ratio merging of sorted runs instead of leveled targets.
+//!
+//! Not yet: more than one compaction thread.
 #![forbid(unsafe_code)]
 
 pub mod entry;
@@ -65,10 +68,11 @@ mod stats;
 mod table;
 mod table_builder;
 mod tier;
+mod tiered;
 mod user_iter;
 mod version;
 mod view;
 
-pub use options::LsmOptions;
+pub use options::{CompactionStyle, LsmOptions};
 pub use stats::LsmStats;
 pub use tier::LsmTier;

@@ -8,16 +8,39 @@ use tierdb_io::{Error, Result};
 
 use crate::sstable::SstOptions;
 
+/// How compaction shapes the tree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CompactionStyle {
+    /// Each level below L0 is one sorted run about `level_size_ratio` times
+    /// the one above; a level over its target merges into the next. Fewer
+    /// runs to read and less space held by old versions; every byte is
+    /// rewritten about `level_size_ratio` times per level it descends.
+    #[default]
+    Leveled,
+    /// Size-tiered: L0 tables and levels are sorted runs ordered by age
+    /// (newer runs in lower levels); once L0 holds
+    /// `l0_compaction_trigger` tables, the newest runs are merged while the
+    /// next older run is no larger than what is merged so far, so runs of
+    /// similar size merge and each byte is rewritten about once per
+    /// doubling of the data. Less write amplification, more runs per read
+    /// and more space until runs merge. See `tiered.rs`.
+    Tiered,
+}
+
 /// Options of an LSM tier.
 #[derive(Clone, Debug)]
 pub struct LsmOptions {
+    /// Leveled (default) or size-tiered compaction. A tier may be reopened
+    /// with the other style: both keep the same invariants (disjoint
+    /// tables within a level, newer data in lower levels).
+    pub compaction_style: CompactionStyle,
     /// Bytes (keys + values + per-entry overhead) after which the active
     /// memtable is frozen and a new one started. Default 8 MiB.
     pub memtable_bytes: usize,
     /// Number of L0 tables that triggers an L0 → L1 compaction. Default 4.
     pub l0_compaction_trigger: usize,
-    /// Each level below L1 may hold this many times the bytes of the level
-    /// above. Default 10.
+    /// Leveled: each level below L1 may hold this many times the bytes of
+    /// the level above. Default 10. (Tiered compaction has no targets.)
     pub level_size_ratio: u64,
     /// Target bytes of L1. Default 64 MiB.
     pub l1_target_bytes: u64,
@@ -53,6 +76,7 @@ pub struct LsmOptions {
 impl Default for LsmOptions {
     fn default() -> Self {
         LsmOptions {
+            compaction_style: CompactionStyle::Leveled,
             memtable_bytes: 8 << 20,
             l0_compaction_trigger: 4,
             level_size_ratio: 10,

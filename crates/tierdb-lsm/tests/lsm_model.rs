@@ -9,7 +9,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use tierdb_cache::PageCache;
 use tierdb_io::{OsVfs, SimVfs, Vfs};
+use tierdb_lsm::{CompactionStyle, LsmOptions};
 use tierdb_tier::{ReadView, Seq, Tier, WriteOp};
 
 struct HeldView {
@@ -52,6 +54,7 @@ struct Run {
     seq: Seq,
     held: Vec<HeldView>,
     key_space: u64,
+    opts: LsmOptions,
 }
 
 impl Run {
@@ -112,7 +115,7 @@ impl Run {
     fn reopen(&mut self, context: &str) {
         self.held.clear();
         self.tier = None;
-        let tier = open(&self.vfs, &self.dir).expect("reopen");
+        let tier = open_opts(&self.vfs, &self.dir, &self.opts).expect("reopen");
         self.tier = Some(tier);
         self.seq = self.tier().persisted_seq();
         self.model = self.durable.clone();
@@ -125,8 +128,27 @@ impl Run {
     }
 }
 
+fn open_opts(
+    vfs: &Arc<dyn Vfs>,
+    dir: &std::path::Path,
+    opts: &LsmOptions,
+) -> tierdb_io::Result<tierdb_lsm::LsmTier> {
+    open_with(vfs, dir, Arc::new(PageCache::new(1 << 20)), opts.clone())
+}
+
 fn run_model(vfs: Arc<dyn Vfs>, dir: &std::path::Path, seed: u64, steps: usize, key_space: u64) {
-    let tier = open(&vfs, dir).unwrap();
+    run_model_with(vfs, dir, seed, steps, key_space, small_options());
+}
+
+fn run_model_with(
+    vfs: Arc<dyn Vfs>,
+    dir: &std::path::Path,
+    seed: u64,
+    steps: usize,
+    key_space: u64,
+    opts: LsmOptions,
+) {
+    let tier = open_opts(&vfs, dir, &opts).unwrap();
     let mut run = Run {
         rng: Rng::new(seed),
         vfs,
@@ -137,6 +159,7 @@ fn run_model(vfs: Arc<dyn Vfs>, dir: &std::path::Path, seed: u64, steps: usize, 
         seq: 0,
         held: Vec::new(),
         key_space,
+        opts,
     };
     for step in 0..steps {
         run.step(&format!("seed {seed} step {step}"));
@@ -150,7 +173,7 @@ fn run_model(vfs: Arc<dyn Vfs>, dir: &std::path::Path, seed: u64, steps: usize, 
     persist(run.tier());
     run.held.clear();
     run.tier = None;
-    let tier = open(&run.vfs, &run.dir).unwrap();
+    let tier = open_opts(&run.vfs, &run.dir, &run.opts).unwrap();
     assert_equal(&*tier.read_view(), &run.model, "final reopen");
 }
 
@@ -179,5 +202,22 @@ fn random_ops_sim_vfs() {
     for i in 0..3 {
         let vfs: Arc<dyn Vfs> = Arc::new(SimVfs::new(seed + i));
         run_model(vfs, std::path::Path::new("/db/lsm"), seed + i, 1000, 800);
+    }
+}
+
+/// Size-tiered compaction against the same model, deterministic
+/// (compaction inside persist) and with the background compactor.
+#[test]
+fn random_ops_tiered_compaction() {
+    let seed = seed(400);
+    for i in 0..4 {
+        let opts = LsmOptions {
+            compaction_style: CompactionStyle::Tiered,
+            background_compaction: i % 2 == 0,
+            ..small_options()
+        };
+        let vfs: Arc<dyn Vfs> = Arc::new(SimVfs::new(seed + i));
+        let dir = std::path::Path::new("/db/lsm");
+        run_model_with(vfs, dir, seed + i, 1000, 400 + 400 * i, opts);
     }
 }

@@ -246,6 +246,7 @@ pub(crate) fn open_tier(
                 }))
             });
             let opts = LsmOptions {
+                compaction_style: opts.compaction_style,
                 background_compaction: opts.background_checkpoints,
                 events,
                 ..LsmOptions::default()

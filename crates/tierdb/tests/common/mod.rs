@@ -7,7 +7,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tierdb::{Db, Options, SimVfs, Tier};
+use tierdb::{CompactionStyle, Db, Options, SimVfs, Tier};
 
 /// Every tier the conformance, crash and bad-input suites run against. A new
 /// tier is added here and nowhere else.
@@ -20,21 +20,27 @@ pub struct Layout {
     pub name: &'static str,
     pub first: Tier,
     pub splits: &'static [(&'static str, Tier)],
+    /// How its LSM partitions compact.
+    pub compaction: CompactionStyle,
 }
 
 /// Every layout the conformance and crash suites run on: each tier alone,
 /// and a mix of partitions of both tiers whose boundaries fall inside the
-/// key ranges the suites use, so that transactions span partitions.
+/// key ranges the suites use, so that transactions span partitions. The
+/// LSM layout compacts leveled, the mixed one size-tiered, so both
+/// compaction styles run through every suite.
 pub const LAYOUTS: &[Layout] = &[
     Layout {
         name: "btree",
         first: Tier::BTree,
         splits: &[],
+        compaction: CompactionStyle::Leveled,
     },
     Layout {
         name: "lsm",
         first: Tier::Lsm,
         splits: &[],
+        compaction: CompactionStyle::Leveled,
     },
     Layout {
         name: "mixed",
@@ -49,6 +55,7 @@ pub const LAYOUTS: &[Layout] = &[
             ("t1/", Tier::Lsm),
             ("t3/", Tier::BTree),
         ],
+        compaction: CompactionStyle::Tiered,
     },
 ];
 
@@ -60,11 +67,10 @@ impl Layout {
 
     /// `sim_options` for this layout.
     pub fn options(&self, sim: &Arc<SimVfs>) -> Options {
+        let opts = sim_options(sim, self.first).compaction_style(self.compaction);
         self.splits
             .iter()
-            .fold(sim_options(sim, self.first), |o, (start, tier)| {
-                o.partition(start, *tier)
-            })
+            .fold(opts, |o, (start, tier)| o.partition(start, *tier))
     }
 }
 
