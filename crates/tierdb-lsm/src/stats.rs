@@ -49,24 +49,9 @@ pub struct LsmStats {
     pub slowdown_count: u64,
     /// Microseconds applies spent in slowdowns.
     pub slowdown_micros: u64,
-    /// Point reads served by the tier's views since open.
-    pub gets: u64,
-    /// Data blocks those reads fetched (cache hit or file read). Filter
-    /// and index are held in memory and cost no block; a read answered by
-    /// a memtable costs none.
-    pub get_blocks: u64,
-    /// Of `get_blocks`, blocks read from table files (cache misses).
+    /// Data blocks read from table files (cache misses) by point reads;
+    /// `TierStats::get_blocks` counts every block they fetched.
     pub get_blocks_read: u64,
-    /// Table probes that a bloom filter answered "absent".
-    pub bloom_useful: u64,
-    /// Table probes a bloom filter let through that found no version of
-    /// the key visible to the read (false positives).
-    pub bloom_ineffective: u64,
-    /// Table bytes on disk (every level).
-    pub disk_bytes: u64,
-    /// Estimated bytes of live data in tables: see
-    /// [`LsmStats::space_amplification`].
-    pub live_bytes_estimate: u64,
 }
 
 impl LsmStats {
@@ -75,32 +60,6 @@ impl LsmStats {
     /// bytes_applied` (0 when nothing was applied).
     pub fn write_amplification(&self) -> f64 {
         ratio(self.table_bytes_written, self.bytes_applied).unwrap_or(0.0)
-    }
-
-    /// Read amplification: data blocks fetched per point read, `get_blocks
-    /// / gets` (`None` before the first read).
-    pub fn read_amplification(&self) -> Option<f64> {
-        ratio(self.get_blocks, self.gets)
-    }
-
-    /// Space amplification: `disk_bytes / live_bytes_estimate`, where the
-    /// estimate is the file bytes of a largest set of tables with pairwise
-    /// disjoint key ranges, picked from the deepest level up (RocksDB's
-    /// `EstimateLiveDataSize`). 1.0 when everything is compacted into one
-    /// level; overwritten or deleted data still sitting in upper levels
-    /// raises it. `None` while no table exists.
-    pub fn space_amplification(&self) -> Option<f64> {
-        ratio(self.disk_bytes, self.live_bytes_estimate)
-    }
-
-    /// Observed bloom false-positive rate: `bloom_ineffective /
-    /// (bloom_useful + bloom_ineffective)` (`None` before any probe of a
-    /// table lacking the key).
-    pub fn bloom_false_positive_rate(&self) -> Option<f64> {
-        ratio(
-            self.bloom_ineffective,
-            self.bloom_useful + self.bloom_ineffective,
-        )
     }
 }
 
@@ -158,13 +117,7 @@ impl Inner {
             stall_timeouts: load(&c.stall_timeouts),
             slowdown_count: load(&c.slowdown_count),
             slowdown_micros: load(&c.slowdown_micros),
-            gets: load(&self.reads.gets),
-            get_blocks: load(&self.reads.blocks),
             get_blocks_read: load(&self.reads.blocks_read),
-            bloom_useful: load(&self.reads.bloom_useful),
-            bloom_ineffective: load(&self.reads.bloom_ineffective),
-            disk_bytes: version.disk_bytes(),
-            live_bytes_estimate: version.live_bytes_estimate(),
         }
     }
 

@@ -146,9 +146,12 @@ impl Tier for LsmTier {
     /// than once until compaction merges them. `cache_hits` and
     /// `cache_misses` count the data-block lookups of the tables currently
     /// live (compaction reads included) served by the cache and by the file.
-    /// `gets`/`get_blocks` count point reads and the data blocks they
-    /// fetched; `live_bytes` is the estimate described at
-    /// [`LsmStats::space_amplification`] (disjoint tables, deepest first).
+    /// `gets`/`get_blocks` count point reads and the data blocks (and index
+    /// partitions) they fetched; `live_bytes` is the file bytes of a
+    /// largest set of tables with disjoint key ranges, taken from the
+    /// deepest level up (RocksDB's `EstimateLiveDataSize`): exact once
+    /// everything is compacted into one level, an undercount (so space
+    /// amplification is overstated) while upper levels overlap.
     fn stats(&self) -> TierStats {
         self.inner.tier_stats()
     }

@@ -218,6 +218,6 @@ fn random_ops_tiered_compaction() {
         };
         let vfs: Arc<dyn Vfs> = Arc::new(SimVfs::new(seed + i));
         let dir = std::path::Path::new("/db/lsm");
-        run_model_with(vfs, dir, seed + i, 1000, 400 + 400 * i, opts);
+        run_model_with(vfs, dir, seed + i, 800, 400 + 400 * i, opts);
     }
 }
