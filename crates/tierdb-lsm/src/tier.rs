@@ -147,9 +147,10 @@ impl Tier for LsmTier {
     /// `cache_misses` count the data-block lookups of the tables currently
     /// live (compaction reads included) served by the cache and by the file.
     /// `gets`/`get_blocks` count point reads and the data blocks (and index
-    /// partitions) they fetched; `live_bytes` is the file bytes of a
-    /// largest set of tables with disjoint key ranges, taken from the
-    /// deepest level up (RocksDB's `EstimateLiveDataSize`): exact once
+    /// partitions) they fetched; `live_bytes` is the file bytes of a set
+    /// of tables with disjoint key ranges, taken greedily from the deepest
+    /// level up, within L0 largest first (after RocksDB's
+    /// `EstimateLiveDataSize`): exact once
     /// everything is compacted into one level, an undercount (so space
     /// amplification is overstated) while upper levels overlap.
     fn stats(&self) -> TierStats {

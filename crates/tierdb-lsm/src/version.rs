@@ -51,13 +51,14 @@ impl Version {
         self.all_tables().map(|t| t.file_bytes).sum()
     }
 
-    /// Estimated bytes of live data: the file bytes of a largest set of
-    /// tables no two of which overlap in key range, chosen from the
-    /// deepest level up (within L0, newest first), as RocksDB's
-    /// `EstimateLiveDataSize` does. A table is counted unless its range
-    /// meets a table already counted, so each stretch of the key space is
-    /// counted once, at its most compacted copy. Exact once everything is
-    /// compacted into one level; with overlapping upper levels it
+    /// Estimated bytes of live data: the file bytes of a set of tables no
+    /// two of which overlap in key range, chosen greedily from the deepest
+    /// level up, as RocksDB's `EstimateLiveDataSize` does (within L0,
+    /// whose tables overlap, largest first: a flush holds each key at most
+    /// once, so the largest overlapping table is the best lower bound). A
+    /// table is counted unless its range meets a table already counted, so
+    /// each stretch of the key space is counted once. Exact once everything
+    /// is compacted into one level; with overlapping upper levels it
     /// undercounts (new keys sitting only in an overlapping upper table are
     /// left out), so `disk_bytes / live_bytes_estimate` overstates space
     /// amplification rather than hide it. Tombstones count as live until a

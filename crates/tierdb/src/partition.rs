@@ -87,8 +87,10 @@ pub struct PartitionStats {
     /// partitions.
     pub bloom_ineffective: u64,
     /// Estimated bytes its live data takes on disk. LSM: the file bytes of
-    /// a largest set of tables with disjoint key ranges, picked from the
-    /// deepest level up (RocksDB's estimate; exact once fully compacted).
+    /// a set of tables with disjoint key ranges, picked greedily from the
+    /// deepest level up, within L0 largest first (after RocksDB's
+    /// estimate; exact once fully compacted, an undercount while
+    /// overlapping L0 tables hold different keys).
     /// B+tree: the file minus free pages and pages waiting to be freed.
     pub live_bytes: u64,
 }
