@@ -61,12 +61,15 @@ fn follows_the_workload_both_ways() {
     let moves = Arc::new(Moves::default());
     let db = open(&dir, &moves);
     let limit = Duration::from_secs(30);
+    // The listener hears of a move just after it is published: wait for
+    // both.
+    let moved = |db: &Db, to: Tier, count: usize| tier(db) == to && moves.0.lock().len() == count;
     assert!(
-        drive(&db, 20, 2000, limit, |db| tier(db) == Tier::Lsm),
+        drive(&db, 20, 2000, limit, |db| moved(db, Tier::Lsm, 1)),
         "a write-only partition stayed a B+tree"
     );
     assert!(
-        drive(&db, 3000, 10, limit, |db| tier(db) == Tier::BTree),
+        drive(&db, 3000, 10, limit, |db| moved(db, Tier::BTree, 2)),
         "a read-only partition stayed an LSM tree"
     );
     assert_eq!(
