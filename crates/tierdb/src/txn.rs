@@ -181,6 +181,14 @@ impl Txn {
             .opts
             .durability
             .unwrap_or(self.db.inner.opts.durability);
+        if self.writes.is_empty() {
+            // Nothing to validate or apply: its reads are those of its
+            // snapshot, so that is where it sits in the commit order.
+            return Ok(CommitInfo {
+                seq: self.version.seq,
+                durability,
+            });
+        }
         let mut req = CommitRequest::new(durability);
         // Range deletes first: `writes` holds only what came after them.
         for (start, end) in std::mem::take(&mut self.deleted_ranges) {

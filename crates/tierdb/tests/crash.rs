@@ -14,77 +14,18 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{LAYOUTS, Layout, Model, dump, value_for};
+use common::{LAYOUTS, Layout, value_for};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tierdb::{
     CompactionEvent, Db, Durability, EventListener, Fault, FaultKind, FaultOp, PartitionId, SimVfs,
     TxnOptions, WriteBatch,
 };
-
-type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
-
-/// What the workload knows about the commit order.
-#[derive(Default)]
-struct History {
-    /// Acknowledged commits by sequence.
-    acked: BTreeMap<u64, Writes>,
-    /// Highest sequence acknowledged as `Sync` (0: none).
-    synced: u64,
-    /// The commit that failed (the crash hit it): it may or may not have
-    /// taken the next sequence.
-    failed: Option<Writes>,
-}
-
-impl History {
-    /// The model state after the prefix of commits up to `seq`, or why no
-    /// such prefix can exist.
-    fn state_at(&self, seq: u64) -> Result<Model, String> {
-        let last_acked = self.acked.keys().next_back().copied().unwrap_or(0);
-        if seq < self.synced {
-            return Err(format!(
-                "recovered seq {seq} lost Sync-acknowledged commit {}",
-                self.synced
-            ));
-        }
-        if seq > last_acked + u64::from(self.failed.is_some()) {
-            return Err(format!(
-                "recovered seq {seq} is beyond every commit made (last acked {last_acked})"
-            ));
-        }
-        let mut model = Model::new();
-        let mut all: Vec<&Writes> = self.acked.range(..=seq).map(|(_, w)| w).collect();
-        if seq > last_acked {
-            all.extend(self.failed.as_ref());
-        }
-        for writes in all {
-            for (k, v) in writes {
-                match v {
-                    Some(v) => model.insert(k.clone(), v.clone()),
-                    None => model.remove(k),
-                };
-            }
-        }
-        Ok(model)
-    }
-
-    /// After a recovery at `seq`, the history is that prefix.
-    fn truncate(&mut self, seq: u64) {
-        let last_acked = self.acked.keys().next_back().copied().unwrap_or(0);
-        self.acked.retain(|&s, _| s <= seq);
-        if seq > last_acked
-            && let Some(w) = self.failed.take()
-        {
-            self.acked.insert(seq, w);
-        }
-        self.failed = None;
-        self.synced = seq;
-    }
-}
+use tierdb_sim::{History, Op};
 
 /// A random split, merge or tier change; false if it failed (the crash or
 /// an injected fault hit it). A refused split (the key already starts a
@@ -141,7 +82,7 @@ fn random_key(rng: &mut StdRng) -> Vec<u8> {
 /// crash happened).
 fn step(db: &Db, rng: &mut StdRng, h: &mut History, tick: u64, tally: &mut Tally) -> bool {
     let durability = random_durability(rng);
-    let mut writes = Writes::new();
+    let mut writes = Vec::new();
     let result = match rng.random_range(0..10) {
         0 if rng.random_bool(0.7) => {
             let ok = db.checkpoint().is_ok();
@@ -162,21 +103,21 @@ fn step(db: &Db, rng: &mut StdRng, h: &mut History, tick: u64, tally: &mut Tally
                 rng.random_range(1..120)
             };
             let v = value_for(&k, tick, len);
-            writes.insert(k.clone(), Some(v.clone()));
+            writes.push(Op::Put(k.clone(), v.clone()));
             let mut b = WriteBatch::new();
             b.put(&k, &v);
             db.write_with(b, durability)
         }
         5 if rng.random_bool(0.3) => {
-            // A range delete: one WAL op per partition it meets. The model
-            // deletes every key of the workload's key space in range.
-            // Never empty: an empty write set commits nothing (no sequence).
+            // A range delete: one WAL op per partition it meets. Never
+            // empty: an empty write set commits nothing (no sequence).
             let a = rng.random_range(0..60);
             let b = a + rng.random_range(1..12);
             let (lo, hi) = (format!("acct/{a:03}"), format!("acct/{b:03}"));
-            for i in a..b.min(60) {
-                writes.insert(format!("acct/{i:03}").into_bytes(), None);
-            }
+            writes.push(Op::DeleteRange((
+                Bound::Included(lo.clone().into_bytes()),
+                Bound::Excluded(hi.clone().into_bytes()),
+            )));
             let mut batch = WriteBatch::new();
             batch.delete_range(lo.as_bytes()..hi.as_bytes());
             tally.range_deletes += 1;
@@ -184,7 +125,7 @@ fn step(db: &Db, rng: &mut StdRng, h: &mut History, tick: u64, tally: &mut Tally
         }
         5 => {
             let k = random_key(rng);
-            writes.insert(k.clone(), None);
+            writes.push(Op::Delete(k.clone()));
             let mut b = WriteBatch::new();
             b.delete(&k);
             db.write_with(b, durability)
@@ -198,47 +139,22 @@ fn step(db: &Db, rng: &mut StdRng, h: &mut History, tick: u64, tally: &mut Tally
                 if tx.put(&k, &v).is_err() {
                     return false;
                 }
-                writes.insert(k, Some(v));
+                writes.push(Op::Put(k, v));
             }
             tx.commit()
         }
     };
     match result {
         Ok(info) => {
-            h.acked.insert(info.seq, writes);
-            if durability == Durability::Sync {
-                h.synced = h.synced.max(info.seq);
-            }
+            tally.commits_acked += 1;
+            h.acked(info.seq, writes, durability);
             true
         }
         Err(_) => {
-            h.failed = Some(writes);
+            h.failed(writes);
             false
         }
     }
-}
-
-fn check_recovered(db: &Db, h: &History) -> Result<u64, String> {
-    let seq = db.snapshot().seq();
-    let expected = h.state_at(seq)?;
-    let got = dump(db);
-    if got != expected {
-        let diff: Vec<_> = expected
-            .keys()
-            .chain(got.keys())
-            .filter(|k| expected.get(*k) != got.get(*k))
-            .take(3)
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .collect();
-        return Err(format!(
-            "recovered state at seq {seq} is not the prefix; differing keys {diff:?}"
-        ));
-    }
-    let rev: Vec<_> = common::collect(db.range(..).map_err(|e| e.to_string())?, true);
-    if rev.len() != got.len() {
-        return Err("reverse scan disagrees with forward scan".into());
-    }
-    Ok(seq)
 }
 
 /// Whether an LSM partition is compacting: set by the compaction-begin
@@ -298,7 +214,7 @@ struct Tally {
 fn crash_case(layout: Layout, seed: u64, tally: &mut Tally) -> Result<(), String> {
     let sim = Arc::new(SimVfs::new(seed));
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut h = History::default();
+    let mut h = History::new();
     let mut tick = 0u64;
     for cycle in 0..3 {
         sim.crash_after_ops(rng.random_range(0..160));
@@ -339,13 +255,12 @@ fn crash_case(layout: Layout, seed: u64, tally: &mut Tally) -> Result<(), String
         sim.clear_faults();
         let db = Db::open("db", layout.options(&sim))
             .map_err(|e| format!("cycle {cycle}: reopen after crash failed: {e}"))?;
-        let seq = check_recovered(&db, &h).map_err(|e| format!("cycle {cycle}: {e}"))?;
+        let last = h.last_acked();
+        let seq = h
+            .check_recovered(&db)
+            .map_err(|e| format!("cycle {cycle}: {e}"))?;
         tally.recoveries += 1;
-        tally.commits_acked += h.acked.len() as u64;
-        if h.acked.keys().next_back().is_some_and(|&last| last > seq) {
-            tally.recovered_below_acked += 1;
-        }
-        h.truncate(seq);
+        tally.recovered_below_acked += u64::from(last > seq);
         db.close()
             .map_err(|e| format!("cycle {cycle}: close: {e}"))?;
     }

@@ -2,7 +2,6 @@
 //! against, a reference model, and helpers to open databases on `SimVfs`.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,8 +73,9 @@ impl Layout {
     }
 }
 
-/// The reference model: a sorted map.
-pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+/// The reference model and helpers shared with the simulation crate.
+#[allow(unused_imports)]
+pub use tierdb_sim::model::{Model, borrow, range_is_empty, value_for};
 
 /// Options for deterministic tests on a simulated file system: no background
 /// threads doing I/O at times the test does not control, small pages and
@@ -122,26 +122,6 @@ pub fn model_range(
     v
 }
 
-/// True if no key can lie in `(lo, hi)` (BTreeMap::range would panic).
-pub fn range_is_empty(lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
-    match (lo, hi) {
-        (Bound::Included(a), Bound::Included(b)) => a > b,
-        (Bound::Included(a), Bound::Excluded(b))
-        | (Bound::Excluded(a), Bound::Included(b))
-        | (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
-        _ => false,
-    }
-}
-
-/// Borrowed form of owned bounds, as `Db::range` takes them.
-pub fn borrow(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(k) => Bound::Included(k.as_slice()),
-        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
 /// Collects an iterator of results, forward or reversed.
 pub fn collect(iter: tierdb::Iter, rev: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
     let map = |r: tierdb::Result<(bytes::Bytes, bytes::Bytes)>| {
@@ -153,14 +133,4 @@ pub fn collect(iter: tierdb::Iter, rev: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
     } else {
         iter.map(map).collect()
     }
-}
-
-/// A value of `len` bytes that encodes `key` and `version`, so that a value
-/// found under the wrong key or from the wrong commit is recognised.
-pub fn value_for(key: &[u8], version: u64, len: usize) -> Vec<u8> {
-    let mut v = format!("{}@{version}:", String::from_utf8_lossy(key)).into_bytes();
-    while v.len() < len {
-        v.push(b'a' + (v.len() % 26) as u8);
-    }
-    v
 }

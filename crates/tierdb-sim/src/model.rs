@@ -1,0 +1,231 @@
+//! The reference model: a sorted map, the write operations the workloads
+//! issue, and reads of the database in the same shape as the model's.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+
+use tierdb::{Db, Iter, Snapshot};
+
+/// The reference model of the database contents.
+pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// A range of keys with owned bounds.
+pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// One write of a commit, as the model sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Set a key.
+    Put(Vec<u8>, Vec<u8>),
+    /// Remove a key.
+    Delete(Vec<u8>),
+    /// Remove every key in a range that exists when the commit applies.
+    DeleteRange(KeyRange),
+}
+
+/// Applies `ops` in order to `model`; returns the keys they wrote (a range
+/// delete writes the keys it removed), which is what conflict detection
+/// compares.
+pub fn apply(model: &mut Model, ops: &[Op]) -> BTreeSet<Vec<u8>> {
+    let mut written = BTreeSet::new();
+    for op in ops {
+        match op {
+            Op::Put(k, v) => {
+                model.insert(k.clone(), v.clone());
+                written.insert(k.clone());
+            }
+            Op::Delete(k) => {
+                model.remove(k);
+                written.insert(k.clone());
+            }
+            Op::DeleteRange(r) => {
+                let gone: Vec<Vec<u8>> = range_keys(model, r).cloned().collect();
+                for k in gone {
+                    model.remove(&k);
+                    written.insert(k);
+                }
+            }
+        }
+    }
+    written
+}
+
+/// True if no key can lie in `(lo, hi)` (`BTreeMap::range` would panic).
+pub fn range_is_empty(lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    match (lo, hi) {
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a), Bound::Excluded(b))
+        | (Bound::Excluded(a), Bound::Included(b))
+        | (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
+        _ => false,
+    }
+}
+
+/// Whether `key` lies in `r`.
+pub fn range_contains(r: &KeyRange, key: &[u8]) -> bool {
+    let above = match &r.0 {
+        Bound::Included(a) => key >= a.as_slice(),
+        Bound::Excluded(a) => key > a.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let below = match &r.1 {
+        Bound::Included(b) => key <= b.as_slice(),
+        Bound::Excluded(b) => key < b.as_slice(),
+        Bound::Unbounded => true,
+    };
+    above && below
+}
+
+fn range_keys<'a>(model: &'a Model, r: &KeyRange) -> impl Iterator<Item = &'a Vec<u8>> {
+    let items = if range_is_empty(&r.0, &r.1) {
+        None
+    } else {
+        Some(model.range(r.clone()).map(|(k, _)| k))
+    };
+    items.into_iter().flatten()
+}
+
+/// A scan: a range, a direction and how many entries to take.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scan {
+    /// The keys scanned.
+    pub range: KeyRange,
+    /// Read from the high end down.
+    pub reverse: bool,
+    /// Stop after this many entries (the iterator is dropped early).
+    pub limit: usize,
+}
+
+/// Entries a scan returns: key/value pairs in scan order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+impl Scan {
+    /// What the scan returns from `model`.
+    pub fn on_model(&self, model: &Model) -> Entries {
+        if range_is_empty(&self.range.0, &self.range.1) {
+            Vec::new()
+        } else {
+            let it = model.range(self.range.clone());
+            let pairs: Box<dyn Iterator<Item = (&Vec<u8>, &Vec<u8>)>> = if self.reverse {
+                Box::new(it.rev())
+            } else {
+                Box::new(it)
+            };
+            pairs
+                .take(self.limit)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }
+    }
+
+    fn borrowed(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        (borrow(&self.range.0), borrow(&self.range.1))
+    }
+
+    /// What the scan returns from the database now.
+    pub fn on_db(&self, db: &Db) -> tierdb::Result<Entries> {
+        self.collect(db.range(self.borrowed())?)
+    }
+
+    /// What the scan returns from a snapshot.
+    pub fn on_snapshot(&self, snap: &Snapshot) -> tierdb::Result<Entries> {
+        self.collect(snap.range(self.borrowed())?)
+    }
+
+    /// What the scan returns inside a transaction (own writes included).
+    pub fn on_txn(&self, txn: &mut tierdb::Txn) -> tierdb::Result<Entries> {
+        self.collect(txn.range(self.borrowed())?)
+    }
+
+    /// Takes the scan's entries from an iterator over its range.
+    pub fn collect(&self, iter: Iter) -> tierdb::Result<Entries> {
+        let mut out = Vec::new();
+        let pairs: Box<dyn Iterator<Item = _>> = if self.reverse {
+            Box::new(iter.rev())
+        } else {
+            Box::new(iter)
+        };
+        for item in pairs.take(self.limit) {
+            let (k, v) = item?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+/// Borrowed form of an owned bound, as `Db::range` takes it.
+pub fn borrow(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// Everything in the database, read forward; and checks that a reverse
+/// scan of the whole key space returns the same entries backwards.
+pub fn read_all(db: &Db) -> Result<Model, String> {
+    let all = Scan {
+        range: (Bound::Unbounded, Bound::Unbounded),
+        reverse: false,
+        limit: usize::MAX,
+    };
+    let forward = all.on_db(db).map_err(|e| format!("full scan: {e}"))?;
+    let mut backward = Scan {
+        reverse: true,
+        ..all
+    }
+    .on_db(db)
+    .map_err(|e| format!("full reverse scan: {e}"))?;
+    backward.reverse();
+    if backward != forward {
+        return Err(format!(
+            "reverse scan disagrees with forward scan ({} vs {} entries)",
+            backward.len(),
+            forward.len()
+        ));
+    }
+    Ok(forward.into_iter().collect())
+}
+
+/// The first few keys on which two states differ, for messages.
+pub fn diff_keys(expected: &Model, got: &Model) -> Vec<String> {
+    expected
+        .keys()
+        .chain(got.keys())
+        .filter(|k| expected.get(*k) != got.get(*k))
+        .take(4)
+        .map(|k| {
+            format!(
+                "{} (expected {:?}, got {:?})",
+                String::from_utf8_lossy(k),
+                expected.get(k).map(|v| short(v)),
+                got.get(k).map(|v| short(v))
+            )
+        })
+        .collect()
+}
+
+/// A value shortened for messages.
+pub fn short(v: &[u8]) -> String {
+    let s = String::from_utf8_lossy(v);
+    if s.len() > 24 {
+        format!(
+            "{}…({} bytes)",
+            s.chars().take(24).collect::<String>(),
+            v.len()
+        )
+    } else {
+        s.into_owned()
+    }
+}
+
+/// A value of `len` bytes that encodes `key` and `version`, so that a value
+/// found under the wrong key or from the wrong commit is recognised.
+pub fn value_for(key: &[u8], version: u64, len: usize) -> Vec<u8> {
+    let mut v = format!("{}@{version}:", String::from_utf8_lossy(key)).into_bytes();
+    while v.len() < len {
+        v.push(b'a' + (v.len() % 26) as u8);
+    }
+    v
+}
