@@ -62,7 +62,10 @@
 //! A `SimVfs` (and its clones, which share the same simulated disk) can only
 //! kill handles: a dropped pre-crash engine that calls the *vfs* afterwards
 //! (open, rename, remove, sync_dir) acts on the post-crash disk. Engines are
-//! expected to stop writing once a handle has failed.
+//! expected to stop writing once a handle has failed. An engine with
+//! threads that may outlive the crash (a background checkpoint) is given a
+//! [`SimVfs::session`] instead: every call through it fails after the next
+//! crash, as a process that lost power makes no more calls.
 //!
 //! # Mutating operations and `crash_after_ops`
 //!
@@ -278,6 +281,10 @@ impl Fault {
 #[derive(Clone)]
 pub struct SimVfs {
     state: Arc<Mutex<State>>,
+    /// For a [`SimVfs::session`]: the epoch it belongs to. Once a crash
+    /// ends that epoch, every call through it fails, as the calls of a
+    /// process that died with the power would never have happened.
+    session: Option<u64>,
 }
 
 impl fmt::Debug for SimVfs {
@@ -298,7 +305,31 @@ impl SimVfs {
     pub fn new(seed: u64) -> Self {
         SimVfs {
             state: Arc::new(Mutex::new(State::new(seed))),
+            session: None,
         }
+    }
+
+    /// A view of the same disk for one process lifetime: after the next
+    /// crash, every call through it (and through its handles) fails with an
+    /// I/O error, so that an engine still running after a simulated power
+    /// loss — a background thread finishing a checkpoint, say — cannot
+    /// remove or rename files on the disk that survived it. Give each
+    /// opening of a database its own session when threads may outlive the
+    /// crash; a plain `SimVfs` only kills handles.
+    pub fn session(&self) -> SimVfs {
+        SimVfs {
+            state: Arc::clone(&self.state),
+            session: Some(self.state.lock().epoch),
+        }
+    }
+
+    /// The state, locked, if this view is still alive.
+    fn live_state(&self, path: &Path) -> Result<parking_lot::MutexGuard<'_, State>> {
+        let s = self.state.lock();
+        if let Some(epoch) = self.session {
+            s.check_epoch(epoch, path)?;
+        }
+        Ok(s)
     }
 
     /// Power loss now; see the module docs for what survives.
@@ -873,7 +904,7 @@ fn check_size(path: &Path, offset: u64, len: u64) -> Result<()> {
 
 impl Vfs for SimVfs {
     fn open(&self, path: &Path, mode: OpenMode) -> Result<Arc<dyn VfsFile>> {
-        let mut s = self.state.lock();
+        let mut s = self.live_state(path)?;
         let id = match mode {
             OpenMode::Read | OpenMode::ReadWrite => match s.names.get(path) {
                 Some(&id) => id,
@@ -899,12 +930,12 @@ impl Vfs for SimVfs {
     }
 
     fn exists(&self, path: &Path) -> Result<bool> {
-        let s = self.state.lock();
+        let s = self.live_state(path)?;
         Ok(s.names.contains_key(path) || s.dir_exists(path))
     }
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
-        let mut s = self.state.lock();
+        let mut s = self.live_state(path)?;
         if s.names.contains_key(path) {
             return Err(io_error(
                 path,
@@ -918,7 +949,7 @@ impl Vfs for SimVfs {
     }
 
     fn list(&self, dir: &Path) -> Result<Vec<String>> {
-        let s = self.state.lock();
+        let s = self.live_state(dir)?;
         if s.names.contains_key(dir) {
             return Err(io_error(
                 dir,
@@ -936,7 +967,7 @@ impl Vfs for SimVfs {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
-        let mut s = self.state.lock();
+        let mut s = self.live_state(from)?;
         s.begin_mutation(FaultOp::Rename, from)?;
         s.check_fault(FaultOp::Rename, &[from, to])?;
         let Some(&id) = s.names.get(from) else {
@@ -967,7 +998,7 @@ impl Vfs for SimVfs {
     }
 
     fn remove(&self, path: &Path) -> Result<()> {
-        let mut s = self.state.lock();
+        let mut s = self.live_state(path)?;
         s.begin_mutation(FaultOp::Remove, path)?;
         s.check_fault(FaultOp::Remove, &[path])?;
         let Some(id) = s.names.remove(path) else {
@@ -982,7 +1013,7 @@ impl Vfs for SimVfs {
     }
 
     fn sync_dir(&self, dir: &Path) -> Result<()> {
-        let mut s = self.state.lock();
+        let mut s = self.live_state(dir)?;
         s.begin_mutation(FaultOp::SyncDir, dir)?;
         s.check_fault(FaultOp::SyncDir, &[dir])?;
         if !s.names.contains_key(dir) && !s.dir_exists(dir) {
@@ -994,7 +1025,7 @@ impl Vfs for SimVfs {
     }
 
     fn lock(&self, path: &Path) -> Result<Box<dyn VfsLock>> {
-        let mut s = self.state.lock();
+        let mut s = self.live_state(path)?;
         if s.locks.contains_key(path) {
             return Err(Error::Locked {
                 path: path.to_path_buf(),
@@ -1212,6 +1243,30 @@ mod tests {
             let reopened = vfs.open(&p("/db/a"), OpenMode::Read).unwrap();
             assert_eq!(reopened.read_all().unwrap(), b"hello world", "seed {seed}");
         }
+    }
+
+    #[test]
+    fn a_session_makes_no_calls_after_the_crash_that_ends_it() {
+        let vfs = SimVfs::new(3);
+        let old = vfs.session();
+        durable_file(&old, "/db/a", b"kept");
+        vfs.crash();
+        let ops = vfs.mutating_ops();
+        for result in [
+            old.remove(&p("/db/a")),
+            old.rename(&p("/db/a"), &p("/db/b")),
+            old.sync_dir(&p("/db")),
+            old.open(&p("/db/c"), OpenMode::Create).map(|_| ()),
+            old.lock(&p("/db/LOCK")).map(|_| ()),
+        ] {
+            assert_eq!(io_kind(&result.unwrap_err()), Some(io::ErrorKind::Other));
+        }
+        assert_eq!(vfs.mutating_ops(), ops, "refused calls are not counted");
+        assert_eq!(vfs.files(), vec![p("/db/a")]);
+        // A new session, like the plain vfs, works on the surviving disk.
+        let new = vfs.session();
+        new.remove(&p("/db/a")).unwrap();
+        assert!(vfs.files().is_empty());
     }
 
     /// Base of 64 synced bytes, then three unsynced 32-byte appends of b, c, d.

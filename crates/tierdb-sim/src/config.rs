@@ -130,10 +130,12 @@ pub const METAMORPHIC_CONFIGS: &[Config] = &[
 ];
 
 impl Config {
-    /// Options for this configuration on `sim`.
+    /// Options for this configuration on a new session of `sim` (so that
+    /// nothing this opening of the database does reaches the disk after
+    /// the next crash).
     pub fn options(&self, sim: &Arc<SimVfs>) -> Options {
         let opts = Options::default()
-            .vfs(sim.clone())
+            .vfs(Arc::new(sim.session()))
             .default_tier(self.first)
             .page_size(self.page_size)
             .cache_bytes(self.cache_bytes)

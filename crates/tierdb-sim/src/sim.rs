@@ -52,6 +52,8 @@ pub struct Tally {
     pub crashes_in_open: u64,
     /// I/O faults armed.
     pub faults: u64,
+    /// Cycles an injected fault ended (an operation failed on it).
+    pub fault_failures: u64,
     /// Clean shutdowns (close or drop of the last handle).
     pub clean_shutdowns: u64,
     /// Reopenings checked against the model.
@@ -76,6 +78,7 @@ impl AddAssign<&Tally> for Tally {
         self.crashes_in_open += o.crashes_in_open;
         self.fs_ops += o.fs_ops;
         self.faults += o.faults;
+        self.fault_failures += o.fault_failures;
         self.clean_shutdowns += o.clean_shutdowns;
         self.reopens += o.reopens;
         self.lost_unsynced += o.lost_unsynced;
@@ -215,19 +218,25 @@ impl Run {
         Db::open("db", self.config.options(&self.sim))
     }
 
-    fn arm_fault(&mut self) -> bool {
+    /// Arms an I/O fault a quarter of the time. A corrupted read is armed
+    /// only on an open database: during recovery it would be
+    /// indistinguishable from a torn WAL tail, and cutting that is allowed.
+    fn arm_fault(&mut self, open: bool) -> bool {
         if !self.rng.random_bool(0.25) {
             return false;
         }
-        let (op, kind) = match self.rng.random_range(0..6) {
+        let (op, kind) = match self.rng.random_range(0..(if open { 9 } else { 8 })) {
             0 => (FaultOp::Write, FaultKind::Eio),
             1 => (FaultOp::Write, FaultKind::NoSpace),
             2 => (FaultOp::Write, FaultKind::ShortWrite),
             3 => (FaultOp::Sync, FaultKind::Eio),
             4 => (FaultOp::Rename, FaultKind::Eio),
-            _ => (FaultOp::Create, FaultKind::NoSpace),
+            5 => (FaultOp::SyncDir, FaultKind::Eio),
+            6 => (FaultOp::Remove, FaultKind::Eio),
+            7 => (FaultOp::Create, FaultKind::NoSpace),
+            _ => (FaultOp::Read, FaultKind::CorruptRead),
         };
-        let skip = self.rng.random_range(0..200);
+        let skip = self.rng.random_range(0..40);
         self.sim.inject(Fault::new(op, kind).skip(skip));
         self.tally.faults += 1;
         true
@@ -238,10 +247,17 @@ impl Run {
     /// cleanly, reopen with no fault armed and check the recovery. Returns
     /// the recovered database (or none, closed) for the next cycle.
     fn cycle(&mut self, db: Option<Db>) -> Result<Option<Db>, String> {
+        // Mostly short cycles (many crashes); some long ones, so that
+        // B+trees grow several levels and LSM partitions several runs.
+        let steps = if self.rng.random_bool(0.85) {
+            self.rng.random_range(40..200)
+        } else {
+            self.rng.random_range(200..1500)
+        };
         let crash_at = match self.rng.random_range(0..10) {
             // Early: lands in open and recovery, or the first commits.
             0..=1 => self.rng.random_range(0..80),
-            2..=7 => self.rng.random_range(0..250),
+            2..=7 => self.rng.random_range(0..steps * 3 / 2),
             _ => u64::MAX,
         };
         let crashes_before = self.sim.crashes();
@@ -257,14 +273,14 @@ impl Run {
             }
         };
         self.sim.crash_after_ops(crash_at);
-        let fault = self.arm_fault();
+        let fault = self.arm_fault(db.is_some());
         let db = match db {
             Some(db) => Ok(db),
             None => self.open(),
         };
         match db {
             Ok(db) => {
-                let failure = self.run_clients(&db)?;
+                let failure = self.run_clients(&db, steps)?;
                 self.clients.iter_mut().for_each(|c| *c = Client::Idle);
                 let crashed = self.sim.crashes() > crashes_before;
                 if let Some(e) = &failure
@@ -272,6 +288,9 @@ impl Run {
                     && !fault
                 {
                     return Err(format!("operation failed without a crash or a fault: {e}"));
+                }
+                if failure.is_some() && !crashed {
+                    self.tally.fault_failures += 1;
                 }
                 if crashed {
                     self.tally.crashes += 1;
@@ -328,8 +347,8 @@ impl Run {
 
     /// Runs scheduler steps until the cycle's budget is spent or an
     /// operation fails; returns the failure (`Err` is a violation).
-    fn run_clients(&mut self, db: &Db) -> Result<Option<String>, String> {
-        let steps = self.rng.random_range(40..200);
+    fn run_clients(&mut self, db: &Db, steps: u64) -> Result<Option<String>, String> {
+
         for _ in 0..steps {
             self.step += 1;
             self.tally.ops += 1;
