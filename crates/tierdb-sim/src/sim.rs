@@ -348,7 +348,6 @@ impl Run {
     /// Runs scheduler steps until the cycle's budget is spent or an
     /// operation fails; returns the failure (`Err` is a violation).
     fn run_clients(&mut self, db: &Db, steps: u64) -> Result<Option<String>, String> {
-
         for _ in 0..steps {
             self.step += 1;
             self.tally.ops += 1;
