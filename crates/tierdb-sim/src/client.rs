@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use tierdb::{Durability, Isolation, Txn};
 
-use crate::model::{KeyRange, Model, Op, range_contains, short};
+use crate::model::{KeyRange, Model, Op, range_contains, readable, short};
 use crate::workload::{TxnStep, WriteSpec};
 
 /// A transaction in progress.
@@ -81,7 +81,8 @@ impl OpenTxn {
                 let expected = scan.on_model(&self.visible());
                 if got != expected {
                     return Ok(Some(format!(
-                        "transaction scan {scan:?} returned {} entries, expected {} (snapshot {})",
+                        "transaction scan {} returned {} entries, expected {} (snapshot {})",
+                        readable(&format!("{scan:?}")),
                         got.len(),
                         expected.len(),
                         self.snapshot_seq

@@ -23,7 +23,7 @@ use tierdb::{
 };
 
 use crate::config::{Config, METAMORPHIC_CONFIGS};
-use crate::model::{Entries, KeyRange, Op, Scan, borrow, value_for};
+use crate::model::{Entries, KeyRange, Op, Scan, borrow, readable, value_for};
 use crate::workload::{WORKLOADS, Workload, random_durability};
 
 /// Transactions and snapshots a stream may hold open at once.
@@ -267,7 +267,7 @@ pub fn run_configs(seed: u64, len: usize, configs: &[Config]) -> Result<MetaTall
             return Err(Mismatch {
                 seed,
                 op_index: i,
-                op: format!("{:?}", stream[i]),
+                op: readable(&format!("{:?}", stream[i])),
                 reference: (configs[0].name, reference[i].clone()),
                 other: (config.name, results[i].clone()),
             });
@@ -487,4 +487,20 @@ pub fn execute(stream: &[MetaOp], config: Config, seed: u64) -> Vec<String> {
         let _ = db.close();
     }
     results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_show_keys_as_text() {
+        let op = MetaOp::Get(b"key/051".to_vec());
+        assert_eq!(readable(&format!("{op:?}")), "Get(\"key/051\")");
+        let op = MetaOp::Write(vec![Op::Put(b"k".to_vec(), vec![0, 1])], Durability::Sync);
+        assert_eq!(
+            readable(&format!("{op:?}")),
+            "Write([Put(\"k\", [0, 1])], Sync)"
+        );
+    }
 }

@@ -206,6 +206,34 @@ pub fn diff_keys(expected: &Model, got: &Model) -> Vec<String> {
         .collect()
 }
 
+/// Debug output with byte lists that are printable ASCII (keys) shown as
+/// strings.
+pub fn readable(debug: &str) -> String {
+    let mut out = String::new();
+    let mut rest = debug;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after.find(']').unwrap_or(after.len());
+        let bytes: Option<Vec<u8>> = after[..close]
+            .split(", ")
+            .map(|b| b.parse::<u8>().ok().filter(|b| b.is_ascii_graphic()))
+            .collect();
+        match bytes {
+            Some(b) if close > 0 => {
+                out.push_str(&format!("{:?}", String::from_utf8_lossy(&b)));
+                rest = &after[(close + 1).min(after.len())..];
+            }
+            _ => {
+                out.push('[');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A value shortened for messages.
 pub fn short(v: &[u8]) -> String {
     let s = String::from_utf8_lossy(v);

@@ -23,7 +23,7 @@ use tierdb::{
 use crate::client::OpenTxn;
 use crate::config::{Config, SIM_CONFIGS};
 use crate::history::History;
-use crate::model::{Model, Op, Scan, apply, borrow, short};
+use crate::model::{Model, Op, Scan, apply, borrow, readable, short};
 use crate::workload::{Action, WORKLOADS, Workload};
 
 /// What runs did, so a report can show that crashes, faults and conflicts
@@ -389,8 +389,9 @@ impl Run {
                 self.tally.reads += 1;
                 if got != scan.on_model(&model) {
                     return Err(format!(
-                        "snapshot at seq {} scan {scan:?} differs from the model",
-                        snap.seq()
+                        "snapshot at seq {} scan {} differs from the model",
+                        snap.seq(),
+                        readable(&format!("{scan:?}"))
                     ));
                 }
                 if reads_left > 1 {
@@ -545,7 +546,8 @@ impl Run {
         let expected = scan.on_model(&self.current);
         if got != expected {
             return Err(format!(
-                "scan {scan:?} returned {} entries, expected {} (seq {})",
+                "scan {} returned {} entries, expected {} (seq {})",
+                readable(&format!("{scan:?}")),
                 got.len(),
                 expected.len(),
                 self.history.last_acked()
