@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use tierdb::{Durability, Isolation, Txn};
 
-use crate::model::{KeyRange, Model, Op, range_contains, readable, short};
+use crate::model::{Footprint, KeyRange, Model, Op, borrow, range_contains, readable, short};
 use crate::workload::{TxnStep, WriteSpec};
 
 /// A transaction in progress.
@@ -21,8 +21,11 @@ pub struct OpenTxn {
     pub snapshot_seq: u64,
     /// The model state at that snapshot.
     pub view: Model,
-    /// Its own writes, by key.
+    /// Its own writes, by key (those after its last range delete over
+    /// them).
     pub own: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Ranges it deleted; they apply before `own` at commit.
+    pub own_ranges: Vec<KeyRange>,
     /// Keys it read from its snapshot (not from its own writes).
     pub read_keys: BTreeSet<Vec<u8>>,
     /// Ranges it scanned.
@@ -35,6 +38,7 @@ impl OpenTxn {
     /// What the transaction should see: its snapshot with its own writes.
     fn visible(&self) -> Model {
         let mut m = self.view.clone();
+        m.retain(|k, _| !self.deleted_by_self(k));
         for (k, v) in &self.own {
             match v {
                 Some(v) => m.insert(k.clone(), v.clone()),
@@ -44,9 +48,14 @@ impl OpenTxn {
         m
     }
 
+    fn deleted_by_self(&self, key: &[u8]) -> bool {
+        self.own_ranges.iter().any(|r| range_contains(r, key))
+    }
+
     fn expected_get(&self, key: &[u8]) -> Option<Vec<u8>> {
         match self.own.get(key) {
             Some(v) => v.clone(),
+            None if self.deleted_by_self(key) => None,
             None => self.view.get(key).cloned(),
         }
     }
@@ -56,7 +65,7 @@ impl OpenTxn {
     fn get(&mut self, key: &[u8]) -> tierdb::Result<Result<Option<Vec<u8>>, String>> {
         let got = self.txn.get(key)?.map(|v| v.to_vec());
         let expected = self.expected_get(key);
-        if !self.own.contains_key(key) {
+        if !self.own.contains_key(key) && !self.deleted_by_self(key) {
             self.read_keys.insert(key.to_vec());
         }
         if got != expected {
@@ -91,6 +100,14 @@ impl OpenTxn {
                 Ok(None)
             }
             TxnStep::Write(spec) => self.write(spec),
+            TxnStep::DeleteRange(r) => {
+                self.txn.delete_range((borrow(&r.0), borrow(&r.1)))?;
+                if !crate::model::range_is_empty(&r.0, &r.1) {
+                    self.own.retain(|k, _| !range_contains(r, k));
+                    self.own_ranges.push(r.clone());
+                }
+                Ok(None)
+            }
         }
     }
 
@@ -112,29 +129,28 @@ impl OpenTxn {
         Ok(None)
     }
 
-    /// The commit's writes as model operations.
+    /// The commit's writes as model operations: range deletes first.
     pub fn ops(&self) -> Vec<Op> {
-        self.own
-            .iter()
-            .map(|(k, v)| match v {
-                Some(v) => Op::Put(k.clone(), v.clone()),
-                None => Op::Delete(k.clone()),
-            })
-            .collect()
+        let ranges = self.own_ranges.iter().cloned().map(Op::DeleteRange);
+        let points = self.own.iter().map(|(k, v)| match v {
+            Some(v) => Op::Put(k.clone(), v.clone()),
+            None => Op::Delete(k.clone()),
+        });
+        ranges.chain(points).collect()
     }
 
     /// Whether a commit that wrote `written` conflicts with this
-    /// transaction (first committer wins on written keys; serializable
-    /// also on keys read and ranges scanned).
-    pub fn conflicts_with(&self, written: &BTreeSet<Vec<u8>>) -> bool {
-        if self.own.keys().any(|k| written.contains(k)) {
+    /// transaction: it wrote a key or a range this one writes (first
+    /// committer wins), or, under serializable, a key this one read or a
+    /// key in a range it scanned. A range delete writes every key in it.
+    pub fn conflicts_with(&self, written: &Footprint) -> bool {
+        if self.own.keys().any(|k| written.touches_key(k))
+            || self.own_ranges.iter().any(|r| written.touches_range(r))
+        {
             return true;
         }
         self.isolation == Isolation::Serializable
-            && (self.read_keys.iter().any(|k| written.contains(k))
-                || self
-                    .read_ranges
-                    .iter()
-                    .any(|r| written.iter().any(|k| range_contains(r, k))))
+            && (self.read_keys.iter().any(|k| written.touches_key(k))
+                || self.read_ranges.iter().any(|r| written.touches_range(r)))
     }
 }

@@ -48,6 +48,8 @@ pub enum MetaOp {
     TxnPut(usize, Vec<u8>, Vec<u8>),
     /// Delete in the slot's transaction.
     TxnDelete(usize, Vec<u8>),
+    /// Range delete in the slot's transaction.
+    TxnDeleteRange(usize, KeyRange),
     /// Commit the slot's transaction.
     Commit(usize),
     /// Roll the slot's transaction back.
@@ -143,6 +145,10 @@ pub fn generate(seed: u64, len: usize) -> Vec<MetaOp> {
                     let k = key(&mut rng);
                     let v = value(&k, &mut rng, i);
                     MetaOp::TxnPut(slot, k, v)
+                }
+                6 if rng.random_bool(0.3) => {
+                    let w = WORKLOADS[rng.random_range(0..WORKLOADS.len())];
+                    MetaOp::TxnDeleteRange(slot, w.random_range(&mut rng))
                 }
                 6 => MetaOp::TxnDelete(slot, key(&mut rng)),
                 7 => {
@@ -402,6 +408,9 @@ impl Executor {
             MetaOp::TxnScan(slot, s) => describe_scan(s.on_txn(self.txn(*slot))),
             MetaOp::TxnPut(slot, k, v) => describe_done(self.txn(*slot).put(k, v)),
             MetaOp::TxnDelete(slot, k) => describe_done(self.txn(*slot).delete(k)),
+            MetaOp::TxnDeleteRange(slot, r) => {
+                describe_done(self.txn(*slot).delete_range((borrow(&r.0), borrow(&r.1))))
+            }
             MetaOp::Commit(slot) => match self.txns[*slot].take() {
                 Some(txn) => describe_commit(txn.commit()),
                 None => "no transaction".into(),

@@ -23,31 +23,90 @@ pub enum Op {
     DeleteRange(KeyRange),
 }
 
-/// Applies `ops` in order to `model`; returns the keys they wrote (a range
-/// delete writes the keys it removed), which is what conflict detection
-/// compares.
-pub fn apply(model: &mut Model, ops: &[Op]) -> BTreeSet<Vec<u8>> {
-    let mut written = BTreeSet::new();
+/// What a commit wrote, as conflict detection sees it: keys put or
+/// deleted, and ranges deleted (a range delete counts as a write of every
+/// key in its range, present or not).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Keys put or deleted.
+    pub keys: BTreeSet<Vec<u8>>,
+    /// Non-empty ranges deleted.
+    pub ranges: Vec<KeyRange>,
+}
+
+impl Footprint {
+    /// True if the commit writes nothing (and so takes no sequence).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.ranges.is_empty()
+    }
+
+    /// Whether it wrote `key`.
+    pub fn touches_key(&self, key: &[u8]) -> bool {
+        self.keys.contains(key) || self.ranges.iter().any(|r| range_contains(r, key))
+    }
+
+    /// Whether it wrote a key in `r`.
+    pub fn touches_range(&self, r: &KeyRange) -> bool {
+        self.keys.iter().any(|k| range_contains(r, k))
+            || self.ranges.iter().any(|d| ranges_overlap(d, r))
+    }
+}
+
+/// Applies `ops` in order to `model`; returns what they wrote.
+pub fn apply(model: &mut Model, ops: &[Op]) -> Footprint {
+    let mut written = Footprint::default();
     for op in ops {
         match op {
             Op::Put(k, v) => {
                 model.insert(k.clone(), v.clone());
-                written.insert(k.clone());
+                written.keys.insert(k.clone());
             }
             Op::Delete(k) => {
                 model.remove(k);
-                written.insert(k.clone());
+                written.keys.insert(k.clone());
             }
-            Op::DeleteRange(r) => {
+            Op::DeleteRange(r) if !range_is_empty(&r.0, &r.1) => {
                 let gone: Vec<Vec<u8>> = range_keys(model, r).cloned().collect();
                 for k in gone {
                     model.remove(&k);
-                    written.insert(k);
+                }
+                written.ranges.push(r.clone());
+            }
+            Op::DeleteRange(_) => {}
+        }
+    }
+    written
+}
+
+/// Whether some key lies in both ranges.
+pub fn ranges_overlap(a: &KeyRange, b: &KeyRange) -> bool {
+    fn tighter_lo<'a>(x: &'a Bound<Vec<u8>>, y: &'a Bound<Vec<u8>>) -> &'a Bound<Vec<u8>> {
+        match (x, y) {
+            (Bound::Unbounded, _) => y,
+            (_, Bound::Unbounded) => x,
+            (Bound::Included(p) | Bound::Excluded(p), Bound::Included(q) | Bound::Excluded(q)) => {
+                if p > q || (p == q && matches!(x, Bound::Excluded(_))) {
+                    x
+                } else {
+                    y
                 }
             }
         }
     }
-    written
+    fn tighter_hi<'a>(x: &'a Bound<Vec<u8>>, y: &'a Bound<Vec<u8>>) -> &'a Bound<Vec<u8>> {
+        match (x, y) {
+            (Bound::Unbounded, _) => y,
+            (_, Bound::Unbounded) => x,
+            (Bound::Included(p) | Bound::Excluded(p), Bound::Included(q) | Bound::Excluded(q)) => {
+                if p < q || (p == q && matches!(x, Bound::Excluded(_))) {
+                    x
+                } else {
+                    y
+                }
+            }
+        }
+    }
+    !range_is_empty(tighter_lo(&a.0, &b.0), tighter_hi(&a.1, &b.1))
 }
 
 /// True if no key can lie in `(lo, hi)` (`BTreeMap::range` would panic).

@@ -23,7 +23,7 @@ use tierdb::{
 use crate::client::OpenTxn;
 use crate::config::{Config, SIM_CONFIGS};
 use crate::history::History;
-use crate::model::{Model, Op, Scan, apply, borrow, readable, short};
+use crate::model::{Footprint, Model, Op, Scan, apply, borrow, readable, short};
 use crate::workload::{Action, WORKLOADS, Workload};
 
 /// What runs did, so a report can show that crashes, faults and conflicts
@@ -159,8 +159,8 @@ struct Run {
     history: History,
     /// State after every acknowledged commit.
     current: Model,
-    /// Keys written by each commit since the oldest open transaction.
-    recent: Vec<(u64, BTreeSet<Vec<u8>>)>,
+    /// What each commit since the oldest open transaction wrote.
+    recent: Vec<(u64, Footprint)>,
     clients: Vec<Client>,
     tally: Tally,
     cycle: u32,
@@ -528,6 +528,7 @@ impl Run {
                     snapshot_seq,
                     view: self.current.clone(),
                     own: Default::default(),
+                    own_ranges: Vec::new(),
                     read_keys: BTreeSet::new(),
                     read_ranges: Vec::new(),
                     steps: VecDeque::from(steps),
@@ -573,11 +574,7 @@ impl Run {
         };
         let mut next = self.current.clone();
         let written = apply(&mut next, &ops);
-        let expected_seq = if written.is_empty() && no_point_writes(&ops) {
-            last
-        } else {
-            last + 1
-        };
+        let expected_seq = if written.is_empty() { last } else { last + 1 };
         if info.seq != expected_seq {
             return Err(format!(
                 "commit got seq {}, expected {expected_seq}",
@@ -598,7 +595,7 @@ impl Run {
     }
 
     fn commit_txn(&mut self, tx: OpenTxn) -> Result<Outcome, String> {
-        let expect_conflict = !tx.own.is_empty()
+        let expect_conflict = !(tx.own.is_empty() && tx.own_ranges.is_empty())
             && self
                 .recent
                 .iter()
@@ -632,8 +629,4 @@ impl Run {
             result => self.record_commit(result, ops, durability),
         }
     }
-}
-
-fn no_point_writes(ops: &[Op]) -> bool {
-    ops.iter().all(|op| matches!(op, Op::DeleteRange(_)))
 }

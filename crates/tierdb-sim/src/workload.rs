@@ -99,6 +99,8 @@ pub enum TxnStep {
     Scan(Scan),
     /// A write.
     Write(WriteSpec),
+    /// A range delete.
+    DeleteRange(KeyRange),
 }
 
 /// What an idle client does next.
@@ -271,14 +273,15 @@ impl Workload {
                 let steps = (0..rng.random_range(1..6))
                     .map(|_| {
                         let k = self.random_key(rng);
-                        match rng.random_range(0..10) {
+                        match rng.random_range(0..12) {
                             0..=2 => TxnStep::Get(k),
                             3 => TxnStep::Scan(self.random_scan(rng)),
                             4..=7 => {
                                 let v = self.random_value(&k, rng, tick);
                                 TxnStep::Write(WriteSpec::Set(k, v))
                             }
-                            _ => TxnStep::Write(WriteSpec::Del(k)),
+                            8..=9 => TxnStep::Write(WriteSpec::Del(k)),
+                            _ => TxnStep::DeleteRange(self.random_range(rng)),
                         }
                     })
                     .collect();

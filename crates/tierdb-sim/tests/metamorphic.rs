@@ -25,6 +25,7 @@ fn streams_cover_every_operation_and_results_are_not_all_errors() {
     assert!(has(|op| matches!(op, MetaOp::Crash)));
     assert!(has(|op| matches!(op, MetaOp::Reopen)));
     assert!(has(|op| matches!(op, MetaOp::Commit(_))));
+    assert!(has(|op| matches!(op, MetaOp::TxnDeleteRange(..))));
     assert!(has(|op| matches!(op, MetaOp::SnapshotScan(..))));
     assert!(has(|op| matches!(op, MetaOp::MergeAt(_))));
     assert!(has(|op| matches!(op, MetaOp::SetTierAt(..))));

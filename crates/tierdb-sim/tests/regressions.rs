@@ -20,3 +20,20 @@ fn read_only_commit_reports_its_snapshot_seq() {
     let info = tx.commit().unwrap();
     assert_eq!(info.seq, later.seq - 1);
 }
+
+/// Found by the simulation after `Txn::delete_range` landed next to the
+/// fix above: a transaction whose only write was a range delete took the
+/// read-only path and committed nothing, though it reported success.
+#[test]
+fn a_transaction_whose_only_write_is_a_range_delete_commits_it() {
+    let sim = Arc::new(SimVfs::new(2));
+    let db = Db::open("db", SIM_CONFIGS[0].options(&sim)).unwrap();
+    db.put(b"k/1", b"1").unwrap();
+    db.put(b"k/2", b"2").unwrap();
+    let mut tx = db.begin();
+    tx.delete_range(&b"k/"[..]..&b"k0"[..]).unwrap();
+    let info = tx.commit().unwrap();
+    assert_eq!(info.seq, 3);
+    assert_eq!(db.get(b"k/1").unwrap(), None);
+    assert_eq!(db.range(..).unwrap().count(), 0);
+}

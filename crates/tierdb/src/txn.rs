@@ -181,7 +181,7 @@ impl Txn {
             .opts
             .durability
             .unwrap_or(self.db.inner.opts.durability);
-        if self.writes.is_empty() {
+        if self.writes.is_empty() && self.deleted_ranges.is_empty() {
             // Nothing to validate or apply: its reads are those of its
             // snapshot, so that is where it sits in the commit order.
             return Ok(CommitInfo {
