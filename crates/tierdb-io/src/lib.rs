@@ -17,5 +17,5 @@ mod vfs;
 
 pub use error::{Error, Result};
 pub use os_vfs::OsVfs;
-pub use sim_vfs::{Fault, FaultKind, FaultOp, SimVfs};
+pub use sim_vfs::{Fault, FaultKind, FaultOp, PendingKind, PendingOp, SimVfs};
 pub use vfs::{OpenMode, Vfs, VfsFile, VfsLock};

@@ -132,6 +132,10 @@ use rand::{Rng, SeedableRng};
 use crate::vfs::{OpenMode, Vfs, VfsFile, VfsLock};
 use crate::{Error, Result};
 
+mod pending;
+
+pub use pending::{PendingKind, PendingOp};
+
 /// Largest file the simulation holds (it lives in memory); writes and
 /// `set_len` beyond it fail with `ErrorKind::FileTooLarge`.
 const FILE_SIZE_MAX_BYTES: u64 = 1 << 30;
@@ -399,7 +403,7 @@ impl SimVfs {
 type InodeId = u64;
 
 /// An unsynced change to a file's content.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Change {
     Write { offset: u64, data: Vec<u8> },
     SetLen(u64),
@@ -414,7 +418,7 @@ impl Change {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Inode {
     durable: Vec<u8>,
     current: Vec<u8>,
@@ -529,13 +533,14 @@ impl DirOp {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct ArmedFault {
     fault: Fault,
     seen: u64,
     fired: u64,
 }
 
+#[derive(Clone)]
 struct State {
     seed: u64,
     rng: StdRng,
@@ -557,6 +562,10 @@ struct State {
     crash_at_op: Option<u64>,
     /// The operation an automatic crash fired on, until the next crash.
     crash_point: Option<(FaultOp, PathBuf)>,
+    /// The armed `crash_at_op` halts ([`SimVfs::halt_after_ops`]) instead.
+    halt_at_op: bool,
+    /// The power is out: every operation fails until the next crash.
+    halted: bool,
     crashes: u64,
 }
 
@@ -578,22 +587,32 @@ impl State {
             mutating_ops: 0,
             crash_at_op: None,
             crash_point: None,
+            halt_at_op: false,
+            halted: false,
             crashes: 0,
         }
     }
 
     fn crash(&mut self) {
-        self.epoch += 1;
+        self.cut_power();
         self.crashes += 1;
-        self.crash_at_op = None;
         self.crash_point = None;
-        self.locks.clear();
+        self.halted = false;
         self.settle_names_after_crash();
         let survivors: BTreeSet<InodeId> = self.names.values().copied().collect();
         self.inodes.retain(|id, _| survivors.contains(id));
         for inode in self.inodes.values_mut() {
             inode.settle_after_crash(&mut self.rng);
         }
+    }
+
+    /// What every crash and halt does first: handles and locks die and no
+    /// crash stays armed.
+    fn cut_power(&mut self) {
+        self.epoch += 1;
+        self.crash_at_op = None;
+        self.halt_at_op = false;
+        self.locks.clear();
     }
 
     fn settle_names_after_crash(&mut self) {
@@ -616,13 +635,27 @@ impl State {
 
     /// Counts a mutating operation, or crashes and fails if one is armed.
     fn begin_mutation(&mut self, op: FaultOp, path: &Path) -> Result<()> {
+        self.check_power(path)?;
         if self.crash_at_op.is_some_and(|at| self.mutating_ops >= at) {
-            self.crash();
+            if self.halt_at_op {
+                self.halt();
+            } else {
+                self.crash();
+            }
             self.crash_point = Some((op, path.to_path_buf()));
             return Err(io_error(path, io::ErrorKind::Other, "simulated power loss"));
         }
         self.mutating_ops += 1;
         Ok(())
+    }
+
+    /// Fails every operation while halted.
+    fn check_power(&self, path: &Path) -> Result<()> {
+        if self.halted {
+            Err(io_error(path, io::ErrorKind::Other, "simulated power loss (halted)"))
+        } else {
+            Ok(())
+        }
     }
 
     fn take_fault(&mut self, op: FaultOp, paths: &[&Path]) -> Option<FaultKind> {
@@ -905,6 +938,7 @@ fn check_size(path: &Path, offset: u64, len: u64) -> Result<()> {
 impl Vfs for SimVfs {
     fn open(&self, path: &Path, mode: OpenMode) -> Result<Arc<dyn VfsFile>> {
         let mut s = self.live_state(path)?;
+        s.check_power(path)?;
         let id = match mode {
             OpenMode::Read | OpenMode::ReadWrite => match s.names.get(path) {
                 Some(&id) => id,
@@ -936,6 +970,7 @@ impl Vfs for SimVfs {
 
     fn create_dir_all(&self, path: &Path) -> Result<()> {
         let mut s = self.live_state(path)?;
+        s.check_power(path)?;
         if s.names.contains_key(path) {
             return Err(io_error(
                 path,
@@ -1026,6 +1061,7 @@ impl Vfs for SimVfs {
 
     fn lock(&self, path: &Path) -> Result<Box<dyn VfsLock>> {
         let mut s = self.live_state(path)?;
+        s.check_power(path)?;
         if s.locks.contains_key(path) {
             return Err(Error::Locked {
                 path: path.to_path_buf(),
