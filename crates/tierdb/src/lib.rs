@@ -74,7 +74,9 @@ pub use options::{Durability, Isolation, Options, RecoveryMode, Tier, TxnOptions
 pub use partition::{PartitionId, PartitionInfo, PartitionStats};
 pub use snapshot::Snapshot;
 pub use stats::Stats;
-pub use tierdb_io::{Error, Fault, FaultKind, FaultOp, OsVfs, Result, SimVfs, Vfs, VfsFile};
+pub use tierdb_io::{
+    Error, Fault, FaultKind, FaultOp, OsVfs, PendingKind, PendingOp, Result, SimVfs, Vfs, VfsFile,
+};
 pub use tierdb_lsm::CompactionStyle;
 pub use tierdb_tier::{CompactionEvent, StallEvent};
 pub use txn::Txn;

@@ -1,0 +1,389 @@
+//! File-protocol enumeration: each small on-disk protocol — WAL segment
+//! creation and removal, the B+tree checkpoint publish, the creation of a
+//! database (its manifest written last), LSM SSTable install with the LSM
+//! manifest switch and compaction, and partition changes (split, set_tier,
+//! merge: rebuild and manifest switch) — runs as a small deterministic
+//! scenario on `SimVfs`, which is halted after every single mutating
+//! file-system operation in turn. For each halt, every subset of the then
+//! unsynced operations (creates, renames, removes not yet made durable by
+//! `sync_dir`, writes and `set_len`s not yet synced) is kept and the rest
+//! dropped — all of them while there are few, a deterministic sample
+//! otherwise — and the database recovered from that state must
+//! - open without error (no corruption reported on a legitimate crash),
+//! - hold exactly the acknowledged commits, plus possibly the one in flight,
+//! - have the layout before or after the change in flight, never a mix,
+//! - go on working: a commit, a checkpoint and a reopen keep everything.
+//!
+//! `TIERDB_PROTOCOL_SUBSETS=N` sets the most subsets tried per halt
+//! (default 16; every subset is tried while 2^pending <= N, so 1024 is
+//! exhaustive up to 10 unsynced operations). `TIERDB_PROTOCOL=name` runs one
+//! protocol.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use common::{Model, dump, sim_options, value_for};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tierdb::{Db, Options, PendingOp, Result, SimVfs, Tier, WriteBatch};
+
+type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+/// A layout as the partitions' start keys and tiers.
+type Shape = Vec<(Vec<u8>, Tier)>;
+
+const SEED: u64 = 5;
+const DIR: &str = "/db";
+
+/// What a run of a scenario did before it stopped.
+#[derive(Default)]
+struct Run {
+    acked: Vec<Writes>,
+    /// The commit the halt hit (it may or may not have become durable).
+    failed: Option<Writes>,
+    /// The layout after the open, then after every completed change.
+    shapes: Vec<Shape>,
+}
+
+impl Run {
+    fn commit(&mut self, db: &Db, writes: Writes) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        for (k, v) in &writes {
+            match v {
+                Some(v) => {
+                    batch.put(k, v);
+                }
+                None => {
+                    batch.delete(k);
+                }
+            }
+        }
+        match db.write(batch) {
+            Ok(_) => {
+                self.acked.push(writes);
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = Some(writes);
+                Err(e)
+            }
+        }
+    }
+
+    /// `count` commits of `per` puts (and a delete every third commit),
+    /// numbered from `from`, with values of `len` bytes.
+    fn commits(&mut self, db: &Db, from: u64, count: u64, per: u64, len: usize) -> Result<()> {
+        for i in from..from + count {
+            let mut writes: Writes = (0..per)
+                .map(|j| {
+                    let k = key(i * 7 + j * 13);
+                    let v = value_for(&k, i, len);
+                    (k, Some(v))
+                })
+                .collect();
+            if i % 3 == 2 {
+                writes.push((key(i * 5), None));
+            }
+            self.commit(db, writes)?;
+        }
+        Ok(())
+    }
+
+    fn opened(&mut self, db: &Db) {
+        self.shapes.push(shape(db));
+    }
+
+    fn model(&self, with_failed: bool) -> Model {
+        let mut model = Model::new();
+        let failed = self.failed.iter().filter(|_| with_failed);
+        for writes in self.acked.iter().chain(failed) {
+            for (k, v) in writes {
+                match v {
+                    Some(v) => model.insert(k.clone(), v.clone()),
+                    None => model.remove(k),
+                };
+            }
+        }
+        model
+    }
+}
+
+/// Keys spread over `a/..` to `z/..`, so that every partition gets some.
+fn key(n: u64) -> Vec<u8> {
+    let letter = b'a' + (n % 26) as u8;
+    format!("{}/{:03}", letter as char, n % 97).into_bytes()
+}
+
+fn shape(db: &Db) -> Shape {
+    db.partitions()
+        .into_iter()
+        .map(|p| (p.start.to_vec(), p.tier))
+        .collect()
+}
+
+/// A scenario opens the database itself and calls `arm` where the
+/// enumerated part begins.
+type Scenario = fn(&Arc<SimVfs>, &mut Run, &mut dyn FnMut()) -> Result<()>;
+
+struct Protocol {
+    name: &'static str,
+    options: fn(&Arc<SimVfs>) -> Options,
+    scenario: Scenario,
+}
+
+fn btree(sim: &Arc<SimVfs>) -> Options {
+    sim_options(sim, Tier::BTree).wal_segment_bytes(4096)
+}
+
+fn lsm(sim: &Arc<SimVfs>) -> Options {
+    sim_options(sim, Tier::Lsm)
+}
+
+fn mixed(sim: &Arc<SimVfs>) -> Options {
+    sim_options(sim, Tier::BTree)
+        .partition("h", Tier::Lsm)
+        .partition("q", Tier::BTree)
+}
+
+fn open(sim: &Arc<SimVfs>, options: fn(&Arc<SimVfs>) -> Options) -> Result<Db> {
+    Db::open(DIR, options(sim))
+}
+
+const PROTOCOLS: &[Protocol] = &[
+    Protocol {
+        name: "wal_segments",
+        options: btree,
+        // Rotation to new segments (4 KiB each), then their removal by a
+        // checkpoint, then writing on.
+        scenario: |sim, run, arm| {
+            let db = open(sim, btree)?;
+            run.opened(&db);
+            run.commits(&db, 0, 2, 2, 50)?;
+            arm();
+            run.commits(&db, 2, 8, 2, 500)?;
+            db.checkpoint()?;
+            run.commits(&db, 10, 3, 2, 500)
+        },
+    },
+    Protocol {
+        name: "btree_checkpoint",
+        options: btree,
+        // Two checkpoints in a row publish both alternating headers.
+        scenario: |sim, run, arm| {
+            let db = open(sim, btree)?;
+            run.opened(&db);
+            run.commits(&db, 0, 12, 3, 40)?;
+            db.checkpoint()?;
+            arm();
+            run.commits(&db, 12, 4, 3, 40)?;
+            db.checkpoint()?;
+            run.commits(&db, 16, 3, 3, 300)?;
+            db.checkpoint().map(drop)
+        },
+    },
+    Protocol {
+        name: "db_creation_manifest",
+        options: mixed,
+        // The creation of a database with three partitions: partition files
+        // first, the manifest last; then the first commits.
+        scenario: |sim, run, arm| {
+            arm();
+            let db = open(sim, mixed)?;
+            run.opened(&db);
+            run.commits(&db, 0, 2, 3, 30)
+        },
+    },
+    Protocol {
+        name: "lsm_install",
+        options: lsm,
+        // Five flushes (SSTable written, LSM manifest switched); the fourth
+        // L0 table triggers a compaction inside the checkpoint.
+        scenario: |sim, run, arm| {
+            let db = open(sim, lsm)?;
+            run.opened(&db);
+            run.commits(&db, 0, 3, 3, 40)?;
+            arm();
+            for round in 0..5 {
+                run.commits(&db, 3 + round * 2, 2, 3, 40)?;
+                db.checkpoint()?;
+            }
+            Ok(())
+        },
+    },
+    Protocol {
+        name: "partition_change",
+        options: mixed,
+        // Split, re-tier and merge: each rebuilds partition files and
+        // switches the manifest; commits in between.
+        scenario: |sim, run, arm| {
+            let db = open(sim, mixed)?;
+            run.opened(&db);
+            run.commits(&db, 0, 8, 3, 40)?;
+            db.checkpoint()?;
+            arm();
+            let new = db.split_partition("c")?;
+            run.opened(&db);
+            run.commits(&db, 8, 1, 3, 40)?;
+            db.set_tier(new, Tier::Lsm)?;
+            run.opened(&db);
+            run.commits(&db, 9, 1, 3, 40)?;
+            let parts = db.partitions();
+            db.merge_partitions(parts[1].id, parts[2].id)?;
+            run.opened(&db);
+            run.commits(&db, 10, 1, 3, 40)
+        },
+    },
+];
+
+/// Runs a scenario, halting the disk after `halt_after` operations of its
+/// enumerated part; returns the disk, what the run did and how many
+/// operations the enumerated part performed.
+fn run_scenario(p: &Protocol, halt_after: Option<u64>) -> (Arc<SimVfs>, Run, u64, Result<()>) {
+    let sim = Arc::new(SimVfs::new(SEED));
+    let mut run = Run::default();
+    let mut start = None;
+    let result = (p.scenario)(&sim, &mut run, &mut || {
+        start = Some(sim.mutating_ops());
+        if let Some(n) = halt_after {
+            sim.halt_after_ops(n);
+        }
+    });
+    let ops = sim.mutating_ops() - start.expect("the scenario never armed");
+    (sim, run, ops, result)
+}
+
+/// The subsets of `pending` unsynced operations to keep: all of them while
+/// there are at most `limit`, else none, all, every one alone dropped and
+/// alone kept, and seeded random ones, `limit` in all.
+fn subsets(pending: usize, limit: usize, seed: u64) -> Vec<Vec<bool>> {
+    if pending < usize::BITS as usize && 1usize << pending <= limit {
+        return (0..1usize << pending)
+            .map(|mask| (0..pending).map(|i| mask >> i & 1 == 1).collect())
+            .collect();
+    }
+    let mut chosen: BTreeSet<Vec<bool>> = BTreeSet::new();
+    chosen.insert(vec![false; pending]);
+    chosen.insert(vec![true; pending]);
+    for i in 0..pending {
+        for kept in [false, true] {
+            let mut s = vec![!kept; pending];
+            s[i] = kept;
+            chosen.insert(s);
+        }
+    }
+    let mut chosen: Vec<Vec<bool>> = chosen.into_iter().collect();
+    chosen.truncate(limit.max(2));
+    let mut rng = StdRng::seed_from_u64(seed);
+    while chosen.len() < limit {
+        chosen.push((0..pending).map(|_| rng.random_bool(0.5)).collect());
+    }
+    chosen
+}
+
+/// Recovers from `sim` and checks it against the run; `shapes` are the
+/// layouts of the complete run.
+fn check_recovery(p: &Protocol, sim: &Arc<SimVfs>, run: &Run, shapes: &[Shape]) -> Result<(), String> {
+    let db = Db::open(DIR, (p.options)(sim)).map_err(|e| format!("open failed: {e}"))?;
+    let got = dump(&db);
+    let (without, with) = (run.model(false), run.model(true));
+    if got != without && got != with {
+        let lost: Vec<_> = without.keys().filter(|k| !got.contains_key(*k)).take(3).collect();
+        return Err(format!(
+            "recovered {} keys, acknowledged state has {} (with the commit in flight {}); \
+             missing e.g. {lost:?}",
+            got.len(),
+            without.len(),
+            with.len()
+        ));
+    }
+    // The layout reached, or the next one of the complete run.
+    let reached = run.shapes.len().saturating_sub(1);
+    let allowed = &shapes[reached..shapes.len().min(reached + 2)];
+    let recovered = shape(&db);
+    if !allowed.contains(&recovered) {
+        return Err(format!("recovered layout {recovered:?}, allowed {allowed:?}"));
+    }
+    // The recovered database goes on working.
+    let k = b"zz/after".to_vec();
+    db.put(&k, b"v").map_err(|e| format!("commit after recovery: {e}"))?;
+    db.checkpoint().map_err(|e| format!("checkpoint after recovery: {e}"))?;
+    drop(db);
+    let db = Db::open(DIR, (p.options)(sim)).map_err(|e| format!("second open failed: {e}"))?;
+    let mut expected = got;
+    expected.insert(k, b"v".to_vec());
+    if dump(&db) != expected {
+        return Err("the commit after recovery or the data before it is gone after a reopen".into());
+    }
+    Ok(())
+}
+
+fn describe(ops: &[PendingOp], keep: &[bool]) -> String {
+    ops.iter()
+        .zip(keep)
+        .map(|(op, k)| format!("  {} {:?} {:?}", if *k { "kept   " } else { "dropped" }, op.path, op.kind))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[test]
+fn every_crash_point_and_unsynced_subset_recovers() {
+    let limit = env_number("TIERDB_PROTOCOL_SUBSETS", 16);
+    let only = std::env::var("TIERDB_PROTOCOL").ok();
+    let mut failures = Vec::new();
+    for p in PROTOCOLS.iter().filter(|p| only.as_deref().is_none_or(|o| o == p.name)) {
+        let (_, complete, ops, result) = run_scenario(p, None);
+        result.unwrap_or_else(|e| panic!("{}: the scenario fails without a crash: {e}", p.name));
+        let mut states = 0;
+        let mut most_pending = 0;
+        for n in 0..ops {
+            let (sim, run, _, result) = run_scenario(p, Some(n));
+            assert!(
+                sim.is_halted() && result.is_err(),
+                "{}: halting after {n} operations did not stop the scenario",
+                p.name
+            );
+            let pending = sim.pending_ops();
+            most_pending = most_pending.max(pending.len());
+            for keep in subsets(pending.len(), limit, n) {
+                let fork = Arc::new(sim.fork());
+                fork.crash_keeping(&keep);
+                states += 1;
+                if let Err(e) = check_recovery(p, &fork, &run, &complete.shapes) {
+                    failures.push(format!(
+                        "{}: halted after operation {n} of {ops}: {e}\n{}",
+                        p.name,
+                        describe(&pending, &keep)
+                    ));
+                }
+            }
+        }
+        println!(
+            "{}: {ops} crash points, {states} crash states checked (at most {most_pending} \
+             unsynced operations pending, up to {limit} subsets each)",
+            p.name
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} crash states failed; first:\n{}",
+        failures.len(),
+        failures.iter().take(3).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[test]
+fn subsets_are_exhaustive_when_few_and_sampled_otherwise() {
+    assert_eq!(subsets(0, 16, 0), vec![Vec::<bool>::new()]);
+    let all = subsets(4, 16, 0);
+    assert_eq!(all.len(), 16);
+    assert_eq!(all.iter().collect::<BTreeSet<_>>().len(), 16);
+    let sampled = subsets(20, 64, 1);
+    assert_eq!(sampled.len(), 64);
+    assert!(sampled.contains(&vec![false; 20]) && sampled.contains(&vec![true; 20]));
+    assert_eq!(sampled, subsets(20, 64, 1), "deterministic");
+}
