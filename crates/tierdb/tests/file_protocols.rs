@@ -15,7 +15,7 @@
 //! - go on working: a commit, a checkpoint and a reopen keep everything.
 //!
 //! `TIERDB_PROTOCOL_SUBSETS=N` sets the most subsets tried per halt
-//! (default 16; every subset is tried while 2^pending <= N, so 1024 is
+//! (default 128; every subset is tried while 2^pending <= N, so 1024 is
 //! exhaustive up to 10 unsynced operations). `TIERDB_PROTOCOL=name` runs one
 //! protocol.
 
@@ -24,7 +24,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use common::{Model, dump, sim_options, value_for};
+use common::{Model, sim_options, value_for};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tierdb::{Db, Options, PendingOp, Result, SimVfs, Tier, WriteBatch};
@@ -113,6 +113,14 @@ impl Run {
 fn key(n: u64) -> Vec<u8> {
     let letter = b'a' + (n % 26) as u8;
     format!("{}/{:03}", letter as char, n % 97).into_bytes()
+}
+
+/// Everything in the database; an error instead of a panic, so that one
+/// bad crash state is reported with the others.
+fn dump(db: &Db) -> Result<Model> {
+    db.range(..)?
+        .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
+        .collect()
 }
 
 fn shape(db: &Db) -> Shape {
@@ -285,7 +293,7 @@ fn subsets(pending: usize, limit: usize, seed: u64) -> Vec<Vec<bool>> {
 /// layouts of the complete run.
 fn check_recovery(p: &Protocol, sim: &Arc<SimVfs>, run: &Run, shapes: &[Shape]) -> Result<(), String> {
     let db = Db::open(DIR, (p.options)(sim)).map_err(|e| format!("open failed: {e}"))?;
-    let got = dump(&db);
+    let got = dump(&db).map_err(|e| format!("reading after recovery: {e}"))?;
     let (without, with) = (run.model(false), run.model(true));
     if got != without && got != with {
         let lost: Vec<_> = without.keys().filter(|k| !got.contains_key(*k)).take(3).collect();
@@ -312,7 +320,7 @@ fn check_recovery(p: &Protocol, sim: &Arc<SimVfs>, run: &Run, shapes: &[Shape]) 
     let db = Db::open(DIR, (p.options)(sim)).map_err(|e| format!("second open failed: {e}"))?;
     let mut expected = got;
     expected.insert(k, b"v".to_vec());
-    if dump(&db) != expected {
+    if dump(&db).map_err(|e| format!("reading after the second open: {e}"))? != expected {
         return Err("the commit after recovery or the data before it is gone after a reopen".into());
     }
     Ok(())
@@ -332,7 +340,7 @@ fn env_number(name: &str, default: usize) -> usize {
 
 #[test]
 fn every_crash_point_and_unsynced_subset_recovers() {
-    let limit = env_number("TIERDB_PROTOCOL_SUBSETS", 16);
+    let limit = env_number("TIERDB_PROTOCOL_SUBSETS", 128);
     let only = std::env::var("TIERDB_PROTOCOL").ok();
     let mut failures = Vec::new();
     for p in PROTOCOLS.iter().filter(|p| only.as_deref().is_none_or(|o| o == p.name)) {
