@@ -652,7 +652,11 @@ impl State {
     /// Fails every operation while halted.
     fn check_power(&self, path: &Path) -> Result<()> {
         if self.halted {
-            Err(io_error(path, io::ErrorKind::Other, "simulated power loss (halted)"))
+            Err(io_error(
+                path,
+                io::ErrorKind::Other,
+                "simulated power loss (halted)",
+            ))
         } else {
             Ok(())
         }

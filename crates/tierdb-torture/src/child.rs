@@ -16,8 +16,8 @@ use rand::{Rng, SeedableRng};
 use tierdb::{CheckpointEvent, Db, Error, EventListener, PartitionId, Tier, WriteBatch};
 
 use crate::workload::{
-    ACCOUNTS, INIT_KEY, INITIAL_BALANCE, Report, Transfer, account_key, insert_key,
-    insert_value, open, transfer_key,
+    ACCOUNTS, INIT_KEY, INITIAL_BALANCE, Report, Transfer, account_key, insert_key, insert_value,
+    open, transfer_key,
 };
 
 const TRANSFER_THREADS: usize = 2;
@@ -30,7 +30,10 @@ const PARTITIONS_MAX: usize = 12;
 fn report(r: &Report) {
     let mut out = std::io::stdout().lock();
     // A closed pipe means the parent is gone; nothing left to do then.
-    if writeln!(out, "{}", r.line()).and_then(|()| out.flush()).is_err() {
+    if writeln!(out, "{}", r.line())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
         std::process::exit(3);
     }
 }
@@ -114,29 +117,23 @@ fn transfers(db: &Db, round: u64, thread: usize, seed: u64) -> Result<(), String
         let from = rng.random_range(0..ACCOUNTS);
         let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
         let key = transfer_key(round, thread, n);
-        loop {
-            let mut tx = db.begin();
-            let (a, b) = (balance(&mut tx, from)?, balance(&mut tx, to)?);
-            let amount = rng.random_range(0..=a.clamp(0, 100));
-            let t = Transfer { from, to, amount };
-            let put = |tx: &mut tierdb::Txn, k: Vec<u8>, v: String| {
-                tx.put(k, v).map_err(|e| format!("put: {e}"))
-            };
-            put(&mut tx, account_key(from), (a - amount).to_string())?;
-            put(&mut tx, account_key(to), (b + amount).to_string())?;
-            put(&mut tx, key.clone(), t.encode())?;
-            report(&Report::BeginTransfer(text(&key), t));
-            match tx.commit() {
-                Ok(_) => {
-                    report(&Report::AckTransfer(text(&key)));
-                    break;
-                }
-                // The record was never written: the parent must then never
-                // find it, which a retry under the same key would spoil, so
-                // a conflicted transfer gives up its key.
-                Err(Error::Conflict { .. }) => break,
-                Err(e) => return Err(format!("transfer commit: {e}")),
-            }
+        let mut tx = db.begin();
+        let (a, b) = (balance(&mut tx, from)?, balance(&mut tx, to)?);
+        let amount = rng.random_range(0..=a.clamp(0, 100));
+        let t = Transfer { from, to, amount };
+        let put = |tx: &mut tierdb::Txn, k: Vec<u8>, v: String| {
+            tx.put(k, v).map_err(|e| format!("put: {e}"))
+        };
+        put(&mut tx, account_key(from), (a - amount).to_string())?;
+        put(&mut tx, account_key(to), (b + amount).to_string())?;
+        put(&mut tx, key.clone(), t.encode())?;
+        report(&Report::BeginTransfer(text(&key), t));
+        match tx.commit() {
+            Ok(_) => report(&Report::AckTransfer(text(&key))),
+            // Not written: the parent must then never find the record, so
+            // the next transfer takes a new key rather than retrying this one.
+            Err(Error::Conflict { .. }) => {}
+            Err(e) => return Err(format!("transfer commit: {e}")),
         }
     }
     Ok(())

@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tierdb::Db;
 
-use crate::workload::{ACCOUNTS, INIT_KEY, INITIAL_BALANCE, Report, Transfer, account_key, insert_value};
+use crate::workload::{
+    ACCOUNTS, INIT_KEY, INITIAL_BALANCE, Report, Transfer, account_key, insert_value,
+};
 
 #[derive(Default)]
 pub struct Ledger {
@@ -101,7 +103,10 @@ impl Ledger {
             errors.push("lost the acknowledged initialisation".into());
         }
         if !init_found && !self.init_pending && !all.is_empty() {
-            errors.push(format!("{} keys in a database never initialised", all.len()));
+            errors.push(format!(
+                "{} keys in a database never initialised",
+                all.len()
+            ));
         }
 
         // Transfers: acknowledged ones present with their values; present
@@ -156,7 +161,10 @@ impl Ledger {
             } else if !self.inserted.contains(&text) && !self.insert_pending.contains(&text) {
                 errors.push(format!("{text} was never written"));
             } else if *value != insert_value(key) {
-                errors.push(format!("{text} holds a wrong value of {} bytes", value.len()));
+                errors.push(format!(
+                    "{text} holds a wrong value of {} bytes",
+                    value.len()
+                ));
             }
         }
         for key in &self.inserted {

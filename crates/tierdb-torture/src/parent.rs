@@ -75,7 +75,24 @@ pub fn run(config: &Config) -> Result<(), String> {
             break;
         }
         let child_seed = rng.random::<u64>();
-        let result = run_round(&exe, &dir, round, child_seed, config, &mut rng, &mut ledger, &mut totals);
+        let result = run_round(
+            &exe,
+            &dir,
+            round,
+            child_seed,
+            config,
+            &mut rng,
+            &mut ledger,
+            &mut totals,
+        );
+        if result.is_ok() && totals.rounds % 100 == 0 {
+            eprintln!(
+                "crash_torture: {} rounds, {} acknowledged commits verified, {:.0} s",
+                totals.rounds,
+                totals.acks,
+                started.elapsed().as_secs_f64()
+            );
+        }
         if let Err(violations) = result {
             eprintln!(
                 "VIOLATION in round {round} (--seed {}, child seed {child_seed}); files kept in {}",
@@ -168,7 +185,9 @@ fn run_round(
                 events.violations.push(e);
             }
         }
-        None => events.violations.push(format!("unreadable report {line:?}")),
+        None => events
+            .violations
+            .push(format!("unreadable report {line:?}")),
     };
 
     // One round in eight is killed at a random moment from its start, most
@@ -201,7 +220,9 @@ fn run_round(
         }
     }
     if let Ok(Some(status)) = child.try_wait() {
-        events.violations.push(format!("the child exited on its own: {status}"));
+        events
+            .violations
+            .push(format!("the child exited on its own: {status}"));
     }
     child
         .kill()
@@ -245,10 +266,10 @@ fn read_lines(child: &mut Child) -> Receiver<String> {
             let mut reader = BufReader::new(stdout);
             let mut line = String::new();
             while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                if let Some(complete) = line.strip_suffix('\n') {
-                    if send.send(complete.to_string()).is_err() {
-                        break;
-                    }
+                if let Some(complete) = line.strip_suffix('\n')
+                    && send.send(complete.to_string()).is_err()
+                {
+                    break;
                 }
                 line.clear();
             }

@@ -29,11 +29,9 @@ pub fn transfer_key(round: u64, thread: usize, n: u64) -> Vec<u8> {
 /// The value an inserted key carries: derived from the key (so the parent
 /// knows it without being told), of a length between 8 and ~1.5 KiB.
 pub fn insert_value(key: &[u8]) -> Vec<u8> {
-    let hash = key
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     let len = 8 + (hash % 1500) as usize;
     let mut value = Vec::with_capacity(len);
     while value.len() < len {

@@ -291,12 +291,21 @@ fn subsets(pending: usize, limit: usize, seed: u64) -> Vec<Vec<bool>> {
 
 /// Recovers from `sim` and checks it against the run; `shapes` are the
 /// layouts of the complete run.
-fn check_recovery(p: &Protocol, sim: &Arc<SimVfs>, run: &Run, shapes: &[Shape]) -> Result<(), String> {
+fn check_recovery(
+    p: &Protocol,
+    sim: &Arc<SimVfs>,
+    run: &Run,
+    shapes: &[Shape],
+) -> Result<(), String> {
     let db = Db::open(DIR, (p.options)(sim)).map_err(|e| format!("open failed: {e}"))?;
     let got = dump(&db).map_err(|e| format!("reading after recovery: {e}"))?;
     let (without, with) = (run.model(false), run.model(true));
     if got != without && got != with {
-        let lost: Vec<_> = without.keys().filter(|k| !got.contains_key(*k)).take(3).collect();
+        let lost: Vec<_> = without
+            .keys()
+            .filter(|k| !got.contains_key(*k))
+            .take(3)
+            .collect();
         return Err(format!(
             "recovered {} keys, acknowledged state has {} (with the commit in flight {}); \
              missing e.g. {lost:?}",
@@ -310,18 +319,24 @@ fn check_recovery(p: &Protocol, sim: &Arc<SimVfs>, run: &Run, shapes: &[Shape]) 
     let allowed = &shapes[reached..shapes.len().min(reached + 2)];
     let recovered = shape(&db);
     if !allowed.contains(&recovered) {
-        return Err(format!("recovered layout {recovered:?}, allowed {allowed:?}"));
+        return Err(format!(
+            "recovered layout {recovered:?}, allowed {allowed:?}"
+        ));
     }
     // The recovered database goes on working.
     let k = b"zz/after".to_vec();
-    db.put(&k, b"v").map_err(|e| format!("commit after recovery: {e}"))?;
-    db.checkpoint().map_err(|e| format!("checkpoint after recovery: {e}"))?;
+    db.put(&k, b"v")
+        .map_err(|e| format!("commit after recovery: {e}"))?;
+    db.checkpoint()
+        .map_err(|e| format!("checkpoint after recovery: {e}"))?;
     drop(db);
     let db = Db::open(DIR, (p.options)(sim)).map_err(|e| format!("second open failed: {e}"))?;
     let mut expected = got;
     expected.insert(k, b"v".to_vec());
     if dump(&db).map_err(|e| format!("reading after the second open: {e}"))? != expected {
-        return Err("the commit after recovery or the data before it is gone after a reopen".into());
+        return Err(
+            "the commit after recovery or the data before it is gone after a reopen".into(),
+        );
     }
     Ok(())
 }
@@ -329,13 +344,23 @@ fn check_recovery(p: &Protocol, sim: &Arc<SimVfs>, run: &Run, shapes: &[Shape]) 
 fn describe(ops: &[PendingOp], keep: &[bool]) -> String {
     ops.iter()
         .zip(keep)
-        .map(|(op, k)| format!("  {} {:?} {:?}", if *k { "kept   " } else { "dropped" }, op.path, op.kind))
+        .map(|(op, k)| {
+            format!(
+                "  {} {:?} {:?}",
+                if *k { "kept   " } else { "dropped" },
+                op.path,
+                op.kind
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[test]
@@ -343,7 +368,10 @@ fn every_crash_point_and_unsynced_subset_recovers() {
     let limit = env_number("TIERDB_PROTOCOL_SUBSETS", 128);
     let only = std::env::var("TIERDB_PROTOCOL").ok();
     let mut failures = Vec::new();
-    for p in PROTOCOLS.iter().filter(|p| only.as_deref().is_none_or(|o| o == p.name)) {
+    for p in PROTOCOLS
+        .iter()
+        .filter(|p| only.as_deref().is_none_or(|o| o == p.name))
+    {
         let (_, complete, ops, result) = run_scenario(p, None);
         result.unwrap_or_else(|e| panic!("{}: the scenario fails without a crash: {e}", p.name));
         let mut states = 0;
@@ -380,7 +408,12 @@ fn every_crash_point_and_unsynced_subset_recovers() {
         failures.is_empty(),
         "{} crash states failed; first:\n{}",
         failures.len(),
-        failures.iter().take(3).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 

@@ -156,15 +156,22 @@ impl State {
     /// last one the directory log gave it.
     fn some_name_of(&self, id: InodeId) -> PathBuf {
         let find = |names: &BTreeMap<PathBuf, InodeId>| {
-            names.iter().find(|(_, i)| **i == id).map(|(p, _)| p.clone())
+            names
+                .iter()
+                .find(|(_, i)| **i == id)
+                .map(|(p, _)| p.clone())
         };
         find(&self.names)
             .or_else(|| find(&self.durable_names))
             .or_else(|| {
-                self.dir_log.iter().rev().find(|op| op.inode() == id).map(|op| {
-                    let [_, to] = op.paths();
-                    to.to_path_buf()
-                })
+                self.dir_log
+                    .iter()
+                    .rev()
+                    .find(|op| op.inode() == id)
+                    .map(|op| {
+                        let [_, to] = op.paths();
+                        to.to_path_buf()
+                    })
             })
             .unwrap_or_default()
     }
@@ -264,7 +271,10 @@ mod tests {
             ]
         );
         let vfs = setup();
-        vfs.open(&p("/d/a"), OpenMode::ReadWrite).unwrap().sync().unwrap();
+        vfs.open(&p("/d/a"), OpenMode::ReadWrite)
+            .unwrap()
+            .sync()
+            .unwrap();
         vfs.sync_dir(&p("/d")).unwrap();
         assert_eq!(vfs.pending_ops().len(), 1, "only /d/c's write is left");
     }
