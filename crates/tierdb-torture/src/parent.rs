@@ -108,7 +108,7 @@ pub fn run(config: &Config) -> Result<(), String> {
                 let _ = std::fs::rename(&dir, &kept);
                 eprintln!("  moved to {}", kept.display());
             }
-            print_totals(&totals, started, 1);
+            print_totals(&totals, started, violations.len());
             return Err(format!("{} violations", violations.len()));
         }
     }
@@ -116,7 +116,7 @@ pub fn run(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-fn print_totals(t: &Totals, started: Instant, violations: u64) {
+fn print_totals(t: &Totals, started: Instant, violations: usize) {
     println!(
         "crash_torture: {} rounds in {:.1} s; {} acknowledged commits verified; \
          {} keys checked after reopens; commits in flight at the kill: {} found, {} not; \

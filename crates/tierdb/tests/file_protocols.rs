@@ -341,6 +341,39 @@ fn check_recovery(
     Ok(())
 }
 
+/// Crashes the recovery from `sim` after each of its operations in turn
+/// (keeping none, then all, of what it left unsynced) and checks the
+/// recovery from there. Returns the states checked and the failures.
+fn crash_during_recovery(
+    p: &Protocol,
+    sim: &SimVfs,
+    run: &Run,
+    shapes: &[Shape],
+) -> (u64, Vec<String>) {
+    let measure = Arc::new(sim.fork());
+    let start = measure.mutating_ops();
+    drop(Db::open(DIR, (p.options)(&measure)));
+    let ops = measure.mutating_ops() - start;
+    let (mut checked, mut failures) = (0, Vec::new());
+    for j in 0..ops {
+        let halted = Arc::new(sim.fork());
+        halted.halt_after_ops(j);
+        drop(Db::open(DIR, (p.options)(&halted)));
+        for keep_all in [false, true] {
+            let after = Arc::new(halted.fork());
+            after.crash_keeping(&vec![keep_all; after.pending_ops().len()]);
+            checked += 1;
+            if let Err(e) = check_recovery(p, &after, run, shapes) {
+                failures.push(format!(
+                    "recovery halted after its operation {j} of {ops}, unsynced {}: {e}",
+                    if keep_all { "kept" } else { "dropped" }
+                ));
+            }
+        }
+    }
+    (checked, failures)
+}
+
 fn describe(ops: &[PendingOp], keep: &[bool]) -> String {
     ops.iter()
         .zip(keep)
@@ -374,7 +407,7 @@ fn every_crash_point_and_unsynced_subset_recovers() {
     {
         let (_, complete, ops, result) = run_scenario(p, None);
         result.unwrap_or_else(|e| panic!("{}: the scenario fails without a crash: {e}", p.name));
-        let mut states = 0;
+        let (mut states, mut recovery_states) = (0, 0);
         let mut most_pending = 0;
         for n in 0..ops {
             let (sim, run, _, result) = run_scenario(p, Some(n));
@@ -385,22 +418,32 @@ fn every_crash_point_and_unsynced_subset_recovers() {
             );
             let pending = sim.pending_ops();
             most_pending = most_pending.max(pending.len());
-            for keep in subsets(pending.len(), limit, n) {
+            let chosen = subsets(pending.len(), limit, n);
+            let last = chosen.len() - 1;
+            for (i, keep) in chosen.into_iter().enumerate() {
                 let fork = Arc::new(sim.fork());
                 fork.crash_keeping(&keep);
+                let context = || format!("{}: halted after operation {n} of {ops}", p.name);
+                // Recovery is a protocol too (first, as the check below
+                // writes to `fork`): for the states where nothing and where
+                // everything unsynced survived, crash it after
+                // each of its operations in turn, likewise keeping nothing
+                // and everything it left unsynced.
+                if i == 0 || i == last {
+                    let (checked, failed) = crash_during_recovery(p, &fork, &run, &complete.shapes);
+                    recovery_states += checked;
+                    failures.extend(failed.into_iter().map(|e| format!("{}: {e}", context())));
+                }
                 states += 1;
                 if let Err(e) = check_recovery(p, &fork, &run, &complete.shapes) {
-                    failures.push(format!(
-                        "{}: halted after operation {n} of {ops}: {e}\n{}",
-                        p.name,
-                        describe(&pending, &keep)
-                    ));
+                    failures.push(format!("{}: {e}\n{}", context(), describe(&pending, &keep)));
                 }
             }
         }
         println!(
             "{}: {ops} crash points, {states} crash states checked (at most {most_pending} \
-             unsynced operations pending, up to {limit} subsets each)",
+             unsynced operations pending, up to {limit} subsets each), {recovery_states} more \
+             with a second crash during recovery",
             p.name
         );
     }
