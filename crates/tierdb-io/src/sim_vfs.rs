@@ -78,6 +78,14 @@
 //! next `n` mutating operations run and the one after that crashes the
 //! simulation before it takes effect and fails. Every crash disarms it.
 //!
+//! # Chosen crashes
+//!
+//! To enumerate crash states rather than sample them:
+//! [`SimVfs::halt_after_ops`] stops the disk at an operation without
+//! crashing it, [`SimVfs::pending_ops`] lists what a crash may keep or drop,
+//! [`SimVfs::fork`] copies the disk, and [`SimVfs::crash_keeping`] crashes
+//! keeping exactly the chosen pending operations (module `pending`).
+//!
 //! # Faults
 //!
 //! [`SimVfs::inject`] arms a [`Fault`]: an operation kind ([`FaultOp`]), an
