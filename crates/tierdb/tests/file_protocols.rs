@@ -222,8 +222,10 @@ const PROTOCOLS: &[Protocol] = &[
     Protocol {
         name: "partition_change",
         options: mixed,
-        // Split, re-tier and merge: each rebuilds partition files and
-        // switches the manifest; commits in between.
+        // Split a B+tree partition, move the new one to the LSM tier, merge
+        // it with its LSM neighbour, move the result back to the B+tree:
+        // each rebuilds partition files and switches the manifest; commits
+        // in between.
         scenario: |sim, run, arm| {
             let db = open(sim, mixed)?;
             run.opened(&db);
@@ -237,9 +239,12 @@ const PROTOCOLS: &[Protocol] = &[
             run.opened(&db);
             run.commits(&db, 9, 1, 3, 40)?;
             let parts = db.partitions();
-            db.merge_partitions(parts[1].id, parts[2].id)?;
+            let merged = db.merge_partitions(parts[1].id, parts[2].id)?;
             run.opened(&db);
-            run.commits(&db, 10, 1, 3, 40)
+            run.commits(&db, 10, 1, 3, 40)?;
+            db.set_tier(merged, Tier::BTree)?;
+            run.opened(&db);
+            run.commits(&db, 11, 1, 3, 40)
         },
     },
 ];
