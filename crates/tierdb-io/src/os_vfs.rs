@@ -78,6 +78,10 @@ impl Vfs for OsVfs {
         std::fs::remove_file(path).map_err(|e| Error::io(path, e))
     }
 
+    fn remove_dir(&self, path: &Path) -> Result<()> {
+        std::fs::remove_dir(path).map_err(|e| Error::io(path, e))
+    }
+
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         File::open(dir)
             .and_then(|d| d.sync_all())

@@ -12,8 +12,8 @@
 //! Paths are purely lexical (`PathBuf` keys, nothing is canonicalised). A
 //! directory exists if it was made with [`Vfs::create_dir_all`], if a file was
 //! ever created in it (it then stays when the file goes), or if some file or
-//! directory lies below it. Directories are durable as soon as they exist and
-//! are never removed.
+//! directory lies below it. Directories are durable as soon as they exist,
+//! and so is the removal of an empty one (`remove_dir`).
 //!
 //! **Files** are inodes, reached through names. Each inode has
 //! - its *durable* content (what the last [`VfsFile::sync`] saw), and
@@ -70,7 +70,8 @@
 //! # Mutating operations and `crash_after_ops`
 //!
 //! These count as mutating operations: `write_all_at`, `set_len`, `sync`,
-//! `open(Create)` of a missing file, `rename`, `remove` and `sync_dir` — every
+//! `open(Create)` of a missing file, `rename`, `remove`, `remove_dir` and
+//! `sync_dir` — every
 //! call on a live handle or on the vfs, whether it then succeeds or fails
 //! (a write on a read-only handle, or any call on a dead handle, is refused
 //! first and not counted). `lock` (even if it creates the lock file) and
@@ -95,7 +96,7 @@
 //! count it, and the first one past its skip with firings left fires. The
 //! operations are: `Read` = `read_exact_at`, `Write` = `write_all_at`, `Sync`
 //! = `VfsFile::sync`, `SyncDir`, `Create` = `open(Create)` of a missing file,
-//! `Rename` (the path filter matches either name), `Remove`. `set_len`, `len`,
+//! `Rename` (the path filter matches either name), `Remove` (and `remove_dir`). `set_len`, `len`,
 //! `lock`, `list`, `exists` and `create_dir_all` are never faulted. A
 //! [`FaultKind`] that makes no sense for its operation (`ShortWrite` on a
 //! sync, `CorruptRead` on a write, ...) acts as [`FaultKind::Eio`].
@@ -171,7 +172,7 @@ pub enum FaultOp {
     Create,
     /// `Vfs::rename` (the path filter matches either name).
     Rename,
-    /// `Vfs::remove`.
+    /// `Vfs::remove` and `Vfs::remove_dir`.
     Remove,
 }
 
@@ -275,7 +276,7 @@ impl Fault {
 ///
 /// Mutating operations (counted by [`SimVfs::mutating_ops`]) are
 /// `write_all_at`, `set_len`, `sync`, `open(Create)` of a missing file,
-/// `rename`, `remove` and `sync_dir`.
+/// `rename`, `remove`, `remove_dir` and `sync_dir`.
 ///
 /// ```
 /// use std::path::Path;
@@ -1059,6 +1060,33 @@ impl Vfs for SimVfs {
         Ok(())
     }
 
+    fn remove_dir(&self, path: &Path) -> Result<()> {
+        let mut s = self.state.lock();
+        s.begin_mutation(path)?;
+        s.check_fault(FaultOp::Remove, &[path])?;
+        if s.names.contains_key(path) {
+            return Err(io_error(
+                path,
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ));
+        }
+        if !s.dir_exists(path) {
+            return Err(io_error(path, io::ErrorKind::NotFound, "no such directory"));
+        }
+        if s.names.range_keys(path).next().is_some() || s.dirs.range_keys(path).next().is_some() {
+            return Err(io_error(
+                path,
+                io::ErrorKind::DirectoryNotEmpty,
+                "directory not empty",
+            ));
+        }
+        // The parent stays, even if only this directory made it exist.
+        s.remember_parent(path);
+        s.dirs.remove(path);
+        Ok(())
+    }
+
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         let mut s = self.live_state(dir)?;
         s.begin_mutation(FaultOp::SyncDir, dir)?;
@@ -1803,6 +1831,34 @@ mod tests {
         }
         assert_eq!(file.read_all().unwrap(), data);
         assert_eq!(vfs.file_contents(&p("/f")).unwrap(), data);
+    }
+
+    #[test]
+    fn remove_dir_removes_empty_directories_only() {
+        let vfs = SimVfs::new(8);
+        durable_file(&vfs, "/db/part.lsm/1.sst", b"x");
+        let kind = |r: Result<()>| io_kind(&r.unwrap_err());
+        assert_eq!(
+            kind(vfs.remove_dir(&p("/db/part.lsm"))),
+            Some(io::ErrorKind::DirectoryNotEmpty)
+        );
+        assert_eq!(
+            kind(vfs.remove_dir(&p("/db/part.lsm/1.sst"))),
+            Some(io::ErrorKind::NotADirectory)
+        );
+        assert_eq!(
+            kind(vfs.remove_dir(&p("/db/none"))),
+            Some(io::ErrorKind::NotFound)
+        );
+        vfs.remove(&p("/db/part.lsm/1.sst")).unwrap();
+        vfs.sync_dir(&p("/db/part.lsm")).unwrap();
+        let ops = vfs.mutating_ops();
+        vfs.remove_dir(&p("/db/part.lsm")).unwrap();
+        assert_eq!(vfs.mutating_ops(), ops + 1);
+        assert!(!vfs.exists(&p("/db/part.lsm")).unwrap());
+        assert!(vfs.list(&p("/db")).unwrap().is_empty());
+        vfs.crash();
+        assert!(!vfs.exists(&p("/db/part.lsm")).unwrap());
     }
 
     #[test]

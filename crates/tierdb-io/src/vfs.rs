@@ -42,6 +42,8 @@ pub trait Vfs: Send + Sync + Debug {
     fn rename(&self, from: &Path, to: &Path) -> Result<()>;
     /// Removes the file at `path`.
     fn remove(&self, path: &Path) -> Result<()>;
+    /// Removes the empty directory at `path`.
+    fn remove_dir(&self, path: &Path) -> Result<()>;
     /// Makes the creates, renames and removes of entries of `dir` durable.
     fn sync_dir(&self, dir: &Path) -> Result<()>;
     /// Takes an exclusive lock on the file at `path` (created if missing),

@@ -53,14 +53,16 @@ pub(crate) fn remove_unlisted_partition_files(
     Ok(())
 }
 
-/// Removes a B+tree partition file, or empties an LSM partition directory
-/// (the `Vfs` has no directory removal; an empty one is harmless).
+/// Removes a B+tree partition file, or an LSM partition directory with its
+/// files. (The directory's own removal needs no sync: if a crash undoes it,
+/// the next open finds an empty unlisted directory and removes it again.)
 pub(crate) fn remove_partition_file(vfs: &dyn Vfs, path: &Path, name: &str) -> Result<()> {
     if name.ends_with(".lsm") {
         for file in vfs.list(path)? {
             vfs.remove(&path.join(file))?;
         }
-        vfs.sync_dir(path)
+        vfs.sync_dir(path)?;
+        vfs.remove_dir(path)
     } else {
         vfs.remove(path)
     }
