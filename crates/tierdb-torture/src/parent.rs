@@ -38,6 +38,8 @@ struct Totals {
     checkpoints: u64,
     compactions: u64,
     layout_changes: u64,
+    /// How long the last child that was let open took to report ready.
+    last_open: Duration,
 }
 
 /// What the child's reports of one round say about the moment of the kill.
@@ -149,6 +151,7 @@ fn run_round(
     ledger: &mut Ledger,
     totals: &mut Totals,
 ) -> Result<(), Vec<String>> {
+    let spawned = Instant::now();
     let mut child = Command::new(exe)
         .arg("child")
         .arg("--dir")
@@ -190,12 +193,13 @@ fn run_round(
             .push(format!("unreadable report {line:?}")),
     };
 
-    // One round in eight is killed at a random moment from its start, most
-    // likely while it opens (recovery); the others run a random time after
-    // they reported `ready`.
-    let early = rng.random_ratio(1, 8);
+    // One round in five is killed while it opens (recovery): at a random
+    // moment within the time the last child took to report ready. The
+    // others run a random time after they reported `ready`.
+    let early = rng.random_ratio(1, 5);
     let deadline = if early {
-        Instant::now() + Duration::from_millis(rng.random_range(0..300))
+        let open_micros = totals.last_open.as_micros().max(1000) as u64;
+        spawned + Duration::from_micros(rng.random_range(0..open_micros))
     } else {
         let wait_for_ready = Instant::now() + READY_TIMEOUT;
         while !events.ready {
@@ -209,6 +213,7 @@ fn run_round(
             let _ = child.wait();
             return Err(vec!["the child never reported ready".into()]);
         }
+        totals.last_open = spawned.elapsed();
         let max = [50, 300, config.max_run_ms.max(1)][rng.random_range(0..3)];
         Instant::now() + Duration::from_millis(rng.random_range(0..max))
     };
@@ -235,6 +240,7 @@ fn run_round(
     if !events.ready {
         totals.killed_in_open += 1;
     }
+
     if events.checkpoints_open > 0 {
         totals.killed_in_checkpoint += 1;
     }
