@@ -1061,8 +1061,8 @@ impl Vfs for SimVfs {
     }
 
     fn remove_dir(&self, path: &Path) -> Result<()> {
-        let mut s = self.state.lock();
-        s.begin_mutation(path)?;
+        let mut s = self.live_state(path)?;
+        s.begin_mutation(FaultOp::Remove, path)?;
         s.check_fault(FaultOp::Remove, &[path])?;
         if s.names.contains_key(path) {
             return Err(io_error(
