@@ -104,7 +104,7 @@ pub(crate) fn read_chain(
     Ok(list)
 }
 
-fn decode_page(
+pub(crate) fn decode_page(
     bytes: &[u8],
     at: DiskRef,
     total_pages: u64,

@@ -106,6 +106,8 @@ mod checkpoint;
 mod codec;
 mod cursor;
 mod free_list;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod header;
 mod layout;
 mod mutate;

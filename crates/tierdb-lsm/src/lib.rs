@@ -53,6 +53,8 @@ mod compact;
 mod compaction;
 mod files;
 mod flush;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod inner;
 mod manifest;
 mod memtable;

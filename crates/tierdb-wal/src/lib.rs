@@ -27,6 +27,8 @@
 mod batch;
 mod flusher;
 mod format;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod options;
 mod recovery;
 mod scan;

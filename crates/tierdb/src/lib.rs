@@ -46,6 +46,8 @@ mod commit_record;
 mod conflict_tracker;
 mod db;
 mod db_open;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod iter;
 mod layout;
 mod layout_change;

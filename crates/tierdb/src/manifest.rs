@@ -80,7 +80,7 @@ impl Manifest {
         }
     }
 
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&MANIFEST_VERSION.to_le_bytes());
@@ -102,7 +102,7 @@ impl Manifest {
         out
     }
 
-    fn decode(buf: &[u8], file: &Path) -> Result<Self> {
+    pub(crate) fn decode(buf: &[u8], file: &Path) -> Result<Self> {
         let bad = |offset: usize, reason: &str| Error::corruption(file, offset as u64, reason);
         if buf.len() < 24 || &buf[..8] != MAGIC {
             return Err(bad(0, "bad magic or too short for a manifest"));
@@ -158,6 +158,16 @@ impl Manifest {
             .any(|p| p.id >= self.next_partition_id)
         {
             return Err("partition id not below next_partition_id".into());
+        }
+        let mut ids: Vec<u32> = self.partitions.iter().map(|p| p.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err("two partitions share an id".into());
+        }
+        if let Some(p) = self.partitions.iter().find(|p| {
+            !p.page_size.is_power_of_two() || !(1024..=65536).contains(&p.page_size)
+        }) {
+            return Err(format!("partition {} has page size {}", p.id, p.page_size));
         }
         Ok(())
     }
@@ -229,6 +239,23 @@ mod tests {
             let err = Manifest::decode(&bytes[..i], path).unwrap_err();
             assert!(err.is_corruption(), "truncated to {i}: {err}");
         }
+    }
+
+    /// Found by the `db_manifest` fuzz target: a manifest (checksum
+    /// intact) with a page size no B+tree accepts decoded, and opening the
+    /// partition then failed with `InvalidArgument` instead of
+    /// `Corruption`; two partitions with one id would share a file.
+    #[test]
+    fn regression_db_manifest_bad_page_size_or_shared_id() {
+        let path = Path::new("MANIFEST");
+        let mut m = Manifest::with_splits(Tier::BTree, &[(Bytes::from("m"), Tier::Lsm)], 4096);
+        m.partitions[1].page_size = 536_875_008;
+        let err = Manifest::decode(&m.encode(), path).unwrap_err();
+        assert!(err.is_corruption() && err.to_string().contains("page size"), "{err}");
+        m.partitions[1].page_size = 4096;
+        m.partitions[1].id = 0;
+        let err = Manifest::decode(&m.encode(), path).unwrap_err();
+        assert!(err.is_corruption() && err.to_string().contains("share"), "{err}");
     }
 
     #[test]

@@ -18,19 +18,19 @@
 //! `block_index` (single or two-level index of an open table),
 //! `properties`, `footer`, `writer`, `reader`, `iter`.
 
-mod block;
-mod block_builder;
+pub(crate) mod block;
+pub(crate) mod block_builder;
 mod block_index;
-mod bloom;
+pub(crate) mod bloom;
 mod coding;
-mod footer;
-mod ikey;
-mod index;
+pub(crate) mod footer;
+pub(crate) mod ikey;
+pub(crate) mod index;
 mod iter;
-mod properties;
+pub(crate) mod properties;
 mod range_del;
 mod reader;
-mod trailer;
+pub(crate) mod trailer;
 mod writer;
 
 use bytes::Bytes;

@@ -1,0 +1,21 @@
+//! The commit record target: the payload of a commit's WAL record.
+
+use std::path::Path;
+
+use tierdb::fuzz_api::{decode_commit_record, encode_commit_record};
+
+use crate::check::expect_damage_report;
+use crate::input::split_mode;
+
+/// A commit record payload. It has no checksum of its own (the WAL record
+/// that carries it has), so the mode byte is unused. A decoded payload
+/// re-encodes to exactly its bytes; a bad one is `Corruption` naming the
+/// WAL segment.
+pub fn commit_record(data: &[u8]) {
+    let (_, payload) = split_mode(data);
+    let file = Path::new("/db/wal/000001.log");
+    match decode_commit_record(payload, file, 7) {
+        Ok(writes) => assert_eq!(encode_commit_record(&writes), payload),
+        Err(e) => expect_damage_report(&e, file, u64::MAX),
+    }
+}

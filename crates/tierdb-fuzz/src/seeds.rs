@@ -1,0 +1,272 @@
+//! Valid encodings for every target, made by the engine's own encoders:
+//! the seeds of the checked-in corpus (`fuzz/corpus/<target>/`, written by
+//! the `corpus_is_up_to_date` test) and the inputs the tests mutate.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tierdb::Tier;
+use tierdb::fuzz_api::{encode_commit_record, encode_manifest};
+use tierdb_btree::fuzz_api::{PageNode, PageValue, encode_free_list_page, encode_header, encode_node};
+use tierdb_io::{OpenMode, Vfs};
+use tierdb_lsm::entry::{Entry, EntryKind};
+use tierdb_lsm::fuzz_api::{
+    FuzzBloom, FuzzLsmManifest, encode_block, encode_footer, encode_index, internal_key, seal_block,
+};
+use tierdb_lsm::sstable::{SstOptions, SstWriter};
+use tierdb_tier::WriteOp;
+use tierdb_wal::fuzz_api::{encode_record, encode_segment_header};
+
+/// The seeds of target `name`, each with its mode byte first.
+pub fn for_target(name: &str) -> Vec<Vec<u8>> {
+    let seeds = match name {
+        "wal_record" => wal_records(),
+        "wal_segment" => wal_segments(),
+        "btree_page" => btree_pages(),
+        "btree_header" => btree_headers(),
+        "sst_data_block" => data_blocks(),
+        "sst_index_block" => index_blocks(),
+        "sst_bloom" => blooms(),
+        "sst_footer" => footers(),
+        "sst_properties" => properties(),
+        "sst_table" => tables(),
+        "lsm_manifest" => lsm_manifests(),
+        "db_manifest" => db_manifests(),
+        "commit_record" => commit_records(),
+        "crash_recovery" => programs(),
+        other => panic!("no target {other}"),
+    };
+    assert!(!seeds.is_empty());
+    seeds
+}
+
+fn with_mode(mode: u8, bytes: Vec<u8>) -> Vec<u8> {
+    let mut out = vec![mode];
+    out.extend(bytes);
+    out
+}
+
+fn wal_records() -> Vec<Vec<u8>> {
+    vec![
+        with_mode(0, encode_record(1, 32, b"hello")),
+        with_mode(1, encode_record(u64::MAX - 1, 0, &commit_payload())),
+        with_mode(0, encode_record(9, 100, b"")),
+    ]
+}
+
+fn segment(first_lsn: u64, payloads: &[&[u8]]) -> Vec<u8> {
+    let mut seg = encode_segment_header(1, first_lsn);
+    for (i, payload) in payloads.iter().enumerate() {
+        let synced = seg.len() as u64;
+        seg.extend(encode_record(first_lsn + i as u64, synced, payload));
+    }
+    seg
+}
+
+fn wal_segments() -> Vec<Vec<u8>> {
+    let full = segment(1, &[b"one", b"two", &commit_payload(), b"four"]);
+    let mut torn = full.clone();
+    torn.truncate(full.len() - 3);
+    vec![
+        with_mode(0, full.clone()),
+        with_mode(2, torn),
+        with_mode(2 | 4, segment(2, &[b"x", b"y"])),
+        with_mode(2, encode_segment_header(1, 1)),
+        with_mode(2, vec![0; 20]),
+    ]
+}
+
+fn btree_pages() -> Vec<Vec<u8>> {
+    let leaf = PageNode::Leaf(vec![
+        (Bytes::from_static(b"a"), PageValue::Inline(Bytes::from_static(b"1"))),
+        (Bytes::from_static(b"bb"), PageValue::Run(5, 9000, 0xdead_beef)),
+        (Bytes::from(vec![b'k'; 600]), PageValue::Inline(Bytes::from_static(b"big key"))),
+    ]);
+    let branch = PageNode::Branch(
+        vec![Bytes::from_static(b"m"), Bytes::from(vec![b'z'; 700])],
+        vec![(2, 1), (3, 2), (4, 3)],
+    );
+    let (free, _) = encode_free_list_page(1024, 6, &[(2, 3), (10, 1)], Some((7, 42)));
+    vec![
+        with_mode(0, encode_node(1024, &leaf, 3).expect("leaf fits")),
+        with_mode(0, encode_node(1024, &branch, 4).expect("branch fits")),
+        with_mode(2, encode_node(4096, &leaf, 9).expect("leaf fits")),
+        with_mode(0, free),
+    ]
+}
+
+fn btree_headers() -> Vec<Vec<u8>> {
+    let fields = (4096, 7, 99, Some((12, 0xdead_beef)), 3, Some((4, 5)), 10, 40, 1234);
+    let initial = (1024, 0, 0, None, 1, None, 0, 2, 0);
+    vec![
+        with_mode(0, encode_header(&fields)[..96].to_vec()),
+        with_mode(0, encode_header(&initial)[..96].to_vec()),
+    ]
+}
+
+fn ikey_entries() -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    for i in 0..40u32 {
+        let user = format!("key{:04}", i * 3).into_bytes();
+        out.push((internal_key(&user, 100 + u64::from(i), EntryKind::Put), format!("v{i}").into_bytes()));
+        if i % 5 == 0 {
+            out.push((internal_key(&user, 50, EntryKind::Delete), Vec::new()));
+        }
+    }
+    out
+}
+
+fn data_blocks() -> Vec<Vec<u8>> {
+    let entries = ikey_entries();
+    vec![
+        with_mode(0, seal_block(encode_block(&entries, 16))),
+        with_mode(2, seal_block(encode_block(&entries[..5], 1))),
+        with_mode(0, seal_block(encode_block(&[], 16))),
+    ]
+}
+
+fn index_blocks() -> Vec<Vec<u8>> {
+    let entries = ikey_entries();
+    let rows = vec![
+        (entries[3].0.clone(), 0, 100),
+        (entries[20].0.clone(), 105, 37),
+        (entries[40].0.clone(), 147, 4000),
+    ];
+    let data_end: u32 = 147 + 4000 + 5;
+    let mut seed = data_end.to_le_bytes().to_vec();
+    seed.extend(seal_block(encode_index(&rows)));
+    vec![with_mode(0, seed)]
+}
+
+fn blooms() -> Vec<Vec<u8>> {
+    let keys: Vec<Vec<u8>> = (0..50).map(|i| format!("key{i:04}").into_bytes()).collect();
+    let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+    vec![
+        with_mode(10 << 1, seal_block(FuzzBloom::build(&refs, 10))),
+        with_mode(0, seal_block(Vec::new())),
+    ]
+}
+
+fn footers() -> Vec<Vec<u8>> {
+    vec![with_mode(0, encode_footer([(4000, 70), (4075, 300), (4380, 120)]))]
+}
+
+fn properties() -> Vec<Vec<u8>> {
+    let table = tables().remove(0);
+    // The properties block of a real table: the footer's third handle.
+    let file = &table[1..];
+    let footer = &file[file.len() - 64..];
+    let offset = u64::from_le_bytes(footer[32..40].try_into().expect("8 bytes")) as usize;
+    let size = u64::from_le_bytes(footer[40..48].try_into().expect("8 bytes")) as usize;
+    vec![with_mode(0, file[offset..offset + size + 5].to_vec())]
+}
+
+/// Writes a table with `SstWriter` on a simulated file system.
+fn table(entries: &[Entry], opts: SstOptions) -> Vec<u8> {
+    let vfs = tierdb::SimVfs::new(1);
+    let path = Path::new("/t/000001.sst");
+    let file = vfs.open(path, OpenMode::Create).expect("create");
+    let mut writer = SstWriter::new(Arc::clone(&file), opts);
+    for e in entries {
+        writer.add(e).expect("add");
+    }
+    writer.finish().expect("finish");
+    vfs.file_contents(path).expect("written")
+}
+
+fn tables() -> Vec<Vec<u8>> {
+    let entries: Vec<Entry> = ikey_entries()
+        .into_iter()
+        .map(|(ikey, value)| {
+            let user = &ikey[..ikey.len() - 9];
+            let (_, seq, kind) =
+                tierdb_lsm::fuzz_api::parse_internal_key(&ikey).expect("valid key");
+            Entry {
+                key: Bytes::copy_from_slice(user),
+                seq,
+                kind,
+                value: Bytes::from(value),
+            }
+        })
+        .collect();
+    let small = SstOptions {
+        block_bytes: 128,
+        restart_interval: 4,
+        bloom_bits_per_key: 10,
+    };
+    let no_filter = SstOptions {
+        bloom_bits_per_key: 0,
+        ..SstOptions::default()
+    };
+    vec![
+        with_mode(0, table(&entries, small)),
+        with_mode(0, table(&entries[..3], no_filter)),
+    ]
+}
+
+fn lsm_manifests() -> Vec<Vec<u8>> {
+    let m = FuzzLsmManifest::new(77, 9, vec![vec![(8, 100)], vec![], vec![(3, 5), (4, 6)]]);
+    vec![
+        with_mode(0, m.encode()),
+        with_mode(0, FuzzLsmManifest::new(0, 1, Vec::new()).encode()),
+    ]
+}
+
+fn db_manifests() -> Vec<Vec<u8>> {
+    let parts = vec![
+        (0, Bytes::new(), Tier::BTree, 4096, 0),
+        (3, Bytes::from_static(b"acct/020"), Tier::Lsm, 4096, 2),
+        (1, Bytes::from_static(b"t/"), Tier::BTree, 4096, 1),
+    ];
+    vec![
+        with_mode(0, encode_manifest(4, &parts)),
+        with_mode(0, encode_manifest(1, &parts[..1])),
+    ]
+}
+
+fn commit_payload() -> Vec<u8> {
+    encode_commit_record(&[
+        (
+            0,
+            WriteOp::Put {
+                key: Bytes::from_static(b"acct/001"),
+                value: Bytes::from_static(b"100"),
+            },
+        ),
+        (
+            2,
+            WriteOp::Delete {
+                key: Bytes::from_static(b"acct/031"),
+            },
+        ),
+    ])
+}
+
+fn commit_records() -> Vec<Vec<u8>> {
+    vec![with_mode(0, commit_payload()), with_mode(0, encode_commit_record(&[]))]
+}
+
+/// Programs for `crash_recovery` (see its `step` for the opcodes): writes,
+/// a transaction, a snapshot, a checkpoint, a split, an armed crash and a
+/// fault, on each layout.
+fn programs() -> Vec<Vec<u8>> {
+    let body: Vec<u8> = vec![
+        0, 5, 0, 10, 0, // put acct/005, Sync
+        0, 9, 0, 20, 2, // put acct/009, Buffered
+        5, 0, 3, 0, 2, 3, 0, 10, 2, 4, 0, 1, // transaction
+        8, // snapshot
+        3, 5, 0, 0, // delete acct/005
+        9, 0, 0, // check the snapshot
+        10, // checkpoint
+        12, 0, 20, 0, // split at acct/020
+        4, 2, 0, 6, 0, 0, // delete_range
+        13, 7, // crash after 7 operations
+        0, 1, 0, 30, 0, 0, 2, 0, 31, 3, 7, 0, 40, 0, 11, // more writes, a compaction
+        14, 3, 1, // a sync fault
+        0, 3, 0, 9, 0, 16, // put, clean reopen
+        15, // crash now
+        17, 5, 0, // get
+    ];
+    (0..4).map(|mode| with_mode(mode, body.clone())).collect()
+}

@@ -1,0 +1,288 @@
+//! The LSM tier's decoders (SSTable blocks, footer, properties, manifest),
+//! exposed for the fuzz targets of `tierdb-fuzz` (not an API: hidden from
+//! the docs, may change at any time). Thin wrappers over the private
+//! modules, plus encoders and "re-seal" helpers so that a fuzzer gets past
+//! the checksums.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tierdb_io::Result;
+
+use crate::entry::EntryKind;
+use crate::manifest::{Manifest, TableRecord};
+use crate::sstable::block::{Block, BlockIter};
+use crate::sstable::block_builder::BlockBuilder;
+use crate::sstable::bloom::{self, Bloom};
+use crate::sstable::footer::{BlockHandle, Footer};
+use crate::sstable::ikey;
+use crate::sstable::index::{Index, IndexBuilder};
+use crate::sstable::properties::Properties;
+use crate::sstable::trailer;
+
+/// Bytes after each block's contents (type and crc32).
+pub const BLOCK_TRAILER_LEN: usize = trailer::BLOCK_TRAILER_BYTES as usize;
+
+/// Seals block contents with their trailer, as the writer does.
+pub fn seal_block(contents: Vec<u8>) -> Vec<u8> {
+    trailer::seal(contents)
+}
+
+/// Recomputes the trailer checksum of a sealed block (keeping its type byte).
+pub fn reseal_block(sealed: &mut Vec<u8>) {
+    if sealed.len() >= BLOCK_TRAILER_LEN {
+        let split = sealed.len() - BLOCK_TRAILER_LEN;
+        let kind = sealed[split];
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&sealed[..split]);
+        hasher.update(&[kind]);
+        let crc = hasher.finalize();
+        sealed[split + 1..].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// Checks and strips a block's trailer, as every block read does.
+pub fn unseal_block(sealed: &[u8], path: &Path, offset: u64) -> Result<Bytes> {
+    trailer::unseal(sealed.to_vec(), path, offset)
+}
+
+/// An internal key: user key, sequence, kind.
+pub fn internal_key(user_key: &[u8], seq: u64, kind: EntryKind) -> Vec<u8> {
+    ikey::encode(user_key, seq, kind)
+}
+
+/// Splits an internal key into user key, sequence and kind.
+pub fn parse_internal_key(key: &[u8]) -> Result<(&[u8], u64, EntryKind), &'static str> {
+    ikey::parse(key).map(|k| (k.user_key, k.seq, k.kind))
+}
+
+/// The order of internal keys (total, also over keys that do not parse).
+pub fn compare_internal_keys(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    ikey::compare(a, b)
+}
+
+/// Block contents holding `entries` (internal key, value) in the given
+/// order, with a restart every `restart_interval` entries.
+pub fn encode_block(entries: &[(Vec<u8>, Vec<u8>)], restart_interval: usize) -> Vec<u8> {
+    let mut builder = BlockBuilder::new(restart_interval);
+    for (key, value) in entries {
+        builder.add(key, value);
+    }
+    builder.finish()
+}
+
+/// A parsed block with a cursor, as the table reader uses it.
+#[derive(Debug)]
+pub struct FuzzBlock(Arc<Block>);
+
+/// (internal key, value) pairs.
+pub type BlockEntries = Vec<(Vec<u8>, Bytes)>;
+
+impl FuzzBlock {
+    /// Parses block contents (trailer removed) found at `offset` of `path`.
+    pub fn parse(contents: Bytes, path: &Path, offset: u64) -> Result<Self> {
+        Block::parse(contents, Arc::from(path), offset).map(|b| Self(Arc::new(b)))
+    }
+
+    /// Every entry, first to last.
+    pub fn forward(&self) -> Result<BlockEntries> {
+        let mut iter = BlockIter::new(Arc::clone(&self.0));
+        let mut out = Vec::new();
+        iter.seek_to_first()?;
+        while iter.valid() {
+            out.push((iter.key().to_vec(), iter.value()));
+            iter.next()?;
+        }
+        Ok(out)
+    }
+
+    /// Every entry, last to first.
+    pub fn backward(&self) -> Result<BlockEntries> {
+        let mut iter = BlockIter::new(Arc::clone(&self.0));
+        let mut out = Vec::new();
+        iter.seek_to_last()?;
+        while iter.valid() {
+            out.push((iter.key().to_vec(), iter.value()));
+            iter.prev()?;
+        }
+        Ok(out)
+    }
+
+    /// The first entry whose internal key is `>= target`, if any.
+    pub fn seek(&self, target: &[u8]) -> Result<Option<(Vec<u8>, Bytes)>> {
+        let mut iter = BlockIter::new(Arc::clone(&self.0));
+        iter.seek(target)?;
+        Ok(iter.valid().then(|| (iter.key().to_vec(), iter.value())))
+    }
+}
+
+/// An index entry: last internal key of a data block, its offset and size.
+pub type IndexRow = (Vec<u8>, u64, u64);
+
+/// Index block contents for `rows`.
+pub fn encode_index(rows: &[IndexRow]) -> Vec<u8> {
+    let mut builder = IndexBuilder::new();
+    for (last_key, offset, size) in rows {
+        let handle = BlockHandle {
+            offset: *offset,
+            size: *size,
+        };
+        builder.add(last_key, handle);
+    }
+    builder.finish()
+}
+
+/// Decodes index block contents of a table whose data blocks end at
+/// `data_end`, as opening a table does.
+pub fn decode_index(
+    contents: Bytes,
+    path: &Path,
+    offset: u64,
+    data_end: u64,
+) -> Result<Vec<IndexRow>> {
+    let index = Index::decode(contents, &Arc::from(path), offset, data_end)?;
+    Ok((0..index.len())
+        .filter_map(|i| index.get(i))
+        .map(|e| (e.last_key.clone(), e.handle.offset, e.handle.size))
+        .collect())
+}
+
+/// A decoded bloom filter.
+#[derive(Debug)]
+pub struct FuzzBloom(Bloom);
+
+impl FuzzBloom {
+    /// Filter block contents for `keys`.
+    pub fn build(keys: &[&[u8]], bits_per_key: u32) -> Vec<u8> {
+        let hashes: Vec<u64> = keys.iter().map(|k| bloom::key_hash(k)).collect();
+        bloom::build(&hashes, bits_per_key)
+    }
+
+    /// Decodes filter block contents.
+    pub fn decode(contents: &[u8]) -> Result<Self, &'static str> {
+        Bloom::decode(contents.to_vec()).map(Self)
+    }
+
+    /// True if the table has a filter.
+    pub fn is_present(&self) -> bool {
+        self.0.is_present()
+    }
+
+    /// False only if `key` was not added.
+    pub fn may_contain(&self, key: &[u8]) -> bool {
+        self.0.may_contain(bloom::key_hash(key))
+    }
+}
+
+/// Footer: filter, index and properties handles `(offset, size)`.
+pub type FooterHandles = [(u64, u64); 3];
+
+/// Bytes of a footer.
+pub const FOOTER_LEN: usize = 64;
+
+/// The 64 footer bytes.
+pub fn encode_footer(handles: FooterHandles) -> Vec<u8> {
+    let h = |(offset, size)| BlockHandle { offset, size };
+    Footer {
+        filter: h(handles[0]),
+        index: h(handles[1]),
+        properties: h(handles[2]),
+    }
+    .encode()
+}
+
+/// Decodes the footer read at `offset` of `path`.
+pub fn decode_footer(bytes: &[u8], path: &Path, offset: u64) -> Result<FooterHandles> {
+    let f = Footer::decode(bytes, path, offset)?;
+    Ok([f.filter, f.index, f.properties].map(|h| (h.offset, h.size)))
+}
+
+/// Recomputes the checksum of a 64-byte footer.
+pub fn reseal_footer(bytes: &mut [u8]) {
+    if bytes.len() >= FOOTER_LEN {
+        let crc = crc32fast::hash(&bytes[..52]);
+        bytes[52..56].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// A decoded properties block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FuzzProperties(Properties);
+
+impl FuzzProperties {
+    /// Decodes properties block contents.
+    pub fn decode(contents: &[u8]) -> Result<Self, &'static str> {
+        Properties::decode(contents).map(Self)
+    }
+
+    /// The block contents.
+    pub fn encode(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+
+    /// Entries, tombstones, min and max sequence, data blocks.
+    pub fn counts(&self) -> (u64, u64, u64, u64, u64) {
+        let p = &self.0;
+        (p.entries, p.tombstones, p.min_seq, p.max_seq, p.data_blocks)
+    }
+
+    /// Smallest and largest user key.
+    pub fn key_range(&self) -> (&[u8], &[u8]) {
+        (&self.0.smallest_key, &self.0.largest_key)
+    }
+}
+
+/// A decoded LSM manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FuzzLsmManifest(Manifest);
+
+impl FuzzLsmManifest {
+    /// A manifest with these fields; levels hold `(table number, bytes)`.
+    pub fn new(persisted_seq: u64, next_table: u64, levels: Vec<Vec<(u64, u64)>>) -> Self {
+        let levels = levels
+            .into_iter()
+            .map(|l| {
+                l.into_iter()
+                    .map(|(number, file_bytes)| TableRecord { number, file_bytes })
+                    .collect()
+            })
+            .collect();
+        Self(Manifest {
+            persisted_seq,
+            next_table,
+            levels,
+        })
+    }
+
+    /// Decodes the manifest file `path` holding `data`.
+    pub fn decode(path: &Path, data: &[u8]) -> Result<Self> {
+        Manifest::decode(path, data).map(Self)
+    }
+
+    /// The whole file.
+    pub fn encode(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+
+    /// Tables per level as `(number, bytes)`.
+    pub fn levels(&self) -> Vec<Vec<(u64, u64)>> {
+        self.0
+            .levels
+            .iter()
+            .map(|l| l.iter().map(|t| (t.number, t.file_bytes)).collect())
+            .collect()
+    }
+}
+
+/// Recomputes the checksum of an LSM manifest file (header crc at 12..16
+/// over the first 12 bytes and the body).
+pub fn reseal_lsm_manifest(data: &mut [u8]) {
+    if data.len() >= 16 {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&data[..12]);
+        h.update(&data[16..]);
+        let crc = h.finalize();
+        data[12..16].copy_from_slice(&crc.to_le_bytes());
+    }
+}
