@@ -41,7 +41,10 @@ pub fn btree_page(data: &[u8]) {
     };
     match &node {
         PageNode::Leaf(entries) => {
-            assert!(entries.windows(2).all(|w| w[0].0 < w[1].0), "leaf keys out of order");
+            assert!(
+                entries.windows(2).all(|w| w[0].0 < w[1].0),
+                "leaf keys out of order"
+            );
             for (_, value) in entries {
                 if let PageValue::Run(start, _, _) = value {
                     assert!(*start >= 2, "overflow run in the header pages");
@@ -49,9 +52,15 @@ pub fn btree_page(data: &[u8]) {
             }
         }
         PageNode::Branch(keys, children) => {
-            assert!(keys.windows(2).all(|w| w[0] < w[1]), "separators out of order");
+            assert!(
+                keys.windows(2).all(|w| w[0] < w[1]),
+                "separators out of order"
+            );
             assert_eq!(children.len(), keys.len() + 1);
-            assert!(children.iter().all(|(p, _)| *p >= 2), "child in the header pages");
+            assert!(
+                children.iter().all(|(p, _)| *p >= 2),
+                "child in the header pages"
+            );
         }
     }
     if let Ok(encoded) = encode_node(page_size, &node, page) {

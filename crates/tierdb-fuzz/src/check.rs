@@ -9,9 +9,14 @@ use tierdb::Error;
 /// anything else.
 pub(crate) fn expect_damage_report(err: &Error, file: &Path, max_offset: u64) {
     match err {
-        Error::Corruption { file: f, offset, .. } => {
+        Error::Corruption {
+            file: f, offset, ..
+        } => {
             assert_eq!(f, file, "corruption names the wrong file: {err}");
-            assert!(*offset <= max_offset, "corruption offset past the end: {err}");
+            assert!(
+                *offset <= max_offset,
+                "corruption offset past the end: {err}"
+            );
         }
         Error::UnsupportedVersion { file: f, .. } => {
             assert_eq!(f, file, "unsupported version names the wrong file: {err}");

@@ -29,7 +29,11 @@ fn key(n: u32) -> Vec<u8> {
 /// Options of the run: mode bit 0 picks the first partition's tier, bit 1
 /// adds two more partitions of both tiers, so that transactions span them.
 fn options(sim: &Arc<SimVfs>, mode: u8) -> Options {
-    let first = if mode & 1 == 0 { Tier::BTree } else { Tier::Lsm };
+    let first = if mode & 1 == 0 {
+        Tier::BTree
+    } else {
+        Tier::Lsm
+    };
     let opts = Options::default()
         .vfs(sim.clone())
         .default_tier(first)
@@ -91,6 +95,9 @@ pub fn crash_recovery(data: &[u8]) {
         run.tick += 1;
         let outcome = run.step(&mut input);
         let crashed = run.sim.crashes() > run.crashes_seen;
+        if std::env::var_os("TIERDB_FUZZ_TRACE").is_some() {
+            eprintln!("  -> {outcome:?}, crashed {crashed}");
+        }
         match outcome {
             Ok(()) if !crashed => {}
             Ok(()) => run.recover(),
@@ -147,7 +154,15 @@ impl Run {
     }
 
     fn step(&mut self, input: &mut Input<'_>) -> tierdb::Result<()> {
-        match input.u8() % 18 {
+        let op = input.u8() % 18;
+        if std::env::var_os("TIERDB_FUZZ_TRACE").is_some() {
+            eprintln!(
+                "step {}: op {op}, history at {}",
+                self.tick,
+                self.history.last_acked()
+            );
+        }
+        match op {
             0..=2 => {
                 let k = key(input.below(KEYS));
                 let v = self.value(input, &k);
@@ -380,10 +395,7 @@ impl Run {
             Err(e) => panic!("reopen after a crash failed: {e}"),
         });
         let seq = self.db().snapshot().seq();
-        let expected = self
-            .history
-            .state_at(seq)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let expected = self.history.state_at(seq).unwrap_or_else(|e| panic!("{e}"));
         let got = self.dump();
         assert!(
             got == expected,

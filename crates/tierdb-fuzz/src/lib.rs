@@ -39,7 +39,9 @@ pub use btree::{btree_header, btree_page};
 pub use commit_record::commit_record;
 pub use crash_recovery::crash_recovery;
 pub use manifests::{db_manifest, lsm_manifest};
-pub use sstable::{sst_bloom, sst_data_block, sst_footer, sst_index_block, sst_properties, sst_table};
+pub use sstable::{
+    sst_bloom, sst_data_block, sst_footer, sst_index_block, sst_properties, sst_table,
+};
 pub use wal::{wal_record, wal_segment};
 
 /// A fuzz target: its name (the cargo-fuzz target and corpus directory)

@@ -44,9 +44,16 @@ pub fn db_manifest(data: &[u8]) {
         Ok(decoded) => decoded,
         Err(e) => return expect_damage_report(&e, path, bytes.len() as u64),
     };
-    assert_eq!(encode_manifest(next_id, &partitions), bytes, "re-encoding differs");
+    assert_eq!(
+        encode_manifest(next_id, &partitions),
+        bytes,
+        "re-encoding differs"
+    );
     assert!(partitions.first().is_some_and(|p| p.1.is_empty()));
-    assert!(partitions.windows(2).all(|w| w[0].1 < w[1].1), "starts out of order");
+    assert!(
+        partitions.windows(2).all(|w| w[0].1 < w[1].1),
+        "starts out of order"
+    );
     let mut ids: Vec<u32> = partitions.iter().map(|p| p.0).collect();
     ids.sort_unstable();
     ids.dedup();

@@ -8,11 +8,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tierdb::Tier;
 use tierdb::fuzz_api::{encode_commit_record, encode_manifest};
-use tierdb_btree::fuzz_api::{PageNode, PageValue, encode_free_list_page, encode_header, encode_node};
+use tierdb_btree::fuzz_api::{
+    PageNode, PageValue, encode_free_list_page, encode_header, encode_node,
+};
 use tierdb_io::{OpenMode, Vfs};
 use tierdb_lsm::entry::{Entry, EntryKind};
 use tierdb_lsm::fuzz_api::{
-    FuzzBloom, FuzzLsmManifest, encode_block, encode_footer, encode_index, internal_key, seal_block,
+    BLOCK_TRAILER_LEN, FuzzBloom, FuzzLsmManifest, encode_block, encode_footer, encode_index,
+    internal_key, reseal_block, seal_block,
 };
 use tierdb_lsm::sstable::{SstOptions, SstWriter};
 use tierdb_tier::WriteOp;
@@ -79,9 +82,18 @@ fn wal_segments() -> Vec<Vec<u8>> {
 
 fn btree_pages() -> Vec<Vec<u8>> {
     let leaf = PageNode::Leaf(vec![
-        (Bytes::from_static(b"a"), PageValue::Inline(Bytes::from_static(b"1"))),
-        (Bytes::from_static(b"bb"), PageValue::Run(5, 9000, 0xdead_beef)),
-        (Bytes::from(vec![b'k'; 600]), PageValue::Inline(Bytes::from_static(b"big key"))),
+        (
+            Bytes::from_static(b"a"),
+            PageValue::Inline(Bytes::from_static(b"1")),
+        ),
+        (
+            Bytes::from_static(b"bb"),
+            PageValue::Run(5, 9000, 0xdead_beef),
+        ),
+        (
+            Bytes::from(vec![b'k'; 600]),
+            PageValue::Inline(Bytes::from_static(b"big key")),
+        ),
     ]);
     let branch = PageNode::Branch(
         vec![Bytes::from_static(b"m"), Bytes::from(vec![b'z'; 700])],
@@ -97,7 +109,17 @@ fn btree_pages() -> Vec<Vec<u8>> {
 }
 
 fn btree_headers() -> Vec<Vec<u8>> {
-    let fields = (4096, 7, 99, Some((12, 0xdead_beef)), 3, Some((4, 5)), 10, 40, 1234);
+    let fields = (
+        4096,
+        7,
+        99,
+        Some((12, 0xdead_beef)),
+        3,
+        Some((4, 5)),
+        10,
+        40,
+        1234,
+    );
     let initial = (1024, 0, 0, None, 1, None, 0, 2, 0);
     vec![
         with_mode(0, encode_header(&fields)[..96].to_vec()),
@@ -109,7 +131,10 @@ fn ikey_entries() -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     for i in 0..40u32 {
         let user = format!("key{:04}", i * 3).into_bytes();
-        out.push((internal_key(&user, 100 + u64::from(i), EntryKind::Put), format!("v{i}").into_bytes()));
+        out.push((
+            internal_key(&user, 100 + u64::from(i), EntryKind::Put),
+            format!("v{i}").into_bytes(),
+        ));
         if i % 5 == 0 {
             out.push((internal_key(&user, 50, EntryKind::Delete), Vec::new()));
         }
@@ -149,17 +174,21 @@ fn blooms() -> Vec<Vec<u8>> {
 }
 
 fn footers() -> Vec<Vec<u8>> {
-    vec![with_mode(0, encode_footer([(4000, 70), (4075, 300), (4380, 120)]))]
+    vec![with_mode(
+        0,
+        encode_footer([(4000, 70), (4075, 300), (4380, 120)]),
+    )]
 }
 
 fn properties() -> Vec<Vec<u8>> {
     let table = tables().remove(0);
     // The properties block of a real table: the footer's third handle.
     let file = &table[1..];
-    let footer = &file[file.len() - 64..];
-    let offset = u64::from_le_bytes(footer[32..40].try_into().expect("8 bytes")) as usize;
-    let size = u64::from_le_bytes(footer[40..48].try_into().expect("8 bytes")) as usize;
-    vec![with_mode(0, file[offset..offset + size + 5].to_vec())]
+    let (offset, size) = props_handle(file);
+    vec![with_mode(
+        0,
+        file[offset..offset + size + BLOCK_TRAILER_LEN].to_vec(),
+    )]
 }
 
 /// Writes a table with `SstWriter` on a simulated file system.
@@ -172,7 +201,24 @@ fn table(entries: &[Entry], opts: SstOptions) -> Vec<u8> {
         writer.add(e).expect("add");
     }
     writer.finish().expect("finish");
-    vfs.file_contents(path).expect("written")
+    let mut bytes = vfs.file_contents(path).expect("written");
+    // Zero the creation time in the properties block (and re-seal it), so
+    // that the seeds are the same bytes on every run.
+    let (offset, size) = props_handle(&bytes);
+    let created = offset + 4 + 7 * 8;
+    bytes[created..created + 8].fill(0);
+    let mut block = bytes[offset..offset + size + BLOCK_TRAILER_LEN].to_vec();
+    reseal_block(&mut block);
+    bytes[offset..offset + block.len()].copy_from_slice(&block);
+    bytes
+}
+
+/// The properties block's offset and size, from a table's footer.
+fn props_handle(file: &[u8]) -> (usize, usize) {
+    let footer = &file[file.len() - 64..];
+    let offset = u64::from_le_bytes(footer[32..40].try_into().expect("8 bytes")) as usize;
+    let size = u64::from_le_bytes(footer[40..48].try_into().expect("8 bytes")) as usize;
+    (offset, size)
 }
 
 fn tables() -> Vec<Vec<u8>> {
@@ -244,29 +290,28 @@ fn commit_payload() -> Vec<u8> {
 }
 
 fn commit_records() -> Vec<Vec<u8>> {
-    vec![with_mode(0, commit_payload()), with_mode(0, encode_commit_record(&[]))]
+    vec![
+        with_mode(0, commit_payload()),
+        with_mode(0, encode_commit_record(&[])),
+    ]
 }
 
-/// Programs for `crash_recovery` (see its `step` for the opcodes): writes,
-/// a transaction, a snapshot, a checkpoint, a split, an armed crash and a
-/// fault, on each layout.
+/// Programs for `crash_recovery`: pseudo-random bytes (a fixed
+/// generator), which `step` reads as a mix of every operation, on each
+/// layout (mode 0-3).
 fn programs() -> Vec<Vec<u8>> {
-    let body: Vec<u8> = vec![
-        0, 5, 0, 10, 0, // put acct/005, Sync
-        0, 9, 0, 20, 2, // put acct/009, Buffered
-        5, 0, 3, 0, 2, 3, 0, 10, 2, 4, 0, 1, // transaction
-        8, // snapshot
-        3, 5, 0, 0, // delete acct/005
-        9, 0, 0, // check the snapshot
-        10, // checkpoint
-        12, 0, 20, 0, // split at acct/020
-        4, 2, 0, 6, 0, 0, // delete_range
-        13, 7, // crash after 7 operations
-        0, 1, 0, 30, 0, 0, 2, 0, 31, 3, 7, 0, 40, 0, 11, // more writes, a compaction
-        14, 3, 1, // a sync fault
-        0, 3, 0, 9, 0, 16, // put, clean reopen
-        15, // crash now
-        17, 5, 0, // get
-    ];
-    (0..4).map(|mode| with_mode(mode, body.clone())).collect()
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..8u8)
+        .map(|i| {
+            let body: Vec<u8> = (0..240)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 24) as u8
+                })
+                .collect();
+            with_mode(i % 4, body)
+        })
+        .collect()
 }

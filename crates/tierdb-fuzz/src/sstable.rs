@@ -60,7 +60,9 @@ pub fn sst_data_block(data: &[u8]) {
         Err(e) => return expect_damage_report(&e, Path::new(FILE), OFFSET),
     };
     check_sorted(forward.iter().map(|(k, _)| k.as_slice()));
-    let mut backward = block.backward().expect("a block read forward reads backward");
+    let mut backward = block
+        .backward()
+        .expect("a block read forward reads backward");
     backward.reverse();
     assert_eq!(backward, forward, "backward is not forward reversed");
     for (key, value) in &forward {
@@ -84,7 +86,11 @@ fn check_sorted<'a>(keys: impl Iterator<Item = &'a [u8]>) {
     for key in keys {
         parse_internal_key(key).expect("a key the block gave parses");
         if let Some(prev) = prev {
-            assert_eq!(compare_internal_keys(prev, key), Ordering::Less, "keys out of order");
+            assert_eq!(
+                compare_internal_keys(prev, key),
+                Ordering::Less,
+                "keys out of order"
+            );
         }
         prev = Some(key);
     }
@@ -218,11 +224,15 @@ pub fn sst_table(data: &[u8]) {
         return expect_damage_report(&e, path, len);
     }
     for pair in forward.windows(2) {
-        let order = pair[0].key.cmp(&pair[1].key).then(pair[1].seq.cmp(&pair[0].seq));
+        let order = pair[0]
+            .key
+            .cmp(&pair[1].key)
+            .then(pair[1].seq.cmp(&pair[0].seq));
         assert_eq!(order, Ordering::Less, "table entries out of order");
     }
     let mut backward = Vec::new();
-    iter.seek_to_last().expect("a table read forward reads backward");
+    iter.seek_to_last()
+        .expect("a table read forward reads backward");
     while iter.valid() {
         backward.push(iter.entry().clone());
         iter.prev().expect("a table read forward reads backward");
@@ -235,7 +245,9 @@ pub fn sst_table(data: &[u8]) {
             // could tell, so a lookup that the filter stops proves nothing.
             continue;
         }
-        let found = table.get(&entry.key, u64::MAX).expect("get in a readable table");
+        let found = table
+            .get(&entry.key, u64::MAX)
+            .expect("get in a readable table");
         let newest = forward.iter().find(|e| e.key == entry.key);
         assert_eq!(found.as_ref(), newest, "get disagrees with the scan");
     }

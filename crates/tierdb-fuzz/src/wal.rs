@@ -97,7 +97,10 @@ pub fn wal_segment(data: &[u8]) {
 fn check_header(bytes: &[u8], first_lsn: u64) {
     let (number, first) = decode_segment_header(bytes).expect("valid header");
     assert_eq!((number, first), (1, first_lsn));
-    assert_eq!(encode_segment_header(number, first), bytes[..SEGMENT_HEADER_LEN]);
+    assert_eq!(
+        encode_segment_header(number, first),
+        bytes[..SEGMENT_HEADER_LEN]
+    );
 }
 
 /// The records in `[header, end)` decode one after another, ending exactly
@@ -111,6 +114,9 @@ fn check_records(bytes: &[u8], end: usize, replayed: &[(u64, Vec<u8>)]) {
         at = next;
     }
     assert_eq!(at, end, "records do not end at the valid length");
-    let skipped = decoded.len().checked_sub(replayed.len()).expect("replayed too many");
+    let skipped = decoded
+        .len()
+        .checked_sub(replayed.len())
+        .expect("replayed too many");
     assert_eq!(&decoded[skipped..], replayed);
 }

@@ -33,7 +33,10 @@ fn run(name: &str, target: fn(&[u8]), origin: &str, input: &[u8]) {
     let outcome = std::panic::catch_unwind(|| target(input));
     if outcome.is_err() {
         let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
-        panic!("target {name} failed on {origin} ({} bytes): {hex}", input.len());
+        panic!(
+            "target {name} failed on {origin} ({} bytes): {hex}",
+            input.len()
+        );
     }
 }
 

@@ -25,8 +25,12 @@ pub struct History {
 impl History {
     /// Records an acknowledged commit at `seq`; `sync` if it was
     /// acknowledged as durable.
+    /// A commit that changed nothing may not take a sequence of its own
+    /// (it reports the current one): it must not replace that commit.
     pub fn ack(&mut self, seq: u64, writes: Writes, sync: bool) {
-        self.acked.insert(seq, writes);
+        if !(writes.is_empty() && self.acked.contains_key(&seq)) {
+            self.acked.insert(seq, writes);
+        }
         if sync {
             self.synced = self.synced.max(seq);
         }

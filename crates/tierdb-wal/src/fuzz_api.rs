@@ -60,7 +60,9 @@ pub fn reseal_record_at(bytes: &mut [u8], at: usize) -> Option<usize> {
     let header = RecordHeader::parse(bytes, at)?;
     let end = header.end(at, bytes.len())?;
     let crc = crc32fast::hash(bytes.get(at + 4..end)?);
-    bytes.get_mut(at..at + 4)?.copy_from_slice(&crc.to_le_bytes());
+    bytes
+        .get_mut(at..at + 4)?
+        .copy_from_slice(&crc.to_le_bytes());
     Some(end)
 }
 

@@ -164,9 +164,11 @@ impl Manifest {
         if ids.windows(2).any(|w| w[0] == w[1]) {
             return Err("two partitions share an id".into());
         }
-        if let Some(p) = self.partitions.iter().find(|p| {
-            !p.page_size.is_power_of_two() || !(1024..=65536).contains(&p.page_size)
-        }) {
+        if let Some(p) = self
+            .partitions
+            .iter()
+            .find(|p| !p.page_size.is_power_of_two() || !(1024..=65536).contains(&p.page_size))
+        {
             return Err(format!("partition {} has page size {}", p.id, p.page_size));
         }
         Ok(())
@@ -251,11 +253,17 @@ mod tests {
         let mut m = Manifest::with_splits(Tier::BTree, &[(Bytes::from("m"), Tier::Lsm)], 4096);
         m.partitions[1].page_size = 536_875_008;
         let err = Manifest::decode(&m.encode(), path).unwrap_err();
-        assert!(err.is_corruption() && err.to_string().contains("page size"), "{err}");
+        assert!(
+            err.is_corruption() && err.to_string().contains("page size"),
+            "{err}"
+        );
         m.partitions[1].page_size = 4096;
         m.partitions[1].id = 0;
         let err = Manifest::decode(&m.encode(), path).unwrap_err();
-        assert!(err.is_corruption() && err.to_string().contains("share"), "{err}");
+        assert!(
+            err.is_corruption() && err.to_string().contains("share"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -389,7 +389,10 @@ mod tests {
             result = iter.next();
         }
         let err = result.unwrap_err();
-        assert!(err.is_corruption() && err.to_string().contains("out of order"), "{err}");
+        assert!(
+            err.is_corruption() && err.to_string().contains("out of order"),
+            "{err}"
+        );
     }
 
     /// Found by the `sst_data_block` fuzz target: a restart point inside an
@@ -411,7 +414,10 @@ mod tests {
         let block = Block::parse(Bytes::from(data), Arc::from(Path::new("b.sst")), 0).unwrap();
         let mut iter = BlockIter::new(Arc::new(block));
         let err = iter.seek_to_first().unwrap_err();
-        assert!(err.to_string().contains("restart point inside an entry"), "{err}");
+        assert!(
+            err.to_string().contains("restart point inside an entry"),
+            "{err}"
+        );
     }
 
     proptest! {
