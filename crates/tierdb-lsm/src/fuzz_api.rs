@@ -17,7 +17,7 @@ use crate::sstable::block_builder::BlockBuilder;
 use crate::sstable::bloom::{self, Bloom};
 use crate::sstable::footer::{BlockHandle, Footer};
 use crate::sstable::ikey;
-use crate::sstable::index::{Index, IndexBuilder};
+use crate::sstable::index::{self, Index, IndexEntry};
 use crate::sstable::properties::Properties;
 use crate::sstable::trailer;
 
@@ -122,15 +122,17 @@ pub type IndexRow = (Vec<u8>, u64, u64);
 
 /// Index block contents for `rows`.
 pub fn encode_index(rows: &[IndexRow]) -> Vec<u8> {
-    let mut builder = IndexBuilder::new();
-    for (last_key, offset, size) in rows {
-        let handle = BlockHandle {
-            offset: *offset,
-            size: *size,
-        };
-        builder.add(last_key, handle);
-    }
-    builder.finish()
+    let entries: Vec<IndexEntry> = rows
+        .iter()
+        .map(|(last_key, offset, size)| IndexEntry {
+            last_key: last_key.clone(),
+            handle: BlockHandle {
+                offset: *offset,
+                size: *size,
+            },
+        })
+        .collect();
+    index::encode(&entries)
 }
 
 /// Decodes index block contents of a table whose data blocks end at
@@ -141,7 +143,7 @@ pub fn decode_index(
     offset: u64,
     data_end: u64,
 ) -> Result<Vec<IndexRow>> {
-    let index = Index::decode(contents, &Arc::from(path), offset, data_end)?;
+    let index = Index::decode(contents, &Arc::from(path), offset, 0..data_end)?;
     Ok((0..index.len())
         .filter_map(|i| index.get(i))
         .map(|e| (e.last_key.clone(), e.handle.offset, e.handle.size))

@@ -148,6 +148,14 @@ impl BlockIndex {
         }
     }
 
+    /// The last internal key of data block `block` (`None` past the last).
+    pub(crate) fn block_last_key(&self, block: usize) -> Result<Option<Vec<u8>>> {
+        match self {
+            BlockIndex::Single(index) => Ok(index.get(block).map(|e| e.last_key.clone())),
+            BlockIndex::Partitioned(p) => Ok(p.entry(block)?.map(|e| e.last_key)),
+        }
+    }
+
     /// Best-effort offset of data block `block`, for error messages.
     pub(crate) fn data_offset(&self, block: usize) -> u64 {
         match self {
@@ -231,6 +239,10 @@ impl PartitionedIndex {
     }
 
     fn handle(&self, block: usize) -> Result<Option<BlockHandle>> {
+        Ok(self.entry(block)?.map(|e| e.handle))
+    }
+
+    fn entry(&self, block: usize) -> Result<Option<IndexEntry>> {
         let at = self
             .partitions
             .partition_point(|p| p.first_block + p.blocks <= block);
@@ -238,7 +250,7 @@ impl PartitionedIndex {
             return Ok(None);
         };
         let index = self.load(part, &mut GetCost::default())?;
-        Ok(index.get(block - part.first_block).map(|e| e.handle))
+        Ok(index.get(block - part.first_block).cloned())
     }
 
     /// Partition `part`, from the cache or the file (verified on load).

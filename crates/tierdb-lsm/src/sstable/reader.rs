@@ -3,6 +3,7 @@
 //! on demand through the shared page cache, keyed by
 //! `PageKey { file: file_id, page: block offset }`.
 
+use std::cmp::Ordering;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
@@ -204,8 +205,13 @@ impl SstReader {
     }
 
     /// Data block `block_index`, and whether it was read from the file.
+    /// A block read from the file is checked against the index once.
     fn fetch_block(&self, block_index: usize) -> Result<(Arc<Block>, bool)> {
-        self.fetch(self.handle(block_index)?)
+        let (block, from_file) = self.fetch(self.handle(block_index)?)?;
+        if from_file {
+            self.check_block_keys(&block, block_index)?;
+        }
+        Ok((block, from_file))
     }
 
     /// The data block at `handle`, and whether it was read from the file.
@@ -222,6 +228,34 @@ impl SstReader {
             Ok::<_, Error>((Arc::new(block), charge))
         })?;
         Ok((block, from_file))
+    }
+
+    /// Reads a freshly loaded data block once, front to back (which checks
+    /// every entry, their order and the restart points), and checks that
+    /// its keys lie after the previous block's index key and end at its
+    /// own: the index then leads every lookup to the right block. Once per
+    /// load; cached blocks are not checked again.
+    fn check_block_keys(&self, block: &Arc<Block>, block_index: usize) -> Result<()> {
+        let mut iter = BlockIter::new(Arc::clone(block));
+        iter.seek_to_first()?;
+        let previous = match block_index.checked_sub(1) {
+            Some(i) => self.index.block_last_key(i)?,
+            None => None,
+        };
+        let after_previous =
+            previous.is_none_or(|prev| ikey::compare(&prev, iter.key()) == Ordering::Less);
+        let mut last = Vec::new();
+        while iter.valid() {
+            last.clear();
+            last.extend_from_slice(iter.key());
+            iter.next()?;
+        }
+        let ends_at_index_key = self.index.block_last_key(block_index)? == Some(last);
+        if after_previous && ends_at_index_key {
+            Ok(())
+        } else {
+            Err(self.corruption(block_index, "data block keys disagree with the index"))
+        }
     }
 
     /// Turns the cursor's current entry into an [`Entry`].
