@@ -438,9 +438,12 @@ impl Drop for LeaderGuard<'_> {
 
 impl Drop for Wal {
     fn drop(&mut self) {
-        // No I/O here: what was not synced is lost as in a crash. The thread
-        // exits on its own; it may be the one dropping the last Arc.
-        self.flusher.control().stop();
+        // No I/O here: what was not synced is lost as in a crash. Stop the
+        // flusher and wait for it (unless it is the thread dropping the last
+        // Arc), so that no thread of a dropped log outlives it: found by the
+        // crash_recovery fuzz target, whose leak check saw the thread of a
+        // dropped database still running.
+        self.flusher.stop_and_join();
     }
 }
 

@@ -1,0 +1,36 @@
+//! A dropped WAL leaves no thread behind. Alone in its test binary, because
+//! it counts the process's threads (Linux `/proc`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tierdb_io::SimVfs;
+use tierdb_wal::{Wal, WalOptions};
+
+/// Threads of this process, if `/proc` says.
+fn threads() -> Option<usize> {
+    Some(std::fs::read_dir("/proc/self/task").ok()?.count())
+}
+
+/// Found by the `crash_recovery` fuzz target (its leak check): dropping a
+/// WAL without `close` stopped the flusher but did not wait for it, so the
+/// thread of a dropped database could still be running when the next one
+/// opened. Drop now joins it.
+#[test]
+fn regression_dropped_wal_joins_its_flusher() {
+    let Some(baseline) = threads() else {
+        return;
+    };
+    let mut opts = WalOptions::new("/db/wal");
+    opts.sync_interval = Duration::from_secs(3600);
+    let vfs = Arc::new(SimVfs::new(1));
+    for _ in 0..3 {
+        let (wal, _) = Wal::open(vfs.clone(), opts.clone(), 0, &mut |_, _| Ok(())).unwrap();
+        let lsn = wal.last_lsn() + 1;
+        wal.append(lsn, b"x").unwrap();
+        wal.write_to(lsn).unwrap();
+        assert_eq!(threads(), Some(baseline + 1), "the flusher runs");
+        drop(wal);
+        assert_eq!(threads(), Some(baseline), "the flusher outlived its WAL");
+    }
+}
