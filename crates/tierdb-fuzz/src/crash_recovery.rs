@@ -279,7 +279,7 @@ impl Run {
                 }
             }
         }
-        if input.u8() % 8 == 0 {
+        if input.u8().is_multiple_of(8) {
             tx.rollback();
             return Ok(());
         }

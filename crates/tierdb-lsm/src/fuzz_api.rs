@@ -30,7 +30,7 @@ pub fn seal_block(contents: Vec<u8>) -> Vec<u8> {
 }
 
 /// Recomputes the trailer checksum of a sealed block (keeping its type byte).
-pub fn reseal_block(sealed: &mut Vec<u8>) {
+pub fn reseal_block(sealed: &mut [u8]) {
     if sealed.len() >= BLOCK_TRAILER_LEN {
         let split = sealed.len() - BLOCK_TRAILER_LEN;
         let kind = sealed[split];
