@@ -4,7 +4,7 @@
 //!
 //! `TIERDB_FUZZ_ITERS=N` runs N mutated inputs per target (default 200;
 //! `crash_recovery`, whose inputs each open a database several times, runs
-//! a tenth of that). A failure prints the target, the input's origin and
+//! a tenth of that); `TIERDB_FUZZ_TARGET=<name>` runs only that target. A failure prints the target, the input's origin and
 //! its bytes in hex; save them to a file and replay it with
 //! `cargo fuzz run <target> <file>` or add it to the corpus.
 
@@ -103,7 +103,11 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn every_target_survives_its_corpus_seeds_mutations_and_random_bytes() {
+    let only = std::env::var("TIERDB_FUZZ_TARGET").ok();
     for &(name, target) in TARGETS {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let started = Instant::now();
         let corpus = corpus(name);
         for (file, input) in &corpus {
