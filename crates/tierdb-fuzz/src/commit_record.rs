@@ -15,7 +15,12 @@ pub fn commit_record(data: &[u8]) {
     let (_, payload) = split_mode(data);
     let file = Path::new("/db/wal/000001.log");
     match decode_commit_record(payload, file, 7) {
-        Ok(writes) => assert_eq!(encode_commit_record(&writes), payload),
+        Ok(writes) => {
+            // Older record versions decode too; the encoder writes the
+            // current one, so compare what the bytes mean.
+            let again = decode_commit_record(&encode_commit_record(&writes), file, 7);
+            assert_eq!(again.expect("re-encoded record decodes"), writes);
+        }
         Err(e) => expect_damage_report(&e, file, u64::MAX),
     }
 }

@@ -17,7 +17,7 @@
 //!
 //! The targets, by file: `wal` (record, segment scan), `btree` (node and
 //! free-list pages, header), `sstable` (data block, index block, bloom
-//! filter, footer, properties block, whole table), `manifests` (LSM
+//! filter, footer, properties block, range-deletion block, whole table), `manifests` (LSM
 //! manifest, database manifest), `commit_record`, and `crash_recovery`
 //! (operation sequences with crashes and faults on `SimVfs`, checked
 //! against `tierdb-model`). tierdb persists no options file: every option
@@ -40,7 +40,8 @@ pub use commit_record::commit_record;
 pub use crash_recovery::crash_recovery;
 pub use manifests::{db_manifest, lsm_manifest};
 pub use sstable::{
-    sst_bloom, sst_data_block, sst_footer, sst_index_block, sst_properties, sst_table,
+    sst_bloom, sst_data_block, sst_footer, sst_index_block, sst_properties, sst_range_del,
+    sst_table,
 };
 pub use wal::{wal_record, wal_segment};
 
@@ -59,6 +60,7 @@ pub const TARGETS: &[Target] = &[
     ("sst_bloom", sst_bloom),
     ("sst_footer", sst_footer),
     ("sst_properties", sst_properties),
+    ("sst_range_del", sst_range_del),
     ("sst_table", sst_table),
     ("lsm_manifest", lsm_manifest),
     ("db_manifest", db_manifest),

@@ -12,10 +12,10 @@ use tierdb_btree::fuzz_api::{
     PageNode, PageValue, encode_free_list_page, encode_header, encode_node,
 };
 use tierdb_io::{OpenMode, Vfs};
-use tierdb_lsm::entry::{Entry, EntryKind};
+use tierdb_lsm::entry::{Entry, EntryKind, RangeTombstone};
 use tierdb_lsm::fuzz_api::{
     BLOCK_TRAILER_LEN, FuzzBloom, FuzzLsmManifest, encode_block, encode_footer, encode_index,
-    internal_key, reseal_block, seal_block,
+    encode_range_dels, internal_key, reseal_block, seal_block,
 };
 use tierdb_lsm::sstable::{SstOptions, SstWriter};
 use tierdb_tier::WriteOp;
@@ -33,6 +33,7 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
         "sst_bloom" => blooms(),
         "sst_footer" => footers(),
         "sst_properties" => properties(),
+        "sst_range_del" => range_dels(),
         "sst_table" => tables(),
         "lsm_manifest" => lsm_manifests(),
         "db_manifest" => db_manifests(),
@@ -191,14 +192,46 @@ fn properties() -> Vec<Vec<u8>> {
     )]
 }
 
+fn tombstones() -> Vec<RangeTombstone> {
+    vec![
+        RangeTombstone {
+            start: Bytes::from_static(b"key0003"),
+            end: Some(Bytes::from_static(b"key0030")),
+            seq: 120,
+        },
+        RangeTombstone {
+            start: Bytes::from_static(b"key0003"),
+            end: None,
+            seq: 60,
+        },
+        RangeTombstone {
+            start: Bytes::from_static(b"key0090"),
+            end: Some(Bytes::from_static(b"key0091")),
+            seq: 7,
+        },
+    ]
+}
+
+fn range_dels() -> Vec<Vec<u8>> {
+    vec![
+        with_mode(0, seal_block(encode_range_dels(&tombstones()))),
+        with_mode(0, seal_block(encode_range_dels(&[]))),
+    ]
+}
+
 /// Writes a table with `SstWriter` on a simulated file system.
-fn table(entries: &[Entry], opts: SstOptions) -> Vec<u8> {
+fn table(entries: &[Entry], tombstones: &[RangeTombstone], opts: SstOptions) -> Vec<u8> {
     let vfs = tierdb::SimVfs::new(1);
     let path = Path::new("/t/000001.sst");
     let file = vfs.open(path, OpenMode::Create).expect("create");
     let mut writer = SstWriter::new(Arc::clone(&file), opts);
     for e in entries {
         writer.add(e).expect("add");
+    }
+    for t in tombstones {
+        writer
+            .add_range_tombstone(t.clone())
+            .expect("add tombstone");
     }
     writer.finish().expect("finish");
     let mut bytes = vfs.file_contents(path).expect("written");
@@ -246,8 +279,8 @@ fn tables() -> Vec<Vec<u8>> {
         ..SstOptions::default()
     };
     vec![
-        with_mode(0, table(&entries, small)),
-        with_mode(0, table(&entries[..3], no_filter)),
+        with_mode(0, table(&entries, &tombstones(), small)),
+        with_mode(0, table(&entries[..3], &[], no_filter)),
     ]
 }
 

@@ -13,8 +13,8 @@ use tierdb_io::OpenMode;
 use tierdb_lsm::entry::InternalIter;
 use tierdb_lsm::fuzz_api::{
     BLOCK_TRAILER_LEN, FOOTER_LEN, FuzzBlock, FuzzBloom, FuzzProperties, compare_internal_keys,
-    decode_footer, decode_index, encode_block, encode_footer, encode_index, parse_internal_key,
-    reseal_block, reseal_footer, unseal_block,
+    decode_footer, decode_index, decode_range_dels, encode_block, encode_footer, encode_index,
+    encode_range_dels, parse_internal_key, reseal_block, reseal_footer, unseal_block,
 };
 use tierdb_lsm::sstable::SstReader;
 
@@ -188,6 +188,33 @@ pub fn sst_properties(data: &[u8]) {
     let (smallest, largest) = props.key_range();
     assert!(smallest <= largest);
     assert_eq!(props.encode(), contents[..]);
+}
+
+/// A sealed range-deletion block. Mode bit 0: re-seal. Decoded tombstones
+/// cover non-empty ranges, come sorted by start key then newest first, and
+/// re-encode to exactly the block's contents.
+pub fn sst_range_del(data: &[u8]) {
+    let (mode, body) = split_mode(data);
+    let Some(contents) = contents(mode, body) else {
+        return;
+    };
+    let Ok(tombstones) = decode_range_dels(&contents) else {
+        return;
+    };
+    for t in &tombstones {
+        assert!(
+            t.end.as_ref().is_none_or(|end| t.start < *end),
+            "empty range"
+        );
+    }
+    for pair in tombstones.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(
+            a.start < b.start || (a.start == b.start && a.seq > b.seq),
+            "out of order"
+        );
+    }
+    assert_eq!(encode_range_dels(&tombstones), contents[..]);
 }
 
 /// A whole table file, opened and read as the LSM tier does: forward,

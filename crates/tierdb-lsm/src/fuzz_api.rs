@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tierdb_io::Result;
 
-use crate::entry::EntryKind;
+use crate::entry::{EntryKind, RangeTombstone};
 use crate::manifest::{Manifest, TableRecord};
 use crate::sstable::block::{Block, BlockIter};
 use crate::sstable::block_builder::BlockBuilder;
@@ -19,6 +19,7 @@ use crate::sstable::footer::{BlockHandle, Footer};
 use crate::sstable::ikey;
 use crate::sstable::index::{self, Index, IndexEntry};
 use crate::sstable::properties::Properties;
+use crate::sstable::range_del;
 use crate::sstable::trailer;
 
 /// Bytes after each block's contents (type and crc32).
@@ -287,4 +288,14 @@ pub fn reseal_lsm_manifest(data: &mut [u8]) {
         let crc = h.finalize();
         data[12..16].copy_from_slice(&crc.to_le_bytes());
     }
+}
+
+/// Range-deletion block contents for `tombstones` (in block order).
+pub fn encode_range_dels(tombstones: &[RangeTombstone]) -> Vec<u8> {
+    range_del::encode(tombstones)
+}
+
+/// Decodes and checks range-deletion block contents.
+pub fn decode_range_dels(contents: &[u8]) -> Result<Vec<RangeTombstone>, &'static str> {
+    range_del::decode(contents)
 }

@@ -28,7 +28,7 @@ pub(crate) mod ikey;
 pub(crate) mod index;
 mod iter;
 pub(crate) mod properties;
-mod range_del;
+pub(crate) mod range_del;
 mod reader;
 pub(crate) mod trailer;
 mod writer;
