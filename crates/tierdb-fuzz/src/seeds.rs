@@ -273,6 +273,8 @@ fn tables() -> Vec<Vec<u8>> {
         block_bytes: 128,
         restart_interval: 4,
         bloom_bits_per_key: 10,
+        // Small partitions: the seed's index is two-level.
+        index_partition_bytes: 64,
     };
     let no_filter = SstOptions {
         bloom_bits_per_key: 0,
