@@ -115,10 +115,10 @@ impl DbInner {
             let current = self.version.load_full();
             let writes = route(req.steps, &current);
             if writes.is_empty() {
-                // Nothing to write (a range delete that matched nothing),
-                // but the state it saw must be as durable as asked: a Sync
-                // delete_range over a key whose Buffered delete is not yet
-                // synced must not let the key come back after a crash.
+                // Nothing to write (an empty batch), but the state it saw
+                // must be as durable as asked: a Sync commit after a
+                // Buffered delete must not let the key come back after a
+                // crash.
                 drop(state);
                 self.wait_durable(current.seq, durability)?;
                 return Ok(CommitInfo {
