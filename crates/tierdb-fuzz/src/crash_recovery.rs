@@ -140,6 +140,10 @@ impl Run {
         result: tierdb::Result<tierdb::CommitInfo>,
     ) -> tierdb::Result<()> {
         match result {
+            // A commit that wrote nothing and took no sequence of its own
+            // (a read-only transaction reports its snapshot's) promises
+            // nothing about that sequence: it is not part of the history.
+            Ok(info) if writes.is_empty() && info.seq <= self.history.last_acked() => Ok(()),
             Ok(info) => {
                 apply(&mut self.current, &writes);
                 self.history

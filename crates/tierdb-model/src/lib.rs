@@ -1,7 +1,8 @@
-//! The reference model tierdb's crash suite (`crates/tierdb/tests/crash.rs`)
-//! and the `crash_recovery` fuzz target (`tierdb-fuzz`) check recovery
-//! against: a sorted map of the contents, and the commit history that
-//! says which contents a recovery may legitimately produce.
+//! The reference model the `crash_recovery` fuzz target (`tierdb-fuzz`)
+//! checks recovery against: a sorted map of the contents, and the commit
+//! history that says which contents a recovery may legitimately produce.
+//! (The crash suite now uses `tierdb-sim`'s history, which landed at the
+//! same time; folding the two together is left to do.)
 //!
 //! Independent of the engine on purpose (no dependency on `tierdb`), so
 //! that the engine's own tests can use it without a dependency cycle.
