@@ -117,6 +117,13 @@ fn apply_persist_and_read_concurrently() {
     assert!(checked > 0);
     assert_eq!(persist(&tier), WRITES);
     check_view(&tier);
+    // The compactor runs on its own thread; on a loaded machine it may not
+    // have finished its first compaction yet. Give it time, boundedly.
+    let start = std::time::Instant::now();
+    while tier.lsm_stats().compactions == 0 && start.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    check_view(&tier);
     let stats = tier.lsm_stats();
     eprintln!("{checked} views checked; {stats:?}");
     assert!(stats.compactions > 0, "{stats:?}");
