@@ -187,7 +187,7 @@ impl DbInner {
         Ok(())
     }
 
-    fn wait_durable(&self, seq: Seq, durability: Durability) -> Result<()> {
+    pub(crate) fn wait_durable(&self, seq: Seq, durability: Durability) -> Result<()> {
         let done = match durability {
             Durability::Sync => self.wal.sync_to(seq),
             Durability::Buffered => self.wal.write_to(seq),

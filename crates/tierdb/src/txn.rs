@@ -183,7 +183,10 @@ impl Txn {
             .unwrap_or(self.db.inner.opts.durability);
         if self.writes.is_empty() && self.deleted_ranges.is_empty() {
             // Nothing to validate or apply: its reads are those of its
-            // snapshot, so that is where it sits in the commit order.
+            // snapshot, so that is where it sits in the commit order. What
+            // it read is made as durable as asked, as for an empty batch:
+            // a `Sync` commit must not return on state a crash can undo.
+            self.db.inner.wait_durable(self.version.seq, durability)?;
             return Ok(CommitInfo {
                 seq: self.version.seq,
                 durability,

@@ -347,3 +347,33 @@ fn regression_empty_sync_commit_waits_for_durability() {
         assert_eq!(db.get(b"acct/007").unwrap(), None, "{}", layout.name);
     }
 }
+
+/// A read-only transaction committed with `Sync` returns only once what it
+/// read is durable: a `Volatile` write it saw must survive a power loss.
+#[test]
+fn read_only_sync_commit_makes_what_it_read_durable() {
+    for &tier in common::TIERS {
+        let sim = Arc::new(SimVfs::new(7));
+        let opts = || {
+            tierdb::Options::default()
+                .default_tier(tier)
+                .vfs(sim.clone())
+                .background_checkpoints(false)
+        };
+        let db = Db::open("db", opts()).unwrap();
+        let mut batch = tierdb::WriteBatch::new();
+        batch.put(b"k", b"v");
+        db.write_with(batch, Durability::Volatile).unwrap();
+        let mut tx = db.begin_with(tierdb::TxnOptions::default().durability(Durability::Sync));
+        assert_eq!(tx.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        tx.commit().unwrap();
+        sim.crash();
+        drop(db);
+        let db = Db::open("db", opts()).unwrap();
+        assert_eq!(
+            db.get(b"k").unwrap().as_deref(),
+            Some(&b"v"[..]),
+            "{tier:?}"
+        );
+    }
+}
