@@ -42,3 +42,11 @@ fn regression_sst_table_index_key_disagrees_with_block() {
 fn regression_empty_sync_commit_waits_for_durability() {
     replay("crash_recovery", "regression-empty-sync-commit");
 }
+
+/// Found by libFuzzer: a properties block of a table holding only range
+/// tombstones (no entries, no data blocks) is valid since range deletes
+/// landed; the target's own invariant still demanded entries > 0.
+#[test]
+fn regression_sst_properties_range_tombstone_only_table() {
+    replay("sst_properties", "regression-range-tombstone-only-table");
+}
