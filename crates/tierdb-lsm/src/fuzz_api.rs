@@ -11,7 +11,8 @@ use bytes::Bytes;
 use tierdb_io::Result;
 
 use crate::entry::{EntryKind, RangeTombstone};
-use crate::manifest::{Manifest, TableRecord};
+use crate::manifest::{Edit, Manifest, Record, TableRecord};
+use crate::manifest_log;
 use crate::sstable::block::{Block, BlockIter};
 use crate::sstable::block_builder::BlockBuilder;
 use crate::sstable::bloom::{self, Bloom};
@@ -236,41 +237,94 @@ impl FuzzProperties {
     }
 }
 
-/// A decoded LSM manifest.
+/// A decoded LSM manifest log: its records and the version they describe.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FuzzLsmManifest(Manifest);
+pub struct FuzzLsmManifest {
+    number: u64,
+    records: Vec<Record>,
+    version: Manifest,
+}
+
+fn manifest_of_levels(
+    persisted_seq: u64,
+    next_table: u64,
+    levels: Vec<Vec<(u64, u64)>>,
+) -> Manifest {
+    let levels = levels
+        .into_iter()
+        .map(|l| {
+            l.into_iter()
+                .map(|(number, file_bytes)| TableRecord { number, file_bytes })
+                .collect()
+        })
+        .collect();
+    Manifest {
+        persisted_seq,
+        next_table,
+        levels,
+    }
+}
 
 impl FuzzLsmManifest {
-    /// A manifest with these fields; levels hold `(table number, bytes)`.
+    /// A log (number 1) holding a snapshot of these fields; levels hold
+    /// `(table number, bytes)`.
     pub fn new(persisted_seq: u64, next_table: u64, levels: Vec<Vec<(u64, u64)>>) -> Self {
-        let levels = levels
-            .into_iter()
-            .map(|l| {
-                l.into_iter()
-                    .map(|(number, file_bytes)| TableRecord { number, file_bytes })
-                    .collect()
-            })
-            .collect();
-        Self(Manifest {
-            persisted_seq,
-            next_table,
-            levels,
-        })
+        let version = manifest_of_levels(persisted_seq, next_table, levels);
+        Self {
+            number: 1,
+            records: vec![Record::Snapshot(version.clone())],
+            version,
+        }
     }
 
-    /// Decodes the manifest file `path` holding `data`.
+    /// Appends the edit to this version; false (nothing appended) if an
+    /// edit cannot express it.
+    pub fn push_version(
+        &mut self,
+        persisted_seq: u64,
+        next_table: u64,
+        levels: Vec<Vec<(u64, u64)>>,
+    ) -> bool {
+        let next = manifest_of_levels(persisted_seq, next_table, levels);
+        match Edit::between(&self.version, &next) {
+            Some(edit) => {
+                self.records.push(Record::Edit(edit));
+                self.version = next;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Decodes and replays the manifest log `path` holding `data`. Strict:
+    /// an incomplete last record, which opening a tier ignores as a cut
+    /// tail, is an error here too (`Corruption` at its offset), so that a
+    /// decoded log re-encodes to exactly its bytes.
     pub fn decode(path: &Path, data: &[u8]) -> Result<Self> {
-        Manifest::decode(path, data).map(Self)
+        let log = manifest_log::decode(path, data)?;
+        if log.complete_len != data.len() as u64 {
+            return Err(tierdb_io::Error::corruption(
+                path,
+                log.complete_len,
+                "incomplete last LSM manifest record",
+            ));
+        }
+        let version = log.replay(path)?;
+        Ok(Self {
+            number: log.number,
+            records: log.records.into_iter().map(|(_, r)| r).collect(),
+            version,
+        })
     }
 
     /// The whole file.
     pub fn encode(&self) -> Vec<u8> {
-        self.0.encode()
+        manifest_log::encode(self.number, &self.records)
     }
 
-    /// Tables per level as `(number, bytes)`.
+    /// Tables per level of the version, as `(number, bytes)`.
     pub fn levels(&self) -> Vec<Vec<(u64, u64)>> {
-        self.0
+        self.version
             .levels
             .iter()
             .map(|l| l.iter().map(|t| (t.number, t.file_bytes)).collect())
@@ -278,16 +332,10 @@ impl FuzzLsmManifest {
     }
 }
 
-/// Recomputes the checksum of an LSM manifest file (header crc at 12..16
-/// over the first 12 bytes and the body).
+/// Recomputes the checksums of an LSM manifest log (the stamp's, each
+/// record's length check and CRC, as far as the records fit).
 pub fn reseal_lsm_manifest(data: &mut [u8]) {
-    if data.len() >= 16 {
-        let mut h = crc32fast::Hasher::new();
-        h.update(&data[..12]);
-        h.update(&data[16..]);
-        let crc = h.finalize();
-        data[12..16].copy_from_slice(&crc.to_le_bytes());
-    }
+    manifest_log::reseal(data);
 }
 
 /// Range-deletion block contents for `tombstones` (in block order).

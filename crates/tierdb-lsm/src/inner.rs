@@ -7,7 +7,7 @@
 //!   background thread, `compact_all`, or `persist` without a background
 //!   thread), for as long as the merge runs. Nothing else takes it.
 //! - `durable`: the install lock. A flush holds it while writing its L0
-//!   table; a compaction only while installing (one manifest write).
+//!   table; a compaction only while installing (one manifest install).
 //! - `progress` (see `stall.rs`): writers waiting in a stall.
 //! - `writer`: serialises `apply` against a persist freezing the active
 //!   memtable, so a frozen memtable never receives a half-applied write set.
@@ -23,6 +23,7 @@ use tierdb_tier::{Seq, WriteOp};
 
 use crate::background::Wakeup;
 use crate::entry::{EntryKind, RangeTombstone};
+use crate::manifest_writer::ManifestWriter;
 use crate::memtable::Memtable;
 use crate::options::LsmOptions;
 use crate::rate_limiter::RateLimiter;
@@ -46,6 +47,8 @@ pub(crate) struct Current {
 pub(crate) struct Durable {
     pub(crate) persisted_seq: Seq,
     pub(crate) poisoned: Option<String>,
+    /// Appends each install to the manifest log.
+    pub(crate) manifest: ManifestWriter,
 }
 
 /// Counters since open.
@@ -54,6 +57,7 @@ pub(crate) struct Counters {
     pub(crate) bytes_applied: AtomicU64,
     pub(crate) table_bytes_written: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
+    pub(crate) manifest_bytes_written: AtomicU64,
     pub(crate) persists: AtomicU64,
     pub(crate) flushes: AtomicU64,
     pub(crate) compactions: AtomicU64,

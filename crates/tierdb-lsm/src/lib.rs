@@ -10,15 +10,17 @@
 //!   ranges merge everything (`merge_iter.rs`) and resolve versions
 //!   (`user_iter.rs`).
 //! - **persist** (`persist.rs`) flushes every memtable to one L0 table,
-//!   commits the tier's manifest (`manifest.rs`,
-//!   `docs/format/lsm-manifest.md`), then wakes the compactor.
+//!   commits the new version by appending one edit to the tier's manifest
+//!   log (`manifest_writer.rs`; `manifest.rs`, `manifest_log.rs`,
+//!   `current.rs`, `docs/format/lsm-manifest.md`), then wakes the
+//!   compactor.
 //! - **compaction** (`compaction.rs` chooses and merges, `compact.rs`
 //!   installs) runs on one background thread per tier (`background.rs`,
 //!   named `tierdb-lsm-compact`), leveled, until no level is over target;
 //!   its output writes go through an optional token bucket
 //!   (`rate_limiter.rs`, `LsmOptions::compaction_bytes_per_sec`). The merge
 //!   holds no lock that apply, reads or flushes need; the install is one
-//!   manifest write under the same lock flushes install under.
+//!   manifest edit under the same lock flushes install under.
 //!   [`LsmTier::compact_all`] compacts synchronously, excluding the
 //!   background thread. With `LsmOptions::background_compaction` off,
 //!   `persist` compacts on the caller's thread instead (deterministic).
@@ -36,8 +38,8 @@
 //!   versions a newer visible tombstone covers; flush and compaction drop
 //!   what tombstones hide, cut tombstones at output-table boundaries and
 //!   drop them at the bottom level.
-//! - **open** (`recover.rs`) reads the manifest and removes files it does
-//!   not list.
+//! - **open** (`recover.rs`) replays the manifest log `LSM-CURRENT` names
+//!   and removes files it does not list.
 //!
 //! - **tiered compaction** (`tiered.rs`, `CompactionStyle::Tiered`):
 //!   size-ratio merging of sorted runs instead of leveled targets.
@@ -51,12 +53,15 @@ pub mod sstable;
 mod background;
 mod compact;
 mod compaction;
+mod current;
 mod files;
 mod flush;
 #[doc(hidden)]
 pub mod fuzz_api;
 mod inner;
 mod manifest;
+mod manifest_log;
+mod manifest_writer;
 mod memtable;
 mod merge_iter;
 mod options;
@@ -66,6 +71,7 @@ mod rate_limiter;
 mod recover;
 mod retain;
 mod stall;
+mod stamp;
 mod stats;
 mod table;
 mod table_builder;

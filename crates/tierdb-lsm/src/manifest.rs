@@ -1,39 +1,36 @@
-//! The LSM manifest: which table is in which level, the persisted sequence
-//! and the next table number. One small file, replaced atomically (see
-//! `docs/format/lsm-manifest.md`):
+//! The LSM manifest's contents — which table is in which level, the
+//! persisted sequence, the next table number — and the two records a
+//! manifest log holds (see `manifest_log.rs`, `docs/format/lsm-manifest.md`):
 //!
 //! ```text
-//! magic u32 | version u32 | body_len u32 | crc32 u32 | body
-//! crc32 covers magic, version, body_len and body (everything but itself),
-//! so a damaged version field is corruption, not a "newer version".
-//! body = persisted_seq u64 | next_table u64 | level_count u32
-//!        | level_count × (table_count u32 | table_count × (number u64 | file_bytes u64))
+//! snapshot: kind u8 = 1 | persisted_seq u64 | next_table u64 | level_count u32
+//!           | level_count × (table_count u32 | table_count × (number u64 | file_bytes u64))
+//! edit:     kind u8 = 2 | persisted_seq u64 | next_table u64
+//!           | removed_count u32 | removed_count × (level u32 | number u64)
+//!           | added_count u32 | added_count × (level u32 | index u32 | number u64 | file_bytes u64)
 //! ```
-//! All integers little-endian.
+//! All integers little-endian. An edit removes its tables first, then
+//! inserts each added table at `index` of its level, in the order listed.
 
+use std::collections::HashSet;
 use std::path::Path;
 
-use tierdb_io::{Error, OpenMode, Result, Vfs};
+use tierdb_io::{Error, Result};
 
-use crate::files::{MANIFEST_NAME, MANIFEST_TMP_NAME};
-
-/// "TLSM" read as a little-endian u32.
-const MAGIC: u32 = u32::from_le_bytes(*b"TLSM");
-/// The format version this build writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
-const HEADER_BYTES: usize = 16;
 /// Refuse absurd counts before allocating for them.
 const LEVELS_MAX: u32 = 64;
+const KIND_SNAPSHOT: u8 = 1;
+const KIND_EDIT: u8 = 2;
 
 /// A table as the manifest lists it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct TableRecord {
     pub(crate) number: u64,
     pub(crate) file_bytes: u64,
 }
 
-/// The manifest's contents.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The manifest's contents: a version of the tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Manifest {
     pub(crate) persisted_seq: u64,
     pub(crate) next_table: u64,
@@ -41,69 +38,179 @@ pub(crate) struct Manifest {
     pub(crate) levels: Vec<Vec<TableRecord>>,
 }
 
-impl Manifest {
-    /// Encodes the whole file.
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut body = Vec::new();
-        body.extend_from_slice(&self.persisted_seq.to_le_bytes());
-        body.extend_from_slice(&self.next_table.to_le_bytes());
-        body.extend_from_slice(&(self.levels.len() as u32).to_le_bytes());
-        for level in &self.levels {
-            body.extend_from_slice(&(level.len() as u32).to_le_bytes());
-            for t in level {
-                body.extend_from_slice(&t.number.to_le_bytes());
-                body.extend_from_slice(&t.file_bytes.to_le_bytes());
+/// A table an edit inserts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Added {
+    pub(crate) level: u32,
+    /// Position in the level after the removals and the earlier inserts.
+    pub(crate) index: u32,
+    pub(crate) table: TableRecord,
+}
+
+/// The change from one version to the next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Edit {
+    pub(crate) persisted_seq: u64,
+    pub(crate) next_table: u64,
+    /// `(level, table number)`.
+    pub(crate) removed: Vec<(u32, u64)>,
+    pub(crate) added: Vec<Added>,
+}
+
+/// One record of a manifest log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Record {
+    Snapshot(Manifest),
+    Edit(Edit),
+}
+
+impl Edit {
+    /// The edit turning `old` into `new`; `None` if removals and inserts
+    /// cannot express it (tables both versions hold, reordered), when only
+    /// a snapshot can.
+    pub(crate) fn between(old: &Manifest, new: &Manifest) -> Option<Edit> {
+        let empty = Vec::new();
+        let mut edit = Edit {
+            persisted_seq: new.persisted_seq,
+            next_table: new.next_table,
+            removed: Vec::new(),
+            added: Vec::new(),
+        };
+        for level in 0..old.levels.len().max(new.levels.len()) {
+            let before = old.levels.get(level).unwrap_or(&empty);
+            let after = new.levels.get(level).unwrap_or(&empty);
+            let kept: HashSet<&TableRecord> = after.iter().collect();
+            let had: HashSet<&TableRecord> = before.iter().collect();
+            let level = u32::try_from(level).ok()?;
+            for t in before.iter().filter(|t| !kept.contains(t)) {
+                edit.removed.push((level, t.number));
+            }
+            for (index, t) in after.iter().enumerate() {
+                if !had.contains(t) {
+                    let index = u32::try_from(index).ok()?;
+                    edit.added.push(Added {
+                        level,
+                        index,
+                        table: *t,
+                    });
+                }
             }
         }
-        let mut out = Vec::with_capacity(HEADER_BYTES + body.len());
-        out.extend_from_slice(&MAGIC.to_le_bytes());
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        let crc = checksum(&out, &body);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out.extend_from_slice(&body);
+        let mut check = old.clone();
+        check.apply(&edit).ok()?;
+        // Levels past the last non-empty one may differ in number only.
+        check
+            .levels
+            .resize(new.levels.len().max(check.levels.len()), Vec::new());
+        let mut want = new.clone();
+        want.levels.resize(check.levels.len(), Vec::new());
+        (check == want).then_some(edit)
+    }
+}
+
+impl Manifest {
+    /// Applies `edit`; an error says what does not fit.
+    pub(crate) fn apply(&mut self, edit: &Edit) -> std::result::Result<(), &'static str> {
+        for &(level, number) in &edit.removed {
+            let tables = self
+                .levels
+                .get_mut(level as usize)
+                .ok_or("edit removes from a level the manifest does not have")?;
+            let at = tables
+                .iter()
+                .position(|t| t.number == number)
+                .ok_or("edit removes a table its level does not hold")?;
+            tables.remove(at);
+        }
+        for a in &edit.added {
+            if a.level >= LEVELS_MAX {
+                return Err("edit adds to a level beyond the limit");
+            }
+            let level = a.level as usize;
+            if self.levels.len() <= level {
+                self.levels.resize(level + 1, Vec::new());
+            }
+            let tables = &mut self.levels[level];
+            if a.index as usize > tables.len() {
+                return Err("edit inserts past the end of a level");
+            }
+            tables.insert(a.index as usize, a.table);
+        }
+        self.persisted_seq = edit.persisted_seq;
+        self.next_table = edit.next_table;
+        Ok(())
+    }
+
+    /// No table listed twice.
+    pub(crate) fn check_distinct(&self) -> std::result::Result<(), &'static str> {
+        let mut seen = HashSet::new();
+        match self.levels.iter().flatten().all(|t| seen.insert(t.number)) {
+            true => Ok(()),
+            false => Err("a table is listed twice"),
+        }
+    }
+}
+
+impl Record {
+    /// The record's payload.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Record::Snapshot(m) => {
+                out.push(KIND_SNAPSHOT);
+                out.extend_from_slice(&m.persisted_seq.to_le_bytes());
+                out.extend_from_slice(&m.next_table.to_le_bytes());
+                out.extend_from_slice(&(m.levels.len() as u32).to_le_bytes());
+                for level in &m.levels {
+                    out.extend_from_slice(&(level.len() as u32).to_le_bytes());
+                    for t in level {
+                        out.extend_from_slice(&t.number.to_le_bytes());
+                        out.extend_from_slice(&t.file_bytes.to_le_bytes());
+                    }
+                }
+            }
+            Record::Edit(e) => {
+                out.push(KIND_EDIT);
+                out.extend_from_slice(&e.persisted_seq.to_le_bytes());
+                out.extend_from_slice(&e.next_table.to_le_bytes());
+                out.extend_from_slice(&(e.removed.len() as u32).to_le_bytes());
+                for (level, number) in &e.removed {
+                    out.extend_from_slice(&level.to_le_bytes());
+                    out.extend_from_slice(&number.to_le_bytes());
+                }
+                out.extend_from_slice(&(e.added.len() as u32).to_le_bytes());
+                for a in &e.added {
+                    out.extend_from_slice(&a.level.to_le_bytes());
+                    out.extend_from_slice(&a.index.to_le_bytes());
+                    out.extend_from_slice(&a.table.number.to_le_bytes());
+                    out.extend_from_slice(&a.table.file_bytes.to_le_bytes());
+                }
+            }
+        }
         out
     }
 
-    /// Decodes the file at `path` holding `data`.
-    pub(crate) fn decode(path: &Path, data: &[u8]) -> Result<Manifest> {
-        let mut r = Reader { data, pos: 0, path };
-        if r.u32()? != MAGIC {
-            return Err(Error::corruption(path, 0, "bad LSM manifest magic"));
+    /// Decodes the payload starting at `offset` of the file `path`.
+    pub(crate) fn decode(path: &Path, offset: u64, payload: &[u8]) -> Result<Record> {
+        let mut r = Reader {
+            data: payload,
+            pos: 0,
+            path,
+            offset,
+        };
+        let record = match r.u8()? {
+            KIND_SNAPSHOT => Record::Snapshot(decode_snapshot(&mut r)?),
+            KIND_EDIT => Record::Edit(decode_edit(&mut r)?),
+            _ => return Err(r.corrupt("unknown LSM manifest record kind")),
+        };
+        if r.remaining() != 0 {
+            return Err(r.corrupt("trailing bytes in LSM manifest record"));
         }
-        let version = r.u32()?;
-        let body_len = r.u32()? as usize;
-        let crc = r.u32()?;
-        if data.len() != HEADER_BYTES + body_len {
-            return Err(Error::corruption(path, 8, "LSM manifest length mismatch"));
-        }
-        if checksum(&data[..12], &data[HEADER_BYTES..]) != crc {
-            return Err(Error::corruption(
-                path,
-                12,
-                "LSM manifest checksum mismatch",
-            ));
-        }
-        if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion {
-                file: path.to_path_buf(),
-                found: version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        decode_body(&mut r)
+        Ok(record)
     }
 }
 
-/// CRC-32 of the first 12 header bytes followed by the body.
-fn checksum(header: &[u8], body: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(header);
-    h.update(body);
-    h.finalize()
-}
-
-fn decode_body(r: &mut Reader<'_>) -> Result<Manifest> {
+fn decode_snapshot(r: &mut Reader<'_>) -> Result<Manifest> {
     let persisted_seq = r.u64()?;
     let next_table = r.u64()?;
     let level_count = r.u32()?;
@@ -112,20 +219,12 @@ fn decode_body(r: &mut Reader<'_>) -> Result<Manifest> {
     }
     let mut levels = Vec::new();
     for _ in 0..level_count {
-        let count = r.u32()? as usize;
-        if count.saturating_mul(16) > r.remaining() {
-            return Err(r.corrupt("table count exceeds manifest"));
-        }
+        let count = r.count(16)?;
         let mut level = Vec::with_capacity(count);
         for _ in 0..count {
-            let number = r.u64()?;
-            let file_bytes = r.u64()?;
-            level.push(TableRecord { number, file_bytes });
+            level.push(r.table()?);
         }
         levels.push(level);
-    }
-    if r.remaining() != 0 {
-        return Err(r.corrupt("trailing bytes in LSM manifest"));
     }
     Ok(Manifest {
         persisted_seq,
@@ -134,10 +233,38 @@ fn decode_body(r: &mut Reader<'_>) -> Result<Manifest> {
     })
 }
 
+fn decode_edit(r: &mut Reader<'_>) -> Result<Edit> {
+    let persisted_seq = r.u64()?;
+    let next_table = r.u64()?;
+    let count = r.count(12)?;
+    let mut removed = Vec::with_capacity(count);
+    for _ in 0..count {
+        removed.push((r.u32()?, r.u64()?));
+    }
+    let count = r.count(24)?;
+    let mut added = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (level, index) = (r.u32()?, r.u32()?);
+        added.push(Added {
+            level,
+            index,
+            table: r.table()?,
+        });
+    }
+    Ok(Edit {
+        persisted_seq,
+        next_table,
+        removed,
+        added,
+    })
+}
+
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
     path: &'a Path,
+    /// Where `data` starts in the file.
+    offset: u64,
 }
 
 impl Reader<'_> {
@@ -146,9 +273,12 @@ impl Reader<'_> {
             .data
             .get(self.pos..self.pos + N)
             .and_then(|s| <[u8; N]>::try_from(s).ok())
-            .ok_or_else(|| self.corrupt("LSM manifest truncated"))?;
+            .ok_or_else(|| self.corrupt("LSM manifest record truncated"))?;
         self.pos += N;
         Ok(bytes)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take::<1>()?[0])
     }
     fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_le_bytes(self.take()?))
@@ -156,87 +286,119 @@ impl Reader<'_> {
     fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(self.take()?))
     }
+    fn table(&mut self) -> Result<TableRecord> {
+        Ok(TableRecord {
+            number: self.u64()?,
+            file_bytes: self.u64()?,
+        })
+    }
+    /// A count of items of `item_bytes` each, refused if they cannot fit.
+    fn count(&mut self, item_bytes: usize) -> Result<usize> {
+        let count = self.u32()? as usize;
+        if count.saturating_mul(item_bytes) > self.remaining() {
+            return Err(self.corrupt("count exceeds LSM manifest record"));
+        }
+        Ok(count)
+    }
     fn remaining(&self) -> usize {
         self.data.len().saturating_sub(self.pos)
     }
     fn corrupt(&self, reason: &str) -> Error {
-        Error::corruption(self.path, self.pos as u64, reason)
+        Error::corruption(self.path, self.offset + self.pos as u64, reason)
     }
-}
-
-/// Reads the manifest of `dir`, or `None` if there is none (a new tier).
-pub(crate) fn read(vfs: &dyn Vfs, dir: &Path) -> Result<Option<Manifest>> {
-    let path = dir.join(MANIFEST_NAME);
-    if !vfs.exists(&path)? {
-        return Ok(None);
-    }
-    let data = vfs.open(&path, OpenMode::Read)?.read_all()?;
-    Manifest::decode(&path, &data).map(Some)
-}
-
-/// Replaces the manifest of `dir` atomically and durably: sync the
-/// directory (so every table the new manifest lists has a durable name:
-/// without it a crash could keep the rename but lose a table's create),
-/// write the temp file, sync it, rename it over the manifest, sync the
-/// directory. Returns the bytes written.
-pub(crate) fn write(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<u64> {
-    let tmp = dir.join(MANIFEST_TMP_NAME);
-    let data = manifest.encode();
-    vfs.sync_dir(dir)?;
-    let file = vfs.open(&tmp, OpenMode::Create)?;
-    file.set_len(0)?;
-    file.write_all_at(&data, 0)?;
-    file.sync()?;
-    drop(file);
-    vfs.rename(&tmp, &dir.join(MANIFEST_NAME))?;
-    vfs.sync_dir(dir)?;
-    Ok(data.len() as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn t(number: u64) -> TableRecord {
+        TableRecord {
+            number,
+            file_bytes: number * 10,
+        }
+    }
+
     fn sample() -> Manifest {
         Manifest {
             persisted_seq: 77,
             next_table: 9,
-            levels: vec![
-                vec![TableRecord {
-                    number: 8,
-                    file_bytes: 100,
-                }],
-                vec![],
-                vec![
-                    TableRecord {
-                        number: 3,
-                        file_bytes: 5,
-                    },
-                    TableRecord {
-                        number: 4,
-                        file_bytes: 6,
-                    },
-                ],
-            ],
+            levels: vec![vec![t(8)], vec![], vec![t(3), t(4)]],
         }
     }
 
     #[test]
-    fn round_trips() {
-        let m = sample();
-        let decoded = Manifest::decode(Path::new("m"), &m.encode()).unwrap();
-        assert_eq!(decoded, m);
+    fn records_round_trip() {
+        let snapshot = Record::Snapshot(sample());
+        let p = Path::new("m");
+        assert_eq!(Record::decode(p, 0, &snapshot.encode()).unwrap(), snapshot);
+        let mut next = sample();
+        next.levels[0].clear();
+        next.levels[1] = vec![t(9), t(10)];
+        next.next_table = 11;
+        let edit = Edit::between(&sample(), &next).unwrap();
+        let record = Record::Edit(edit.clone());
+        assert_eq!(Record::decode(p, 0, &record.encode()).unwrap(), record);
+        let mut replayed = sample();
+        replayed.apply(&edit).unwrap();
+        assert_eq!(replayed, next);
     }
 
     #[test]
-    fn every_flipped_byte_or_truncation_is_an_error() {
-        let data = sample().encode();
+    fn a_flush_edit_is_one_table_whatever_the_tree_holds() {
+        let mut old = sample();
+        old.levels[2] = (100..2100).map(t).collect();
+        let mut new = old.clone();
+        new.levels[0].insert(0, t(5000));
+        let edit = Edit::between(&old, &new).unwrap();
+        assert!(edit.removed.is_empty());
+        assert_eq!(edit.added.len(), 1);
+        assert!(Record::Edit(edit).encode().len() < 64);
+    }
+
+    #[test]
+    fn a_reordering_needs_a_snapshot() {
+        let old = sample();
+        let mut new = old.clone();
+        new.levels[2].reverse();
+        assert_eq!(Edit::between(&old, &new), None);
+    }
+
+    #[test]
+    fn edits_that_do_not_fit_are_refused() {
+        let mut m = sample();
+        let edit = |removed, added| Edit {
+            persisted_seq: 1,
+            next_table: 1,
+            removed,
+            added,
+        };
+        assert!(m.apply(&edit(vec![(1, 8)], vec![])).is_err());
+        assert!(m.apply(&edit(vec![(9, 8)], vec![])).is_err());
+        let far = Added {
+            level: 1,
+            index: 1,
+            table: t(20),
+        };
+        assert!(m.apply(&edit(vec![], vec![far])).is_err());
+        let deep = Added {
+            level: 64,
+            index: 0,
+            table: t(20),
+        };
+        assert!(m.apply(&edit(vec![], vec![deep])).is_err());
+        let mut twice = sample();
+        twice.levels[1].push(t(8));
+        assert!(twice.check_distinct().is_err());
+        assert!(sample().check_distinct().is_ok());
+    }
+
+    #[test]
+    fn every_truncation_of_a_record_is_an_error() {
+        let data = Record::Snapshot(sample()).encode();
         for i in 0..data.len() {
-            let mut bad = data.clone();
-            bad[i] ^= 0x40;
-            assert!(Manifest::decode(Path::new("m"), &bad).is_err(), "byte {i}");
             assert!(
-                Manifest::decode(Path::new("m"), &data[..i]).is_err(),
+                Record::decode(Path::new("m"), 0, &data[..i]).is_err(),
                 "len {i}"
             );
         }

@@ -71,6 +71,12 @@ pub struct LsmOptions {
     /// Where compaction, stall and background-error events go (default
     /// none).
     pub events: Option<EventSink>,
+    /// The manifest log is rolled over (a new log starting with a snapshot
+    /// of the tree, `LSM-CURRENT` switched to it) at the first install
+    /// after the edits appended since its snapshot reach this many bytes;
+    /// until then each install appends one edit. 0 rolls at every install.
+    /// Default 4 MiB.
+    pub manifest_roll_bytes: u64,
 }
 
 impl Default for LsmOptions {
@@ -90,6 +96,7 @@ impl Default for LsmOptions {
             max_frozen_memtables: 4,
             stall_timeout: Duration::from_secs(10),
             events: None,
+            manifest_roll_bytes: 4 << 20,
         }
     }
 }

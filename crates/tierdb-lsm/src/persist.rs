@@ -6,16 +6,18 @@
 //!    memtable holds only sequences `<= S`.
 //! 2. `wal_durable_to(S)` (write-ahead rule; an error aborts, nothing done).
 //! 3. Write the frozen memtables to one L0 table (synced).
-//! 4. Commit: write the manifest (tables + `S`) atomically and durably,
-//!    then publish the new version and drop the flushed memtables.
+//! 4. Commit: make the new version (tables + `S`) durable — one edit
+//!    appended to the manifest log, or a roll to a new log
+//!    (`manifest_writer.rs`) — then publish it and drop the flushed
+//!    memtables.
 //! 5. Wake the background compactor; without one, compact here
 //!    (`compact.rs`, at most 64 rounds, each committed by one manifest
-//!    write; only then are its input tables marked obsolete).
+//!    install; only then are its input tables marked obsolete).
 //!
-//! A crash before the manifest rename is durable leaves the previous
-//! manifest, whose tables are all still on disk (nothing is deleted before
-//! a manifest no longer listing it is durable); the new tables are garbage
-//! removed at open. Any error after step 2 (or in any compaction) poisons
+//! A crash before the install is durable leaves the previous version,
+//! whose tables are all still on disk (nothing is deleted before a
+//! manifest record no longer listing it is durable); the new tables are
+//! garbage removed at open. Any error after step 2 (or in any compaction) poisons
 //! the tier: it no longer knows what is durable, and refuses further
 //! persists until reopened.
 
@@ -27,7 +29,6 @@ use tierdb_tier::Seq;
 
 use crate::flush::write_l0;
 use crate::inner::{Durable, Inner, bump, freeze_active};
-use crate::manifest;
 use crate::memtable::Memtable;
 use crate::recover::manifest_of;
 use crate::table::Table;
@@ -110,14 +111,15 @@ impl Inner {
         c.bytes_written.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    /// Makes `commit` durable (manifest), then publishes it.
+    /// Makes `commit` durable (manifest install), then publishes it.
     pub(crate) fn commit(&self, durable: &mut Durable, commit: Commit<'_>) -> Result<()> {
         let next_table = self.next_table.load(Ordering::Relaxed);
         let m = manifest_of(&commit.version, commit.persisted_seq, next_table);
-        let bytes = manifest::write(&*self.env.vfs, &self.env.dir, &m)?;
-        self.counters
-            .bytes_written
-            .fetch_add(bytes, Ordering::Relaxed);
+        let bytes = durable
+            .manifest
+            .install(&*self.env.vfs, &self.env.dir, &m)?;
+        bump(&self.counters.bytes_written, bytes);
+        bump(&self.counters.manifest_bytes_written, bytes);
         durable.persisted_seq = commit.persisted_seq;
         {
             let mut state = self.state.lock();

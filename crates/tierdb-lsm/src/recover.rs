@@ -1,18 +1,28 @@
-//! Opening the tier's directory: read the manifest, delete garbage, open
-//! the tables it lists.
+//! Opening the tier's directory: read `LSM-CURRENT` and replay the
+//! manifest log it names, delete garbage, open the tables it lists.
 //!
-//! Files not listed in the manifest are left over from a flush or
-//! compaction that crashed before its manifest write became durable (or
-//! from a delete that did not happen); they are removed. The next table
-//! number is past every number seen, listed or not, so a number is never
-//! reused.
+//! Files the manifest does not list are left over from a flush or
+//! compaction that crashed before its manifest record became durable, from
+//! a roll to a new log that crashed before (or removed the old log after)
+//! the `LSM-CURRENT` switch, or from a delete that did not happen; they are
+//! removed. The next table number is past every number seen, listed or
+//! not, so a number is never reused. A directory still holding the format
+//! 1 `LSM-MANIFEST` is refused (`Error::UnsupportedVersion`) before
+//! anything is touched.
 
+use std::collections::HashSet;
 use std::path::Path;
 
-use tierdb_io::{Error, Result};
+use tierdb_io::{Error, OpenMode, Result, Vfs};
 
-use crate::files::{MANIFEST_TMP_NAME, parse_table_name, table_path};
-use crate::manifest::{self, Manifest};
+use crate::current;
+use crate::files::{
+    CURRENT_TMP_NAME, V1_MANIFEST_NAME, manifest_log_path, parse_manifest_log_name,
+    parse_table_name, table_path,
+};
+use crate::manifest::Manifest;
+use crate::manifest_log;
+use crate::stamp::FORMAT_VERSION;
 use crate::table::{Table, TableEnv};
 use crate::version::{LEVELS, Version};
 
@@ -21,18 +31,25 @@ pub(crate) struct Recovered {
     pub(crate) version: Version,
     pub(crate) persisted_seq: u64,
     pub(crate) next_table: u64,
+    /// The manifest log `LSM-CURRENT` names (0: none).
+    pub(crate) manifest_number: u64,
 }
 
 /// Recovers the tier in `env.dir` (creating the directory if missing).
 pub(crate) fn recover(env: &TableEnv) -> Result<Recovered> {
     let vfs = &*env.vfs;
     vfs.create_dir_all(&env.dir)?;
-    let manifest = manifest::read(vfs, &env.dir)?.unwrap_or(Manifest {
-        persisted_seq: 0,
-        next_table: 1,
-        levels: Vec::new(),
-    });
-    let mpath = env.dir.join(crate::files::MANIFEST_NAME);
+    refuse_format_1(vfs, &env.dir)?;
+    let number = current::read(vfs, &env.dir)?.unwrap_or(0);
+    let mpath = manifest_log_path(&env.dir, number);
+    let manifest = match number {
+        0 => Manifest {
+            persisted_seq: 0,
+            next_table: 1,
+            levels: Vec::new(),
+        },
+        _ => read_log(vfs, &mpath, number)?,
+    };
     if manifest.levels.len() > LEVELS {
         return Err(Error::corruption(
             &mpath,
@@ -40,28 +57,75 @@ pub(crate) fn recover(env: &TableEnv) -> Result<Recovered> {
             "manifest lists too many levels",
         ));
     }
-    let max_seen = remove_garbage(env, &manifest)?;
+    let max_seen = remove_garbage(env, &manifest, number)?;
     let version = open_tables(env, &manifest, &mpath)?;
     Ok(Recovered {
         version,
         persisted_seq: manifest.persisted_seq,
         next_table: manifest.next_table.max(max_seen + 1),
+        manifest_number: number,
     })
 }
 
-/// Removes unlisted tables and a stale temp manifest; returns the highest
-/// table number found.
-fn remove_garbage(env: &TableEnv, manifest: &Manifest) -> Result<u64> {
-    let listed = |n: u64| manifest.levels.iter().flatten().any(|t| t.number == n);
+/// The version manifest log `number` at `path` describes.
+fn read_log(vfs: &dyn Vfs, path: &Path, number: u64) -> Result<Manifest> {
+    if !vfs.exists(path)? {
+        return Err(Error::corruption(
+            path,
+            0,
+            format!("LSM-CURRENT names manifest log {number}, which is missing"),
+        ));
+    }
+    let data = vfs.open(path, OpenMode::Read)?.read_all()?;
+    let log = manifest_log::decode(path, &data)?;
+    if log.number != number {
+        return Err(Error::corruption(
+            path,
+            8,
+            format!(
+                "manifest log says it is number {}, LSM-CURRENT names {number}",
+                log.number
+            ),
+        ));
+    }
+    log.replay(path)
+}
+
+/// A format 1 manifest (`LSM-MANIFEST`: "TLSM", version u32) is refused.
+fn refuse_format_1(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+    let path = dir.join(V1_MANIFEST_NAME);
+    if !vfs.exists(&path)? {
+        return Ok(());
+    }
+    let data = vfs.open(&path, OpenMode::Read)?.read_all()?;
+    match data.get(..8) {
+        Some(head) if head[..4] == manifest_log::MAGIC => Err(Error::UnsupportedVersion {
+            file: path,
+            found: u32::from_le_bytes(head[4..8].try_into().expect("4 bytes")),
+            supported: FORMAT_VERSION,
+        }),
+        _ => Err(Error::corruption(
+            &path,
+            0,
+            "an LSM-MANIFEST (format 1) that is not one",
+        )),
+    }
+}
+
+/// Removes unlisted tables, manifest logs other than the live one and a
+/// stale temp `LSM-CURRENT`; returns the highest table number found.
+fn remove_garbage(env: &TableEnv, manifest: &Manifest, live_log: u64) -> Result<u64> {
+    let listed: HashSet<u64> = manifest.levels.iter().flatten().map(|t| t.number).collect();
     let mut max_seen = 0;
     let mut removed = false;
     for name in env.vfs.list(&env.dir)? {
-        if name == MANIFEST_TMP_NAME {
+        let stale_log = parse_manifest_log_name(&name).is_some_and(|n| n != live_log);
+        if name == CURRENT_TMP_NAME || stale_log {
             env.vfs.remove(&env.dir.join(&name))?;
             removed = true;
         } else if let Some(number) = parse_table_name(&name) {
             max_seen = max_seen.max(number);
-            if !listed(number) {
+            if !listed.contains(&number) {
                 env.vfs.remove(&table_path(&env.dir, number))?;
                 removed = true;
             }
@@ -122,7 +186,7 @@ pub(crate) fn manifest_of(version: &Version, persisted_seq: u64, next_table: u64
         .map(|level| {
             level
                 .iter()
-                .map(|t| manifest::TableRecord {
+                .map(|t| crate::manifest::TableRecord {
                     number: t.number,
                     file_bytes: t.file_bytes,
                 })

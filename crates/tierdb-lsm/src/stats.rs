@@ -16,6 +16,9 @@ pub struct LsmStats {
     pub bytes_applied: u64,
     /// Bytes written to table files (flushes and compactions) since open.
     pub table_bytes_written: u64,
+    /// Bytes written to the manifest log and `LSM-CURRENT` since open: one
+    /// edit per install, a snapshot per roll to a new log.
+    pub manifest_bytes_written: u64,
     /// Flushes that wrote a table, since open.
     pub flushes: u64,
     /// Compactions run since open.
@@ -103,6 +106,7 @@ impl Inner {
         LsmStats {
             bytes_applied: load(&c.bytes_applied),
             table_bytes_written: load(&c.table_bytes_written),
+            manifest_bytes_written: load(&c.manifest_bytes_written),
             flushes: load(&c.flushes),
             compactions: load(&c.compactions),
             tables_per_level: levels.iter().map(Vec::len).collect(),

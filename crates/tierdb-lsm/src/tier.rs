@@ -15,6 +15,7 @@ use tierdb_tier::{ReadView, Seq, Tier, TierStats, WriteOp};
 
 use crate::background::{Compactor, Wakeup};
 use crate::inner::{Counters, Current, Durable, Inner};
+use crate::manifest_writer::ManifestWriter;
 use crate::memtable::Memtable;
 use crate::options::LsmOptions;
 use crate::rate_limiter::RateLimiter;
@@ -24,7 +25,8 @@ use crate::stats::LsmStats;
 use crate::table::TableEnv;
 
 /// An LSM tree in one directory: memtables, leveled SSTables and the
-/// tier's own manifest (`LSM-MANIFEST`, see `docs/format/lsm-manifest.md`).
+/// tier's own manifest log (`LSM-CURRENT` naming `LSM-MANIFEST-NNNNNN`, see
+/// `docs/format/lsm-manifest.md`).
 pub struct LsmTier {
     inner: Arc<Inner>,
     compactor: Option<Compactor>,
@@ -60,6 +62,7 @@ impl LsmTier {
         let recovered = recover(&env)?;
         let seq = recovered.persisted_seq;
         let background = opts.background_compaction;
+        let manifest = ManifestWriter::new(recovered.manifest_number, opts.manifest_roll_bytes);
         let inner = Arc::new(Inner {
             env,
             limiter: opts.compaction_bytes_per_sec.map(RateLimiter::new),
@@ -68,6 +71,7 @@ impl LsmTier {
             durable: Mutex::new(Durable {
                 persisted_seq: seq,
                 poisoned: None,
+                manifest,
             }),
             writer: Mutex::new(()),
             state: Mutex::new(Current {

@@ -3,6 +3,8 @@
 //! previous or the new persisted state, leaves no unlisted table behind,
 //! and the recovered tier keeps working. The tier runs without a
 //! background compactor, so `persist` compacts inline, deterministically.
+//! Each install appends one edit to the manifest log, or (the first after
+//! open, or every one with `manifest_roll_bytes` 0) rolls to a new log.
 
 mod common;
 
@@ -32,10 +34,12 @@ fn round_ops(round: u64) -> Vec<WriteOp> {
         .collect()
 }
 
-/// Opens with compaction inside `persist` (no background thread).
-fn open_sync(vfs: &Arc<dyn Vfs>) -> tierdb_io::Result<LsmTier> {
+/// Opens with compaction inside `persist` (no background thread), rolling
+/// the manifest log at `roll_bytes`.
+fn open_sync(vfs: &Arc<dyn Vfs>, roll_bytes: u64) -> tierdb_io::Result<LsmTier> {
     let opts = tierdb_lsm::LsmOptions {
         background_compaction: false,
+        manifest_roll_bytes: roll_bytes,
         ..small_options()
     };
     let cache = Arc::new(tierdb_cache::PageCache::new(1 << 20));
@@ -43,9 +47,9 @@ fn open_sync(vfs: &Arc<dyn Vfs>) -> tierdb_io::Result<LsmTier> {
 }
 
 /// Applies `rounds` rounds, persisting after each but the last.
-fn prepare(sim: &SimVfs, rounds: u64) -> (LsmTier, Vec<Model>) {
+fn prepare(sim: &SimVfs, rounds: u64, roll_bytes: u64) -> (LsmTier, Vec<Model>) {
     let vfs: Arc<dyn Vfs> = Arc::new(sim.clone());
-    let tier = open_sync(&vfs).unwrap();
+    let tier = open_sync(&vfs, roll_bytes).unwrap();
     let mut models = vec![Model::new()];
     let mut model = Model::new();
     for round in 1..=rounds {
@@ -69,9 +73,15 @@ fn assert_no_garbage(sim: &SimVfs, tier: &LsmTier, context: &str) {
     assert_eq!(on_disk, live, "{context}: unlisted tables left");
 }
 
-fn reopen_and_check(sim: &SimVfs, models: &[Model], rounds: u64, context: &str) -> u64 {
+fn reopen_and_check(
+    sim: &SimVfs,
+    models: &[Model],
+    rounds: u64,
+    roll_bytes: u64,
+    context: &str,
+) -> u64 {
     let vfs: Arc<dyn Vfs> = Arc::new(sim.clone());
-    let tier = open_sync(&vfs).unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
+    let tier = open_sync(&vfs, roll_bytes).unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
     let seq = tier.persisted_seq();
     assert!(
         seq == rounds || seq == rounds - 1,
@@ -84,14 +94,20 @@ fn reopen_and_check(sim: &SimVfs, models: &[Model], rounds: u64, context: &str) 
     persist(&tier);
     tier.compact_all().unwrap();
     drop(tier);
-    let tier = open_sync(&vfs).unwrap();
+    let tier = open_sync(&vfs, roll_bytes).unwrap();
     assert_equal(&*tier.read_view(), &model, &format!("{context}: continued"));
+    let logs = sim
+        .files()
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("LSM-MANIFEST-"))
+        .count();
+    assert_eq!(logs, 1, "{context}: manifest logs left behind");
     seq
 }
 
-fn crash_at_every_op_of_persist(rounds: u64, seed: u64) {
+fn crash_at_every_op_of_persist(rounds: u64, roll_bytes: u64, seed: u64) {
     let sim = SimVfs::new(seed);
-    let (tier, _) = prepare(&sim, rounds);
+    let (tier, _) = prepare(&sim, rounds, roll_bytes);
     let compactions = tier.lsm_stats().compactions;
     let before = sim.mutating_ops();
     persist(&tier);
@@ -101,7 +117,7 @@ fn crash_at_every_op_of_persist(rounds: u64, seed: u64) {
     let (mut old, mut new) = (0, 0);
     for n in 0..=ops {
         let sim = SimVfs::new(seed + n);
-        let (tier, models) = prepare(&sim, rounds);
+        let (tier, models) = prepare(&sim, rounds, roll_bytes);
         sim.crash_after_ops(n);
         let result = tier.persist(&no_wal);
         let persisted = match result {
@@ -118,8 +134,10 @@ fn crash_at_every_op_of_persist(rounds: u64, seed: u64) {
             sim.crash();
         }
         drop(tier);
-        let context = format!("persist {rounds}, crash after op {n} of {ops}, seed {seed}");
-        match reopen_and_check(&sim, &models, rounds, &context) {
+        let context = format!(
+            "persist {rounds} (roll at {roll_bytes}), crash after op {n} of {ops}, seed {seed}"
+        );
+        match reopen_and_check(&sim, &models, rounds, roll_bytes, &context) {
             s if s == rounds => new += 1,
             _ => {
                 assert!(!persisted, "{context}: an acknowledged persist was lost");
@@ -127,19 +145,33 @@ fn crash_at_every_op_of_persist(rounds: u64, seed: u64) {
             }
         }
     }
-    eprintln!("persist {rounds}: {ops} ops (compacted: {compacted}); old {old}, new {new}");
+    eprintln!(
+        "persist {rounds} (roll at {roll_bytes}): {ops} ops (compacted: {compacted}); old {old}, new {new}"
+    );
     assert!(old > 0 && new > 0);
 }
 
+const ROLL_DEFAULT: u64 = 4 << 20;
+
 #[test]
 fn crash_during_first_flush() {
-    crash_at_every_op_of_persist(1, seed(1000));
+    crash_at_every_op_of_persist(1, ROLL_DEFAULT, seed(1000));
 }
 
 #[test]
 fn crash_during_flush_and_compactions() {
     let seed = seed(2000);
     for rounds in [3, 6] {
-        crash_at_every_op_of_persist(rounds, seed + rounds * 1000);
+        crash_at_every_op_of_persist(rounds, ROLL_DEFAULT, seed + rounds * 1000);
+    }
+}
+
+/// Every install rolls to a new manifest log: snapshot, `LSM-CURRENT`
+/// switch, removal of the old log — crashed at each step.
+#[test]
+fn crash_during_manifest_rolls() {
+    let seed = seed(3000);
+    for rounds in [2, 5] {
+        crash_at_every_op_of_persist(rounds, 0, seed + rounds * 1000);
     }
 }

@@ -20,8 +20,9 @@ fn put(id: u64, seq: u64) -> Vec<WriteOp> {
     }]
 }
 
+/// The manifest log the first install after open starts.
 fn manifest_path() -> PathBuf {
-    Path::new(DIR).join("LSM-MANIFEST")
+    Path::new(DIR).join("LSM-MANIFEST-000001")
 }
 
 #[test]
@@ -61,6 +62,10 @@ fn a_failing_wal_callback_aborts_the_persist() {
     assert!(matches!(result, Err(Error::Closed)), "{result:?}");
     assert_eq!(tier.persisted_seq(), 0);
     assert!(sim.file_contents(&manifest_path()).is_none());
+    assert!(
+        sim.file_contents(&Path::new(DIR).join("LSM-CURRENT"))
+            .is_none()
+    );
     assert_equal(&*tier.read_view(), &model, "after aborted persist");
     assert_eq!(persist(&tier), 1, "a later persist works");
     drop(tier);
@@ -78,14 +83,20 @@ fn garbage_is_removed_and_numbers_are_not_reused() {
     persist(&tier);
     drop(tier);
     let stray = Path::new(DIR).join("000999.sst");
-    let tmp = Path::new(DIR).join("LSM-MANIFEST.tmp");
+    let tmp = Path::new(DIR).join("LSM-CURRENT.tmp");
+    let old_log = Path::new(DIR).join("LSM-MANIFEST-000002");
     sim.set_file_contents(&stray, b"half a table".to_vec());
-    sim.set_file_contents(&tmp, b"half a manifest".to_vec());
+    sim.set_file_contents(&tmp, b"half a pointer".to_vec());
+    sim.set_file_contents(&old_log, b"a log from a roll that did not finish".to_vec());
     let other = Path::new(DIR).join("notes.txt");
     sim.set_file_contents(&other, b"not ours".to_vec());
     let tier = open(&vfs, Path::new(DIR)).unwrap();
     assert!(sim.file_contents(&stray).is_none(), "stray table removed");
-    assert!(sim.file_contents(&tmp).is_none(), "temp manifest removed");
+    assert!(sim.file_contents(&tmp).is_none(), "temp pointer removed");
+    assert!(
+        sim.file_contents(&old_log).is_none(),
+        "stray manifest log removed"
+    );
     assert!(
         sim.file_contents(&other).is_some(),
         "unknown files left alone"
