@@ -13,8 +13,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tierdb::{Db, Error, MAX_KEY_BYTES, MAX_VALUE_BYTES, Options, SimVfs, Tier};
 
-/// Builds a database on `sim` whose files all hold data: a checkpointed
-/// B+tree, then WAL records above the checkpoint. Returns the commit
+/// Builds a database on `sim` whose files all hold data: a B+tree
+/// checkpointed three times, then WAL records above the checkpoint. Returns the commit
 /// history's states: `states[i]` is the contents after `i` commits.
 fn build(sim: &Arc<SimVfs>, layout: Layout) -> Vec<Model> {
     let db = Db::open("db", layout.options(sim)).unwrap();
@@ -26,7 +26,9 @@ fn build(sim: &Arc<SimVfs>, layout: Layout) -> Vec<Model> {
         db.put(&k, &v).unwrap();
         model.insert(k, v);
         states.push(model.clone());
-        if i == 300 {
+        // Three checkpoints: an LSM partition's manifest log then holds a
+        // snapshot and two edits.
+        if i > 0 && i % 100 == 0 && i <= 300 {
             db.checkpoint().unwrap();
         }
     }
@@ -130,7 +132,12 @@ fn damaged_partition_file_is_detected_or_harmless() {
                 |p| p.extension().is_some_and(|e| e == "sst"),
                 "SSTable",
             );
-            damage_file(layout, |p| p.ends_with("LSM-MANIFEST"), "LSM manifest");
+            let manifest_log = |p: &Path| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("LSM-MANIFEST-"))
+            };
+            damage_file(layout, manifest_log, "LSM manifest log");
+            damage_file(layout, |p| p.ends_with("LSM-CURRENT"), "LSM-CURRENT");
         } else {
             let any = |p: &Path| p.extension().is_some_and(|e| e == "btree" || e == "sst");
             damage_file(layout, any, "partition file of a mixed layout");

@@ -172,8 +172,9 @@ impl EventListener for CompactionPhase {
 }
 
 /// Counts where in the LSM tier a power loss landed, from the operation it
-/// fired on: a write of the tier's manifest (`LSM-MANIFEST` or its temp
-/// file: the manifest switch that installs a flush or a compaction), or
+/// fired on: a write of the tier's manifest (an edit appended to the
+/// `LSM-MANIFEST-NNNNNN` log, or a roll to a new log and the `LSM-CURRENT`
+/// switch: the install of a flush or a compaction), or
 /// the creation, a write or the sync of a table — inside a compaction if
 /// one had begun and not completed, else inside a flush.
 fn count_lsm_crash_point(sim: &SimVfs, phase: &CompactionPhase, tally: &mut Tally) {
@@ -184,7 +185,7 @@ fn count_lsm_crash_point(sim: &SimVfs, phase: &CompactionPhase, tally: &mut Tall
     let name = name.unwrap_or_default();
     let writes_table =
         name.ends_with(".sst") && matches!(op, FaultOp::Create | FaultOp::Write | FaultOp::Sync);
-    if name.starts_with("LSM-MANIFEST") {
+    if name.starts_with("LSM-MANIFEST") || name.starts_with("LSM-CURRENT") {
         tally.crashes_in_manifest_install += 1;
     } else if writes_table && phase.0.load(Ordering::SeqCst) {
         tally.crashes_in_compaction += 1;

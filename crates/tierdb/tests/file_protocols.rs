@@ -1,7 +1,8 @@
 //! File-protocol enumeration: each small on-disk protocol — WAL segment
 //! creation and removal, the B+tree checkpoint publish, the creation of a
-//! database (its manifest written last), LSM SSTable install with the LSM
-//! manifest switch and compaction, and partition changes (split, set_tier,
+//! database (its manifest written last), LSM SSTable install (an edit
+//! appended to the LSM manifest log, or a roll to a new log and the
+//! `LSM-CURRENT` switch) and compaction, and partition changes (split, set_tier,
 //! merge: rebuild and manifest switch) — runs as a small deterministic
 //! scenario on `SimVfs`, which is halted after every single mutating
 //! file-system operation in turn. For each halt, every subset of the then
@@ -205,16 +206,25 @@ const PROTOCOLS: &[Protocol] = &[
     Protocol {
         name: "lsm_install",
         options: lsm,
-        // Five flushes (SSTable written, LSM manifest switched); the fourth
-        // L0 table triggers a compaction inside the checkpoint.
+        // Five flushes (SSTable written and installed in the LSM manifest
+        // log); the fourth L0 table triggers a compaction inside the
+        // checkpoint. The first install after each open rolls to a new
+        // manifest log (snapshot, `LSM-CURRENT` switch, removal of the old
+        // log), the others append one edit each; the reopen after the
+        // second flush makes the third one roll from log 1 to log 2.
         scenario: |sim, run, arm| {
-            let db = open(sim, lsm)?;
+            let mut db = open(sim, lsm)?;
             run.opened(&db);
             run.commits(&db, 0, 3, 3, 40)?;
             arm();
             for round in 0..5 {
                 run.commits(&db, 3 + round * 2, 2, 3, 40)?;
                 db.checkpoint()?;
+                if round == 1 {
+                    drop(db);
+                    db = open(sim, lsm)?;
+                    run.opened(&db);
+                }
             }
             Ok(())
         },
