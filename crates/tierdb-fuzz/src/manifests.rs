@@ -9,8 +9,9 @@ use tierdb_lsm::fuzz_api::{FuzzLsmManifest, reseal_lsm_manifest};
 use crate::check::expect_damage_report;
 use crate::input::{RESEAL, split_mode};
 
-/// An LSM manifest file. Mode bit 0: re-seal. A decoded manifest
-/// re-encodes to exactly its bytes; damage is `Corruption` naming the
+/// An LSM manifest log (stamp, snapshot, edits). Mode bit 0: re-seal. A
+/// decoded log re-encodes to exactly its bytes; damage (and, in this
+/// strict decode, an incomplete last record) is `Corruption` naming the
 /// file at an offset inside it.
 pub fn lsm_manifest(data: &[u8]) {
     let (mode, body) = split_mode(data);
@@ -18,7 +19,7 @@ pub fn lsm_manifest(data: &[u8]) {
     if mode & RESEAL != 0 {
         reseal_lsm_manifest(&mut bytes);
     }
-    let path = Path::new("/db/p000001g000000.lsm/LSM-MANIFEST");
+    let path = Path::new("/db/p000001g000000.lsm/LSM-MANIFEST-000001");
     match FuzzLsmManifest::decode(path, &bytes) {
         Ok(manifest) => {
             assert!(manifest.levels().len() <= 64);

@@ -288,9 +288,23 @@ fn tables() -> Vec<Vec<u8>> {
 
 fn lsm_manifests() -> Vec<Vec<u8>> {
     let m = FuzzLsmManifest::new(77, 9, vec![vec![(8, 100)], vec![], vec![(3, 5), (4, 6)]]);
+    // The same log after a flush (table 9 into L0) and a compaction (L0
+    // into L1): a snapshot and two edits.
+    let mut log = m.clone();
+    assert!(log.push_version(
+        80,
+        10,
+        vec![vec![(9, 50), (8, 100)], vec![], vec![(3, 5), (4, 6)]]
+    ));
+    assert!(log.push_version(
+        80,
+        12,
+        vec![vec![], vec![(10, 140), (11, 10)], vec![(3, 5), (4, 6)]]
+    ));
     vec![
         with_mode(0, m.encode()),
         with_mode(0, FuzzLsmManifest::new(0, 1, Vec::new()).encode()),
+        with_mode(0, log.encode()),
     ]
 }
 

@@ -67,9 +67,10 @@ pub(crate) enum Record {
 impl Edit {
     /// The edit turning `old` into `new`; `None` if removals and inserts
     /// cannot express it (tables both versions hold, reordered), when only
-    /// a snapshot can.
+    /// a snapshot can. Only the part of each level between the tables the
+    /// two versions share at its start and at its end is compared, so a
+    /// flush or a compaction costs about what it changed, not the level.
     pub(crate) fn between(old: &Manifest, new: &Manifest) -> Option<Edit> {
-        let empty = Vec::new();
         let mut edit = Edit {
             persisted_seq: new.persisted_seq,
             next_table: new.next_table,
@@ -77,20 +78,29 @@ impl Edit {
             added: Vec::new(),
         };
         for level in 0..old.levels.len().max(new.levels.len()) {
-            let before = old.levels.get(level).unwrap_or(&empty);
-            let after = new.levels.get(level).unwrap_or(&empty);
+            let before = old.levels.get(level).map_or(&[][..], Vec::as_slice);
+            let after = new.levels.get(level).map_or(&[][..], Vec::as_slice);
+            let start = before.iter().zip(after).take_while(|(a, b)| a == b).count();
+            let (before, after) = (&before[start..], &after[start..]);
+            let end = before
+                .iter()
+                .rev()
+                .zip(after.iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let before = &before[..before.len() - end];
+            let after = &after[..after.len() - end];
             let kept: HashSet<&TableRecord> = after.iter().collect();
             let had: HashSet<&TableRecord> = before.iter().collect();
             let level = u32::try_from(level).ok()?;
             for t in before.iter().filter(|t| !kept.contains(t)) {
                 edit.removed.push((level, t.number));
             }
-            for (index, t) in after.iter().enumerate() {
+            for (i, t) in after.iter().enumerate() {
                 if !had.contains(t) {
-                    let index = u32::try_from(index).ok()?;
                     edit.added.push(Added {
                         level,
-                        index,
+                        index: u32::try_from(start + i).ok()?,
                         table: *t,
                     });
                 }
@@ -98,13 +108,7 @@ impl Edit {
         }
         let mut check = old.clone();
         check.apply(&edit).ok()?;
-        // Levels past the last non-empty one may differ in number only.
-        check
-            .levels
-            .resize(new.levels.len().max(check.levels.len()), Vec::new());
-        let mut want = new.clone();
-        want.levels.resize(check.levels.len(), Vec::new());
-        (check == want).then_some(edit)
+        check.same_version(new).then_some(edit)
     }
 }
 
@@ -139,6 +143,18 @@ impl Manifest {
         self.persisted_seq = edit.persisted_seq;
         self.next_table = edit.next_table;
         Ok(())
+    }
+
+    /// The same version: levels past the last non-empty one may differ in
+    /// number only.
+    fn same_version(&self, other: &Manifest) -> bool {
+        let empty = Vec::new();
+        let levels = self.levels.len().max(other.levels.len());
+        self.persisted_seq == other.persisted_seq
+            && self.next_table == other.next_table
+            && (0..levels).all(|l| {
+                self.levels.get(l).unwrap_or(&empty) == other.levels.get(l).unwrap_or(&empty)
+            })
     }
 
     /// No table listed twice.
