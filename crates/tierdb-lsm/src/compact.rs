@@ -7,7 +7,7 @@
 //! the version current *then*: a flush may have added L0 tables since the
 //! pick, which are newer than every input and stay where they are. Only
 //! compactions change L1 and below, so the plan still fits. One manifest
-//! write commits it; only then are the inputs marked obsolete (deleted
+//! edit commits it; only then are the inputs marked obsolete (deleted
 //! when no view holds them). Any error poisons the tier's persists.
 
 use std::time::Instant;

@@ -3,7 +3,7 @@
 //! All memtables taken by one persist are merged into a single table
 //! (versions kept as `retain.rs` says; tombstones always kept, since older
 //! values may sit in deeper levels), and so are range tombstones. The
-//! caller installs the table with a manifest write and only then drops the
+//! caller installs the table with a manifest install and only then drops the
 //! memtables.
 
 use std::sync::Arc;
