@@ -4,7 +4,8 @@
 //! When compaction replaces a table, the table is marked obsolete after the
 //! manifest record that no longer lists it is durable; its file is deleted
 //! when the last `Arc<Table>` goes, that is, once no version, view or
-//! iterator can reach it. A failed delete leaves garbage that the next open removes.
+//! iterator can reach it. A failed delete leaves garbage that the next
+//! open removes.
 
 use std::ops::Bound;
 use std::path::PathBuf;
