@@ -84,6 +84,7 @@ pub(crate) fn write_checkpoint(
         written: HashMap::new(),
     };
     let root = writer.write_child(&snapshot.root)?;
+    space.lock().trim_tail();
     let (free_list, free_pages, list_pages) = writer.write_free_list(snapshot.seq, generation)?;
     store.sync()?;
     let header = Header {
@@ -99,6 +100,10 @@ pub(crate) fn write_checkpoint(
     };
     store.write_pages(header.slot(), &header.encode())?;
     store.sync()?;
+    // Only now may the file lose pages the previous header still counts.
+    // A crash before the cut leaves free pages past `total pages`; one
+    // during it, a length that is still at least the header's.
+    store.truncate_to(header.total_pages)?;
     Ok(Committed {
         header,
         written: writer.written,

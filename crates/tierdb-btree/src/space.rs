@@ -168,6 +168,22 @@ impl Space {
         run
     }
 
+    /// Gives up the reusable run at the end of the file, if any: `end`
+    /// moves down to its start, so the next checkpoint header records fewer
+    /// pages and the file can be cut there once that header is durable.
+    /// Returns the pages given up.
+    pub(crate) fn trim_tail(&mut self) -> u64 {
+        let Some((&start, &count)) = self.free.iter().next_back() else {
+            return 0;
+        };
+        if start + count != self.end {
+            return 0;
+        }
+        self.free.remove(&start);
+        self.end = start;
+        count
+    }
+
     /// Returns `run` to the free set at once, coalescing with neighbours.
     pub(crate) fn insert_free(&mut self, run: PageRun) {
         if run.count == 0 {
@@ -281,6 +297,25 @@ mod tests {
         space.set_durable(6, 2);
         space.promote();
         assert_eq!(space.free_pages(), 2);
+    }
+
+    #[test]
+    fn the_free_tail_is_given_up_but_pending_pages_are_not() {
+        let mut space = Space::new(20, &[run(4, 2), run(16, 4)], 0, 0);
+        space.free_after_seq(run(10, 6), 3);
+        assert_eq!(space.trim_tail(), 4);
+        assert_eq!(space.end(), 16);
+        assert_eq!(space.trim_tail(), 0, "pages 10..16 wait for a checkpoint");
+        space.set_durable(3, 1);
+        space.promote();
+        assert_eq!(space.trim_tail(), 6);
+        assert_eq!(space.end(), 10);
+        assert_eq!(
+            space.alloc(3),
+            run(10, 3),
+            "the file grows again from the cut"
+        );
+        assert_eq!(space.durable_free_runs(3, 1), vec![run(4, 2)]);
     }
 
     #[test]

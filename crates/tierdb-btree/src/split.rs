@@ -12,10 +12,18 @@ use crate::layout::Layout;
 use crate::node::{Body, Branch, Child, Entry, Leaf};
 
 /// Cuts cells of `sizes` bytes into consecutive pieces of at most
-/// `capacity` bytes each, balanced by bytes, using as few pieces as it can.
-pub(crate) fn piece_bounds(sizes: &[usize], capacity: usize) -> Vec<Range<usize>> {
+/// `capacity` bytes each, balanced by bytes, using as few pieces as it can
+/// but at least `min_pieces` (when there are that many cells).
+pub(crate) fn piece_bounds(
+    sizes: &[usize],
+    capacity: usize,
+    min_pieces: usize,
+) -> Vec<Range<usize>> {
     let total: usize = sizes.iter().sum();
-    let first_try = total.div_ceil(capacity.max(1)).max(1);
+    let first_try = total
+        .div_ceil(capacity.max(1))
+        .max(min_pieces.min(sizes.len()))
+        .max(1);
     for pieces in first_try..=sizes.len().max(1) {
         let bounds = balanced_bounds(sizes, pieces);
         let fits = bounds
@@ -51,16 +59,18 @@ fn balanced_bounds(sizes: &[usize], pieces: usize) -> Vec<Range<usize>> {
 /// parent (`None` for the first piece).
 pub(crate) type Piece = (Option<Bytes>, Body);
 
-/// Cuts a node's contents into pieces that fit in a page.
-pub(crate) fn split_body(layout: Layout, body: Body) -> Vec<Piece> {
+/// Cuts a node's contents into pieces that fit in a page, at least
+/// `min_pieces` of them if it has that many cells.
+pub(crate) fn split_body(layout: Layout, body: Body, min_pieces: usize) -> Vec<Piece> {
     match body {
-        Body::Leaf(leaf) => split_leaf(layout, leaf.entries),
-        Body::Branch(branch) => split_branch(layout, branch),
+        Body::Leaf(leaf) => split_leaf(layout, leaf.entries, min_pieces),
+        Body::Branch(branch) => split_branch(layout, branch, min_pieces),
     }
 }
 
-fn split_leaf(layout: Layout, mut entries: Vec<Entry>) -> Vec<Piece> {
-    let bounds = piece_bounds(&layout.leaf_cell_sizes(&entries), layout.capacity());
+fn split_leaf(layout: Layout, mut entries: Vec<Entry>, min_pieces: usize) -> Vec<Piece> {
+    let sizes = layout.leaf_cell_sizes(&entries);
+    let bounds = piece_bounds(&sizes, layout.capacity(), min_pieces);
     let mut pieces = Vec::with_capacity(bounds.len());
     for range in bounds.iter().rev() {
         let part: Vec<Entry> = entries.drain(range.clone()).collect();
@@ -73,9 +83,9 @@ fn split_leaf(layout: Layout, mut entries: Vec<Entry>) -> Vec<Piece> {
     pieces
 }
 
-fn split_branch(layout: Layout, branch: Branch) -> Vec<Piece> {
+fn split_branch(layout: Layout, branch: Branch, min_pieces: usize) -> Vec<Piece> {
     let sizes = layout.branch_cell_sizes(&branch.keys, branch.children.len());
-    let bounds = piece_bounds(&sizes, layout.capacity());
+    let bounds = piece_bounds(&sizes, layout.capacity(), min_pieces);
     let mut keys = branch.keys.into_iter();
     let mut children = branch.children.into_iter();
     let mut pieces = Vec::with_capacity(bounds.len());
@@ -131,12 +141,17 @@ mod tests {
     #[test]
     fn bounds_fit_and_balance() {
         let sizes = vec![100; 50];
-        let bounds = piece_bounds(&sizes, 3000);
+        let bounds = piece_bounds(&sizes, 3000, 1);
         assert_eq!(bounds, vec![0..25, 25..50]);
-        let bounds = piece_bounds(&[10, 10, 10], 3000);
+        let bounds = piece_bounds(&[10, 10, 10], 3000, 1);
         assert_eq!(bounds, vec![0..3]);
+        // Two full pages' worth cut into three (a B*-tree's 2-to-3 split).
+        let bounds = piece_bounds(&sizes, 2500, 3);
+        assert_eq!(bounds.len(), 3);
+        assert!(bounds.iter().all(|r| r.len() >= 16));
+        assert_eq!(piece_bounds(&[10, 10], 3000, 3).len(), 2);
         let uneven = [1000, 10, 10, 10, 1000, 1000, 1000];
-        for r in piece_bounds(&uneven, 2100) {
+        for r in piece_bounds(&uneven, 2100, 1) {
             assert!(uneven[r].iter().sum::<usize>() <= 2100);
         }
     }
@@ -155,6 +170,7 @@ mod tests {
             Body::Leaf(Leaf {
                 entries: entries.clone(),
             }),
+            1,
         );
         assert!(pieces.len() >= 3);
         for (i, (sep, body)) in pieces.iter().enumerate() {

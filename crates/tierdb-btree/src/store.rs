@@ -139,6 +139,15 @@ impl Store {
         self.file.sync()
     }
 
+    /// Cuts the file after page `pages - 1` if it is longer.
+    pub(crate) fn truncate_to(&self, pages: u64) -> Result<()> {
+        let len = self.offset_of(pages)?;
+        if self.file.len()? > len {
+            self.file.set_len(len)?;
+        }
+        Ok(())
+    }
+
     /// The file's length in bytes.
     pub(crate) fn file_len(&self) -> Result<u64> {
         self.file.len()

@@ -22,6 +22,16 @@ pub struct VerifyReport {
     pub height: u32,
     /// Pages holding nodes (including their spilled-key tails).
     pub node_pages: u64,
+    /// Leaf nodes (each one first page, plus tail pages counted in
+    /// `node_pages`).
+    pub leaves: u64,
+    /// Branch nodes.
+    pub branches: u64,
+    /// Encoded bytes of the leaves' first pages (header, slots and cells):
+    /// `leaf_bytes / (leaves * page size)` is the average leaf fill.
+    pub leaf_bytes: u64,
+    /// Encoded bytes of the branches' first pages.
+    pub branch_bytes: u64,
     /// Pages holding overflow values.
     pub overflow_pages: u64,
     /// Pages holding the free list.
@@ -30,6 +40,20 @@ pub struct VerifyReport {
     pub free_pages: u64,
     /// Pages in the checkpoint (`[0, total_pages)`).
     pub total_pages: u64,
+    /// Bytes per page.
+    pub page_size: u64,
+}
+
+impl VerifyReport {
+    /// Average fill of the leaves' first pages, 0..=1 (0 with no leaf).
+    pub fn leaf_fill(&self) -> f64 {
+        let capacity = self.leaves as f64 * self.page_size as f64;
+        if capacity == 0.0 {
+            0.0
+        } else {
+            self.leaf_bytes as f64 / capacity
+        }
+    }
 }
 
 /// Checks the checkpoint `header` of `store`.
@@ -40,6 +64,7 @@ pub(crate) fn verify(store: &Store, header: &Header) -> Result<VerifyReport> {
         report: VerifyReport::default(),
     };
     v.report.total_pages = header.total_pages;
+    v.report.page_size = store.layout().page_size as u64;
     v.report.height = header.height;
     v.mark(PageRun { start: 0, count: 2 }, "header")?;
     if let Some(root) = header.root {
@@ -122,6 +147,17 @@ impl Verifier<'_> {
             "node",
         )?;
         self.report.node_pages += count;
+        let encoded = self.store.layout().node_bytes(&node.body) as u64;
+        match &node.body {
+            Body::Leaf(_) => {
+                self.report.leaves += 1;
+                self.report.leaf_bytes += encoded;
+            }
+            Body::Branch(_) => {
+                self.report.branches += 1;
+                self.report.branch_bytes += encoded;
+            }
+        }
         let (first, last) = match &node.body {
             Body::Leaf(leaf) => (
                 leaf.entries.first().map(|e| &e.key),

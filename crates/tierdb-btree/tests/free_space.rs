@@ -91,6 +91,50 @@ fn space_freed_by_deletes_is_reused() {
 }
 
 #[test]
+fn a_file_emptied_by_deletes_gives_back_its_free_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+    let path = dir.path().join("shrink.btree");
+    let tier = open(&vfs, &path, 4096).unwrap();
+    let puts: Vec<WriteOp> = (0..20_000u64)
+        .map(|i| WriteOp::Put {
+            key: key(i * 3),
+            value: value(i, 1, 40),
+        })
+        .collect();
+    tier.apply(1, &puts).unwrap();
+    persist(&tier);
+    let peak = file_len(&path);
+    let deletes: Vec<WriteOp> = (1..20_000u64)
+        .map(|i| WriteOp::Delete { key: key(i * 3) })
+        .collect();
+    tier.apply(2, &deletes).unwrap();
+    persist(&tier);
+    // The deleted tree's pages are free once the checkpoint at 2 is
+    // durable; the next checkpoints give the free tail back to the OS.
+    for seq in 3..6 {
+        tier.apply(
+            seq,
+            &[WriteOp::Put {
+                key: key(0),
+                value: value(0, seq, 40),
+            }],
+        )
+        .unwrap();
+        persist(&tier);
+    }
+    let after = file_len(&path);
+    eprintln!("peak {peak}, after deleting all but one key {after}");
+    assert!(after <= peak / 20, "file still {after} bytes (peak {peak})");
+    let report = tier.verify().unwrap();
+    assert_eq!(report.entries, 1);
+    assert_eq!(after, report.total_pages * 4096, "{report:?}");
+    drop(tier);
+    let tier = open(&vfs, &path, 4096).unwrap();
+    assert_eq!(tier.verify().unwrap().entries, 1);
+}
+
+#[test]
 fn a_held_view_delays_reuse_and_stays_exact() {
     let dir = tempfile::tempdir().unwrap();
     let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());

@@ -173,7 +173,7 @@ impl Mutation<'_> {
                     .is_some_and(|bytes| self.layout.underfull(bytes))
             });
             if small {
-                self.recut(branch, left, left + 1)?;
+                self.recut(branch, left, left + 1, 1)?;
             }
         }
         if left < branch.children.len() {
