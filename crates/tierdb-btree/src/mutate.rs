@@ -25,7 +25,7 @@ use crate::layout::{Layout, PAGE_HEADER_BYTES};
 use crate::node::{Body, Branch, Child, Entry, Leaf, Node, Value};
 use crate::read::find_entry;
 use crate::space::PageRun;
-use crate::split::{join_bodies, split_body};
+use crate::split::{Cut, join_bodies, split_body};
 use crate::store::Store;
 
 /// The most levels a tree may have; deeper means a corrupt or cyclic file.
@@ -60,7 +60,7 @@ impl<'a> Mutation<'a> {
 
     /// Sets `key` to `value`.
     pub(crate) fn put(&mut self, root: &mut Child, key: Bytes, value: Bytes) -> Result<()> {
-        self.insert_into(root, key, value)?;
+        self.insert_into(root, key, value, true)?;
         self.grow_root(root)
     }
 
@@ -73,21 +73,37 @@ impl<'a> Mutation<'a> {
         self.shrink_root(root)
     }
 
-    fn insert_into(&mut self, child: &mut Child, key: Bytes, value: Bytes) -> Result<()> {
+    /// Inserts under `child`; `rightmost` if no key in the tree lies after
+    /// `child`'s subtree. Returns whether the key went after every other
+    /// key in the tree (an append).
+    fn insert_into(
+        &mut self,
+        child: &mut Child,
+        key: Bytes,
+        value: Bytes,
+        rightmost: bool,
+    ) -> Result<bool> {
         let node = self.materialize(child)?;
         match &mut node.body {
             Body::Leaf(leaf) => {
+                let appended = rightmost && leaf.entries.last().is_none_or(|e| e.key < key);
                 self.upsert(leaf, key, value);
-                Ok(())
+                Ok(appended)
             }
             Body::Branch(branch) => {
                 let index = branch.child_index(&key);
+                let last = index + 1 == branch.children.len();
                 let next = branch
                     .children
                     .get_mut(index)
                     .ok_or_else(|| internal(self.store, "child index"))?;
-                self.insert_into(next, key, value)?;
-                self.split_if_overfull(branch, index)
+                let appended = self.insert_into(next, key, value, rightmost && last)?;
+                if appended {
+                    self.cut_if_overfull(branch, index, Cut::FillLeft)?;
+                } else {
+                    self.split_if_overfull(branch, index)?;
+                }
+                Ok(appended)
             }
         }
     }
@@ -182,6 +198,20 @@ impl<'a> Mutation<'a> {
         }
     }
 
+    /// Encoded bytes of child `index` if it is in memory and too big.
+    fn overfull_bytes(&self, branch: &Branch, index: usize) -> Option<usize> {
+        let bytes = self.node_bytes(branch.children.get(index)?)?;
+        (!self.layout.fits(bytes)).then_some(bytes)
+    }
+
+    /// Cuts child `index` alone if it is too big.
+    fn cut_if_overfull(&mut self, branch: &mut Branch, index: usize, cut: Cut) -> Result<()> {
+        match self.overfull_bytes(branch, index) {
+            Some(_) => self.recut(branch, index, index, cut),
+            None => Ok(()),
+        }
+    }
+
     /// Splits an overfull child the way a B*-tree does: first into a
     /// sibling with room (the pair is recut into two pieces balanced by
     /// bytes), else together with a full sibling into three pieces, so
@@ -190,9 +220,8 @@ impl<'a> Mutation<'a> {
     /// shrinks the file and what each checkpoint writes. A child with no
     /// sibling is cut alone.
     fn split_if_overfull(&mut self, branch: &mut Branch, index: usize) -> Result<()> {
-        let bytes = match branch.children.get(index).and_then(|c| self.node_bytes(c)) {
-            Some(bytes) if !self.layout.fits(bytes) => bytes,
-            _ => return Ok(()),
+        let Some(bytes) = self.overfull_bytes(branch, index) else {
+            return Ok(());
         };
         let mut siblings = Vec::with_capacity(2);
         if index + 1 < branch.children.len() {
@@ -211,13 +240,23 @@ impl<'a> Mutation<'a> {
             let sibling_bytes = self.peek_bytes(&branch.children[sibling])?;
             let cells = bytes + sibling_bytes - 2 * PAGE_HEADER_BYTES;
             if cells <= share_limit {
-                return self.recut(branch, index.min(sibling), index.max(sibling), 2);
+                return self.recut(
+                    branch,
+                    index.min(sibling),
+                    index.max(sibling),
+                    Cut::Balanced(2),
+                );
             }
             partner.get_or_insert(sibling);
         }
         match partner {
-            Some(sibling) => self.recut(branch, index.min(sibling), index.max(sibling), 3),
-            None => self.recut(branch, index, index, 2),
+            Some(sibling) => self.recut(
+                branch,
+                index.min(sibling),
+                index.max(sibling),
+                Cut::Balanced(3),
+            ),
+            None => self.recut(branch, index, index, Cut::Balanced(2)),
         }
     }
 
@@ -235,19 +274,13 @@ impl<'a> Mutation<'a> {
         } else {
             (index - 1, index)
         };
-        self.recut(branch, first, last, 1)
+        self.recut(branch, first, last, Cut::Balanced(1))
     }
 
     /// Replaces children `first..=last` of `branch` by their joined contents
-    /// cut into at least `min_pieces` pieces that fit (one piece: a merge;
-    /// two: a borrow or a share).
-    fn recut(
-        &mut self,
-        branch: &mut Branch,
-        first: usize,
-        last: usize,
-        min_pieces: usize,
-    ) -> Result<()> {
+    /// cut into pieces that fit (one piece: a merge; two: a borrow or a
+    /// share).
+    fn recut(&mut self, branch: &mut Branch, first: usize, last: usize, cut: Cut) -> Result<()> {
         let mut bodies = Vec::with_capacity(last - first + 1);
         for child in branch
             .children
@@ -261,7 +294,7 @@ impl<'a> Mutation<'a> {
         let separators: Vec<Bytes> = branch.keys.drain(first..last).collect();
         let joined = join_bodies(bodies, separators)
             .ok_or_else(|| internal(self.store, "siblings of different kinds"))?;
-        let pieces = split_body(self.layout, joined, min_pieces);
+        let pieces = split_body(self.layout, joined, cut);
         let mut keys = Vec::with_capacity(pieces.len());
         let mut children = Vec::with_capacity(pieces.len());
         for (separator, body) in pieces {
@@ -288,7 +321,7 @@ impl<'a> Mutation<'a> {
                 keys: Vec::new(),
                 children: vec![old],
             };
-            self.recut(&mut branch, 0, 0, 2)?;
+            self.recut(&mut branch, 0, 0, Cut::Balanced(2))?;
             *root = Child::Mem(Arc::new(Node::new(Body::Branch(branch))));
             self.height += 1;
         }

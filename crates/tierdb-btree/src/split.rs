@@ -11,6 +11,43 @@ use bytes::Bytes;
 use crate::layout::Layout;
 use crate::node::{Body, Branch, Child, Entry, Leaf};
 
+/// How a run of cells is cut into pieces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// Pieces balanced by bytes: as few as fit, but at least this many.
+    Balanced(usize),
+    /// Every piece but the last as full as it can be: for a node that
+    /// overflowed because a key was appended after every key in the tree,
+    /// so ascending inserts leave full pages behind them (SQLite's
+    /// "quick balance") instead of half-full ones.
+    FillLeft,
+}
+
+/// Cuts cells of `sizes` bytes into pieces of at most `capacity` bytes.
+pub(crate) fn cut_bounds(sizes: &[usize], capacity: usize, cut: Cut) -> Vec<Range<usize>> {
+    match cut {
+        Cut::Balanced(min_pieces) => piece_bounds(sizes, capacity, min_pieces),
+        Cut::FillLeft => fill_left_bounds(sizes, capacity),
+    }
+}
+
+/// Cuts greedily: each piece takes cells while they fit.
+fn fill_left_bounds(sizes: &[usize], capacity: usize) -> Vec<Range<usize>> {
+    let mut bounds = Vec::new();
+    let mut start = 0;
+    let mut acc = 0;
+    for (i, size) in sizes.iter().enumerate() {
+        if i > start && acc + size > capacity {
+            bounds.push(start..i);
+            start = i;
+            acc = 0;
+        }
+        acc += size;
+    }
+    bounds.push(start..sizes.len());
+    bounds
+}
+
 /// Cuts cells of `sizes` bytes into consecutive pieces of at most
 /// `capacity` bytes each, balanced by bytes, using as few pieces as it can
 /// but at least `min_pieces` (when there are that many cells).
@@ -59,18 +96,17 @@ fn balanced_bounds(sizes: &[usize], pieces: usize) -> Vec<Range<usize>> {
 /// parent (`None` for the first piece).
 pub(crate) type Piece = (Option<Bytes>, Body);
 
-/// Cuts a node's contents into pieces that fit in a page, at least
-/// `min_pieces` of them if it has that many cells.
-pub(crate) fn split_body(layout: Layout, body: Body, min_pieces: usize) -> Vec<Piece> {
+/// Cuts a node's contents into pieces that fit in a page.
+pub(crate) fn split_body(layout: Layout, body: Body, cut: Cut) -> Vec<Piece> {
     match body {
-        Body::Leaf(leaf) => split_leaf(layout, leaf.entries, min_pieces),
-        Body::Branch(branch) => split_branch(layout, branch, min_pieces),
+        Body::Leaf(leaf) => split_leaf(layout, leaf.entries, cut),
+        Body::Branch(branch) => split_branch(layout, branch, cut),
     }
 }
 
-fn split_leaf(layout: Layout, mut entries: Vec<Entry>, min_pieces: usize) -> Vec<Piece> {
+fn split_leaf(layout: Layout, mut entries: Vec<Entry>, cut: Cut) -> Vec<Piece> {
     let sizes = layout.leaf_cell_sizes(&entries);
-    let bounds = piece_bounds(&sizes, layout.capacity(), min_pieces);
+    let bounds = cut_bounds(&sizes, layout.capacity(), cut);
     let mut pieces = Vec::with_capacity(bounds.len());
     for range in bounds.iter().rev() {
         let part: Vec<Entry> = entries.drain(range.clone()).collect();
@@ -83,9 +119,9 @@ fn split_leaf(layout: Layout, mut entries: Vec<Entry>, min_pieces: usize) -> Vec
     pieces
 }
 
-fn split_branch(layout: Layout, branch: Branch, min_pieces: usize) -> Vec<Piece> {
+fn split_branch(layout: Layout, branch: Branch, cut: Cut) -> Vec<Piece> {
     let sizes = layout.branch_cell_sizes(&branch.keys, branch.children.len());
-    let bounds = piece_bounds(&sizes, layout.capacity(), min_pieces);
+    let bounds = cut_bounds(&sizes, layout.capacity(), cut);
     let mut keys = branch.keys.into_iter();
     let mut children = branch.children.into_iter();
     let mut pieces = Vec::with_capacity(bounds.len());
@@ -150,6 +186,9 @@ mod tests {
         assert_eq!(bounds.len(), 3);
         assert!(bounds.iter().all(|r| r.len() >= 16));
         assert_eq!(piece_bounds(&[10, 10], 3000, 3).len(), 2);
+        // An append leaves the left piece full.
+        let bounds = cut_bounds(&[100; 31], 3000, Cut::FillLeft);
+        assert_eq!(bounds, vec![0..30, 30..31]);
         let uneven = [1000, 10, 10, 10, 1000, 1000, 1000];
         for r in piece_bounds(&uneven, 2100, 1) {
             assert!(uneven[r].iter().sum::<usize>() <= 2100);
@@ -170,7 +209,7 @@ mod tests {
             Body::Leaf(Leaf {
                 entries: entries.clone(),
             }),
-            1,
+            Cut::Balanced(1),
         );
         assert!(pieces.len() >= 3);
         for (i, (sep, body)) in pieces.iter().enumerate() {

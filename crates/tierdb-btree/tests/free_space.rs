@@ -177,3 +177,42 @@ fn a_held_view_delays_reuse_and_stays_exact() {
     tier.verify().unwrap();
     assert_equal(&*tier.read_view(), &model, "current");
 }
+
+/// Leaf fill after inserting `ids` (100-byte values) in that order.
+fn leaf_fill_after_inserting(ids: impl Iterator<Item = u64>) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+    let tier = open(&vfs, &dir.path().join("fill.btree"), 4096).unwrap();
+    let ops: Vec<WriteOp> = ids
+        .map(|i| WriteOp::Put {
+            key: bytes::Bytes::from(format!("key{i:08}")),
+            value: value(i, 1, 100),
+        })
+        .collect();
+    for (seq, chunk) in ops.chunks(500).enumerate() {
+        tier.apply(seq as u64 + 1, chunk).unwrap();
+    }
+    persist(&tier);
+    let report = tier.verify().unwrap();
+    assert_eq!(report.entries, 20_000);
+    report.leaf_fill()
+}
+
+#[test]
+fn ascending_inserts_leave_full_leaves() {
+    let fill = leaf_fill_after_inserting(0..20_000);
+    eprintln!("leaf fill after ascending inserts: {fill:.3}");
+    assert!(fill > 0.95, "{fill}");
+}
+
+#[test]
+fn random_inserts_leave_leaves_three_quarters_full() {
+    let mut rng = Rng::new(7);
+    let mut ids: Vec<u64> = (0..20_000).collect();
+    for i in (1..ids.len()).rev() {
+        ids.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let fill = leaf_fill_after_inserting(ids.into_iter());
+    eprintln!("leaf fill after random inserts: {fill:.3}");
+    assert!(fill > 0.75, "{fill}");
+}

@@ -151,7 +151,12 @@ fn grow_then_shrink_in_random_order() {
     let path = dir.path().join("shrink.btree");
     let tier = open(&vfs, &path, 1024).unwrap();
     let mut model = Model::new();
-    let mut ids: Vec<u64> = (0..12_000).collect();
+    let mut ids: Vec<u64> = (0..18_000).collect();
+    // Random order: ascending inserts would fill every page and give a
+    // shorter tree.
+    for i in (1..ids.len()).rev() {
+        ids.swap(i, rng.below(i as u64 + 1) as usize);
+    }
     let ops = ids
         .iter()
         .map(|&i| WriteOp::Put {
@@ -178,7 +183,7 @@ fn grow_then_shrink_in_random_order() {
             &*tier.read_view(),
             &model,
             &mut rng,
-            12_000,
+            18_000,
             &format!("seq {seq}"),
         );
         if seq % 5 == 0 {

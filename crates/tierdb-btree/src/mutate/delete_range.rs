@@ -26,6 +26,7 @@ use tierdb_tier::range_is_empty;
 use super::{Mutation, internal};
 use crate::node::{Body, Child, Node};
 use crate::space::PageRun;
+use crate::split::Cut;
 
 /// The key span `[lower, upper)` of a node (`None`: unbounded that way).
 #[derive(Clone, Copy)]
@@ -173,7 +174,7 @@ impl Mutation<'_> {
                     .is_some_and(|bytes| self.layout.underfull(bytes))
             });
             if small {
-                self.recut(branch, left, left + 1, 1)?;
+                self.recut(branch, left, left + 1, Cut::Balanced(1))?;
             }
         }
         if left < branch.children.len() {

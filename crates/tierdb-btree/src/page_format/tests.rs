@@ -4,7 +4,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
-use crate::split::split_body;
+use crate::split::{Cut, split_body};
 
 fn leaf_entries() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>, bool)>> {
     let key = prop_oneof![
@@ -74,7 +74,7 @@ proptest! {
         let layout = Layout::new(page_size);
         let entries = build_entries(layout, raw);
         // Cut into pieces that fit, as the tree would, and round-trip each.
-        for (_, body) in split_body(layout, Body::Leaf(Leaf { entries: entries.clone() }), 1) {
+        for (_, body) in split_body(layout, Body::Leaf(Leaf { entries: entries.clone() }), Cut::Balanced(1)) {
             let Body::Leaf(piece) = body else { panic!("leaf expected") };
             let mut image = encode_leaf(layout, &cells(&piece.entries)).unwrap();
             prop_assert_eq!(layout.node_bytes(&Body::Leaf(piece.clone())) <= page_size, true);
@@ -93,7 +93,7 @@ proptest! {
         let children: Vec<Child> = (0..=keys.len() as u64)
             .map(|i| Child::Disk(DiskRef { page: 10 + i, checksum: i as u32 * 7 }))
             .collect();
-        for (_, body) in split_body(layout, Body::Branch(Branch { keys, children }), 1) {
+        for (_, body) in split_body(layout, Body::Branch(Branch { keys, children }), Cut::Balanced(1)) {
             let Body::Branch(piece) = body else { panic!("branch expected") };
             let refs: Vec<DiskRef> = piece.children.iter().map(|c| match c { Child::Disk(d) => *d, Child::Mem(_) => unreachable!() }).collect();
             let mut image = encode_branch(layout, &piece.keys, &refs).unwrap();
@@ -109,7 +109,7 @@ proptest! {
     fn damaged_pages_never_panic(raw in leaf_entries(), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
         let layout = Layout::new(1024);
         let entries = build_entries(layout, raw);
-        let pieces = split_body(layout, Body::Leaf(Leaf { entries }), 1);
+        let pieces = split_body(layout, Body::Leaf(Leaf { entries }), Cut::Balanced(1));
         let Some((_, Body::Leaf(first))) = pieces.into_iter().next() else { return Ok(()) };
         let mut image = encode_leaf(layout, &cells(&first.entries)).unwrap();
         image.seal(9, 1024);
