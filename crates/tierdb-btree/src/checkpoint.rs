@@ -6,10 +6,11 @@
 //!    to free pages (never a page the durable checkpoint reaches), and every
 //!    inline value too big for its leaf to an overflow run. `apply` keeps
 //!    running meanwhile: `R` is shared, so it copies the paths it changes.
-//! 3. Write the free list (runs free once this checkpoint is durable), then
+//! 3. Give up the reusable run at the end of the file (`Space::trim_tail`),
+//!    write the free list (runs free once this checkpoint is durable), then
 //!    `fdatasync`.
 //! 4. Write the header into slot `generation % 2`, then `fdatasync`: this is
-//!    the commit point.
+//!    the commit point. Then cut the file to the header's page count.
 //! 5. Release what the previous checkpoint held, then swizzle (`swizzle.rs`).
 //!
 //! Any I/O error after step 1 poisons persists: the in-memory free-space

@@ -33,10 +33,13 @@
 //! disk a node is a slotted page; a cell larger than a quarter page spills
 //! its value to an overflow run and, if the key alone is too big, its key to
 //! the node's tail pages, so 16 KiB keys and 64 MiB values work with 4 KiB
-//! pages. A node is split when its encoding would exceed a page and joined
-//! with a sibling (merge, or merge-and-cut = borrow) when under a quarter
-//! full; the root gains a level when it splits and loses one when it is a
-//! branch with a single child.
+//! pages. A node whose encoding would exceed a page is recut with a sibling
+//! as in a B*-tree (shared between the two, or the pair cut into three), or
+//! cut fill-left when the key went after every key in the tree, so pages
+//! stay about 80 % full under random inserts and full under ascending ones;
+//! a node is joined with a sibling (merge, or merge-and-cut = borrow) when
+//! under a quarter full; the root gains a level when it splits and loses one
+//! when it is a branch with a single child.
 //!
 //! Parents store each child's page number *and* crc32 (redb's checksum
 //! tree), and every page records its own number, so a bit flip, a torn,
@@ -80,9 +83,11 @@
 //! held back only by views, which do not survive a crash), so no page leaks
 //! across a crash; [`BTreeTier::verify`] checks that every page of the file
 //! is reachable or free exactly once. The file grows only when no free run
-//! fits; under a steady update load it plateaus at about two to three times
-//! the live data (live tree + what the previous checkpoint still reaches +
-//! what the running one writes), without any compaction call.
+//! fits, and a checkpoint cuts a free run at its end off the file. Under a
+//! steady update load it plateaus at the live tree plus what the previous
+//! checkpoint still reaches plus what the running one writes (up to about
+//! twice the tree when every checkpoint rewrites most of it), without any
+//! compaction call.
 //!
 //! # Locks
 //!
