@@ -119,6 +119,7 @@ mod mutate;
 mod node;
 mod open;
 mod options;
+mod overlay;
 mod page_format;
 mod read;
 mod space;

@@ -26,6 +26,7 @@ use crate::mutate::Mutation;
 use crate::node::{Child, Node};
 use crate::open::open_file;
 use crate::options::BTreeOptions;
+use crate::overlay::Overlay;
 use crate::space::{PageRun, Space};
 use crate::store::Store;
 use crate::swizzle::swizzle;
@@ -38,11 +39,21 @@ struct Durable {
     poisoned: Option<String>,
 }
 
+/// What one write set freed and dirtied.
+struct Changes {
+    freed: Vec<PageRun>,
+    dirty_bytes: u64,
+}
+
 /// A B+tree tier over one file. See the crate documentation.
 pub struct BTreeTier {
     store: Arc<Store>,
     writer: Mutex<()>,
     tree: Mutex<Snapshot>,
+    /// Writes replayed at open and not yet folded into `tree` (see
+    /// `overlay`). Locked inside `tree`; set only while opening, cleared by
+    /// the fold.
+    overlay: Mutex<Option<Arc<Overlay>>>,
     space: Arc<Mutex<Space>>,
     checkpoint: Mutex<Durable>,
     dirty_bytes: AtomicU64,
@@ -106,6 +117,7 @@ impl BTreeTier {
             store,
             writer: Mutex::new(()),
             tree: Mutex::new(snapshot),
+            overlay: Mutex::new(None),
             space: Arc::new(Mutex::new(space)),
             checkpoint: Mutex::new(Durable {
                 header,
@@ -142,39 +154,118 @@ impl BTreeTier {
 
     fn apply_ops(&self, seq: Seq, ops: &[WriteOp]) -> Result<()> {
         let _writer = self.writer.lock();
+        self.fold_overlay()?;
         let mut next = self.tree.lock().clone();
-        if seq <= next.seq {
+        let changes = self.mutate(&mut next, seq, ops)?;
+        let mut tree = self.tree.lock();
+        *tree = next;
+        self.publish(&mut tree, seq, changes);
+        Ok(())
+    }
+
+    /// `apply` while the database opens: the write set goes into the
+    /// overlay (no page read, no path copy).
+    fn apply_recovered_to_overlay(&self, seq: Seq, ops: &[WriteOp]) -> Result<()> {
+        let _writer = self.writer.lock();
+        let tree = self.tree.lock();
+        let mut overlay = self.overlay.lock();
+        let applied = overlay.as_ref().map_or(tree.seq, |o| o.seq);
+        if seq <= applied {
             return Err(Error::InvalidArgument(format!(
-                "apply at sequence {seq}, already applied {}",
-                next.seq
+                "apply at sequence {seq}, already applied {applied}"
             )));
         }
-        let mut mutation = Mutation::new(&self.store, next.height);
+        let overlay = Arc::make_mut(overlay.get_or_insert_default());
+        let before = overlay.bytes;
+        overlay.add(seq, ops);
+        self.dirty_bytes
+            .fetch_add(overlay.bytes - before, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Folds the recovery overlay, if any, into the tree: one mutation in
+    /// key order (range deletes first: every write left in the overlay is
+    /// newer than the ranges covering it), published at the overlay's
+    /// sequence. Views taken before keep the old root and the overlay; they
+    /// pinned the tree's older sequence, so the pages the fold frees stay
+    /// readable for them. The caller holds `writer`.
+    fn fold_overlay(&self) -> Result<()> {
+        let Some(overlay) = self.overlay.lock().clone() else {
+            return Ok(());
+        };
+        let mut ops: Vec<WriteOp> = overlay
+            .range_deletes
+            .iter()
+            .map(|(start, end)| WriteOp::DeleteRange {
+                start: start.clone(),
+                end: end.clone(),
+            })
+            .collect();
+        ops.extend(overlay.entries.iter().map(|(key, write)| match write {
+            Some(value) => WriteOp::Put {
+                key: key.clone(),
+                value: value.clone(),
+            },
+            None => WriteOp::Delete { key: key.clone() },
+        }));
+        let mut next = self.tree.lock().clone();
+        let changes = self.mutate(&mut next, overlay.seq, &ops)?;
+        let mut tree = self.tree.lock();
+        *tree = next;
+        *self.overlay.lock() = None;
+        self.dirty_bytes
+            .fetch_sub(overlay.bytes.min(self.dirty_bytes()), Ordering::Relaxed);
+        self.publish(&mut tree, overlay.seq, changes);
+        Ok(())
+    }
+
+    /// Folds the recovery overlay into the tree now, if there is one
+    /// (otherwise the next `apply` or `persist` does).
+    pub fn fold_recovered(&self) -> Result<()> {
+        let _writer = self.writer.lock();
+        self.fold_overlay()
+    }
+
+    /// Applies `ops` at `seq` to `tree` (path copying whatever it shares
+    /// with others) and returns what the write set freed and dirtied.
+    fn mutate(&self, tree: &mut Snapshot, seq: Seq, ops: &[WriteOp]) -> Result<Changes> {
+        if seq <= tree.seq {
+            return Err(Error::InvalidArgument(format!(
+                "apply at sequence {seq}, already applied {}",
+                tree.seq
+            )));
+        }
+        let mut mutation = Mutation::new(&self.store, tree.height);
         for op in ops {
             match op {
                 WriteOp::Put { key, value } => {
-                    mutation.put(&mut next.root, key.clone(), value.clone())?
+                    mutation.put(&mut tree.root, key.clone(), value.clone())?
                 }
-                WriteOp::Delete { key } => mutation.delete(&mut next.root, key)?,
+                WriteOp::Delete { key } => mutation.delete(&mut tree.root, key)?,
                 WriteOp::DeleteRange { start, end } => {
-                    mutation.delete_range(&mut next.root, start, end.as_deref())?
+                    mutation.delete_range(&mut tree.root, start, end.as_deref())?
                 }
             }
         }
-        next.seq = seq;
-        next.height = mutation.height;
-        next.entries = next.entries.saturating_add_signed(mutation.entries_delta);
-        let mut tree = self.tree.lock();
-        *tree = next;
+        tree.seq = seq;
+        tree.height = mutation.height;
+        tree.entries = tree.entries.saturating_add_signed(mutation.entries_delta);
+        Ok(Changes {
+            freed: mutation.freed,
+            dirty_bytes: mutation.dirty_bytes,
+        })
+    }
+
+    /// Registers a published write set's frees (under the `tree` lock, see
+    /// the module documentation) and its dirty bytes.
+    fn publish(&self, _tree: &mut Snapshot, seq: Seq, changes: Changes) {
         let mut space = self.space.lock();
-        for run in mutation.freed {
+        for run in changes.freed {
             space.free_after_seq(run, seq);
         }
         drop(space);
-        drop(tree);
         self.dirty_bytes
-            .fetch_add(mutation.dirty_bytes, Ordering::Relaxed);
-        Ok(())
+            .fetch_add(changes.dirty_bytes, Ordering::Relaxed);
     }
 
     fn persist_now(&self, wal_durable_to: &dyn Fn(Seq) -> Result<()>) -> Result<Seq> {
@@ -184,6 +275,7 @@ impl BTreeTier {
                 reason: reason.clone(),
             });
         }
+        self.fold_recovered()?;
         let snapshot = self.tree.lock().clone();
         if matches!(snapshot.root, Child::Disk(_)) && snapshot.seq == durable.header.checkpoint_seq
         {
@@ -244,19 +336,33 @@ impl Tier for BTreeTier {
         self.apply_ops(seq, ops)
     }
 
+    fn apply_recovered(&self, seq: Seq, ops: &[WriteOp]) -> Result<()> {
+        self.apply_recovered_to_overlay(seq, ops)
+    }
+
+    fn finish_recovery(&self) -> Result<()> {
+        self.fold_recovered()
+    }
+
     fn read_view(&self) -> Arc<dyn ReadView> {
         let tree = self.tree.lock();
+        let overlay = self.overlay.lock().clone();
+        // Pinned at the tree's own sequence, which is below the overlay's:
+        // pages the fold frees stay readable for this view.
         let pin = ViewPin::register(&self.space, &mut self.space.lock(), tree.seq);
         Arc::new(BTreeView {
-            seq: tree.seq,
+            seq: overlay.as_ref().map_or(tree.seq, |o| o.seq),
             root: tree.root.clone(),
+            overlay,
             store: Arc::clone(&self.store),
             pin: Arc::new(pin),
         })
     }
 
     fn applied_seq(&self) -> Seq {
-        self.tree.lock().seq
+        let tree = self.tree.lock();
+        let overlay = self.overlay.lock();
+        overlay.as_ref().map_or(tree.seq, |o| o.seq)
     }
 
     fn persist(&self, wal_durable_to: &dyn Fn(Seq) -> Result<()>) -> Result<Seq> {

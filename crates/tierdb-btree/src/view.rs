@@ -14,6 +14,7 @@ use tierdb_tier::{ReadView, Seq, TierIter};
 
 use crate::cursor::RangeIter;
 use crate::node::Child;
+use crate::overlay::Overlay;
 use crate::read;
 use crate::space::Space;
 use crate::store::Store;
@@ -47,6 +48,8 @@ impl Drop for ViewPin {
 pub(crate) struct BTreeView {
     pub(crate) seq: Seq,
     pub(crate) root: Child,
+    /// Recovered writes not yet folded into `root`, read over it.
+    pub(crate) overlay: Option<Arc<Overlay>>,
     pub(crate) store: Arc<Store>,
     pub(crate) pin: Arc<ViewPin>,
 }
@@ -57,7 +60,10 @@ impl ReadView for BTreeView {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        read::get(&self.store, &self.root, key)
+        match self.overlay.as_ref().and_then(|o| o.get(key)) {
+            Some(decided) => Ok(decided),
+            None => read::get(&self.store, &self.root, key),
+        }
     }
 
     fn range(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Result<TierIter> {
@@ -65,9 +71,12 @@ impl ReadView for BTreeView {
             Arc::clone(&self.store),
             Arc::clone(&self.pin),
             self.root.clone(),
-            lower,
-            upper,
+            lower.clone(),
+            upper.clone(),
         );
-        Ok(Box::new(iter))
+        Ok(match &self.overlay {
+            Some(overlay) => Overlay::merge(Arc::clone(overlay), Box::new(iter), lower, upper),
+            None => Box::new(iter),
+        })
     }
 }

@@ -9,8 +9,10 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use tierdb_btree::BTreeTier;
 use tierdb_cache::PageCache;
 use tierdb_io::{OsVfs, Vfs};
+use tierdb_tier::testing::apply_to_model;
 use tierdb_tier::{ReadView, Seq, Tier, WriteOp};
 
 struct HeldView {
@@ -105,6 +107,15 @@ fn run_model(seed: u64, page_size: usize, steps: usize, key_space: u64) {
                 );
                 tier.verify()
                     .unwrap_or_else(|e| panic!("{context}: verify after reopen: {e}"));
+                replay_into_overlay(&tier, &mut rng, &mut model, &mut seq, key_space, &context);
+                held.push(HeldView {
+                    view: tier.read_view(),
+                    model: model.clone(),
+                });
+                if rng.chance(30) {
+                    tier.finish_recovery().unwrap();
+                    assert_equal(&*tier.read_view(), &model, &format!("{context}: folded"));
+                }
             }
         }
     }
@@ -117,6 +128,27 @@ fn run_model(seed: u64, page_size: usize, steps: usize, key_space: u64) {
     drop(tier);
     let tier = open(&vfs, &path, page_size).unwrap();
     assert_equal(&*tier.read_view(), &model, "final reopen");
+}
+
+/// Write sets replayed as at a database open (`apply_recovered`: held in
+/// the overlay until the next apply, persist or `finish_recovery`), read
+/// over the tree.
+fn replay_into_overlay(
+    tier: &BTreeTier,
+    rng: &mut Rng,
+    model: &mut Model,
+    seq: &mut Seq,
+    key_space: u64,
+    context: &str,
+) {
+    for _ in 0..rng.below(8) {
+        *seq += 1;
+        let ops = random_batch(rng, *seq, key_space);
+        tier.apply_recovered(*seq, &ops).expect("apply_recovered");
+        apply_to_model(model, ops);
+    }
+    assert_eq!(tier.applied_seq(), *seq, "{context}: replayed");
+    spot_check(&*tier.read_view(), model, rng, key_space, context);
 }
 
 #[test]

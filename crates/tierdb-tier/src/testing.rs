@@ -67,6 +67,11 @@ pub fn value(id: u64, seq: Seq, len: usize) -> Bytes {
 
 pub fn apply(tier: &dyn Tier, model: &mut Model, seq: Seq, ops: Vec<WriteOp>) {
     tier.apply(seq, &ops).expect("apply");
+    apply_to_model(model, ops);
+}
+
+/// Applies `ops` to the model alone.
+pub fn apply_to_model(model: &mut Model, ops: Vec<WriteOp>) {
     for op in ops {
         match op {
             WriteOp::Put { key, value } => {

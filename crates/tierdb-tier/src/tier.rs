@@ -121,6 +121,24 @@ pub trait Tier: Send + Sync {
     /// sequence applied before. After it returns, `read_view` reflects it.
     fn apply(&self, seq: Seq, ops: &[WriteOp]) -> Result<()>;
 
+    /// Applies a write set recovered from the WAL while the database opens
+    /// (before any read view or persist): same contract and result as
+    /// [`Tier::apply`], but a tier may hold it aside in a cheaper form
+    /// (the B+tree keeps recovered writes in an in-memory overlay instead
+    /// of reading and copying a leaf per write) until
+    /// [`Tier::finish_recovery`], the next `apply` or the next `persist`.
+    /// Tiers with nothing to gain keep this default.
+    fn apply_recovered(&self, seq: Seq, ops: &[WriteOp]) -> Result<()> {
+        self.apply(seq, ops)
+    }
+
+    /// Merges whatever [`Tier::apply_recovered`] held aside into the tier's
+    /// own structure (the background worker calls it after open). Reads
+    /// give the same answers before and after.
+    fn finish_recovery(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// A view of everything applied so far.
     fn read_view(&self) -> Arc<dyn ReadView>;
 

@@ -84,6 +84,11 @@ fn run(db: &Weak<DbInner>, signal: &(Mutex<Signal>, Condvar)) {
         if db.poison.lock().is_some() {
             continue;
         }
+        if db.finish_recovery().is_err() {
+            db.counters
+                .background_errors
+                .fetch_add(1, Ordering::Relaxed);
+        }
         if db.needs_checkpoint() && db.checkpoint(true).is_err() {
             db.counters
                 .background_errors

@@ -92,6 +92,16 @@ impl DbInner {
         Ok(())
     }
 
+    /// Lets every partition merge what it held aside while the WAL was
+    /// replayed (`Tier::finish_recovery`; a no-op once done). A failure
+    /// poisons the database, as a failed apply does.
+    pub fn finish_recovery(&self) -> Result<()> {
+        for p in &self.layout().partitions {
+            p.store.finish_recovery().map_err(|e| self.poison(e))?;
+        }
+        Ok(())
+    }
+
     /// Whether the WAL or the dirty pages have passed their bounds.
     pub fn needs_checkpoint(&self) -> bool {
         let checkpointed = self.counters.checkpoint_seq.load(Ordering::Relaxed);

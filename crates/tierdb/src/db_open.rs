@@ -107,6 +107,11 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
     });
     if inner.opts.background_checkpoints {
         inner.background.start(Arc::downgrade(&inner));
+        if replayed > 0 {
+            // Fold the replayed writes into the B+trees now, off the
+            // caller's thread, rather than on the first write.
+            inner.background.wake();
+        }
     }
     Ok(Db {
         inner: Arc::new(DbHandle::new(inner)),
@@ -307,7 +312,7 @@ fn replay_wal(
         for (i, ops) in ops {
             let store = &partitions[i].store;
             if lsn > store.applied_seq() {
-                store.apply(lsn, &ops)?;
+                store.apply_recovered(lsn, &ops)?;
             }
         }
         replayed += 1;
