@@ -5,6 +5,9 @@
 //!   two things that replace the current root).
 //! - `tree`: the published root, its sequence, entry count and height.
 //!   Readers and the checkpoint clone them under it.
+//! - `overlay`: the recovery overlay (writes replayed at open, not yet
+//!   folded into the tree; see `overlay`). Taken inside `tree`; changed only
+//!   by replay and by the fold, both under `writer`.
 //! - `space`: free space and the view registry. Taken inside `tree` when a
 //!   view registers or a write set publishes its frees, so a page freed at
 //!   `F` is never seen free by a checkpoint while a view older than `F` is
