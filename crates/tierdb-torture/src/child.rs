@@ -1,6 +1,6 @@
 //! The child: opens the database on real files and commits until it is
 //! killed — transfers between accounts, inserts of unique keys, deletes of
-//! earlier ones — while a maintenance thread checkpoints, compacts, splits,
+//! earlier ones, one by one or by range deletes — while a maintenance thread checkpoints, compacts, splits,
 //! merges and re-tiers partitions. Every commit is reported on stdout:
 //! `begin-*` before it is attempted, `ack-*` only after it returned `Ok`
 //! with `Durability::Sync`.
@@ -149,7 +149,14 @@ fn inserts_and_deletes(db: &Db, round: u64, seed: u64) -> Result<(), String> {
         .collect::<Result<_, _>>()
         .map_err(|e| format!("scan: {e}"))?;
     for n in 0.. {
-        if !existing.is_empty() && rng.random_ratio(1, 3) {
+        if !existing.is_empty() && rng.random_ratio(1, 16) {
+            let (start, end) = pick_range(&mut rng, &existing);
+            report(&Report::BeginDeleteRange(text(&start), text(&end)));
+            db.delete_range(start.as_slice()..end.as_slice())
+                .map_err(|e| format!("delete_range: {e}"))?;
+            report(&Report::AckDeleteRange(text(&start), text(&end)));
+            existing.retain(|k| !(start <= *k && *k < end));
+        } else if !existing.is_empty() && rng.random_ratio(1, 3) {
             let key = existing.swap_remove(rng.random_range(0..existing.len()));
             report(&Report::BeginDelete(text(&key)));
             db.delete(&key).map_err(|e| format!("delete: {e}"))?;
@@ -172,6 +179,27 @@ fn inserts_and_deletes(db: &Db, round: u64, seed: u64) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A range `[start, end)` of insert keys to delete: between two keys
+/// committed earlier (the end key itself stays), or whole buckets (one to
+/// three, so the range often spans partitions: `i/04`, `i/08` and `i/12`
+/// start partitions, and splits cut at bucket prefixes).
+fn pick_range(rng: &mut StdRng, existing: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
+    if rng.random_bool(0.5) {
+        let a = &existing[rng.random_range(0..existing.len())];
+        let b = &existing[rng.random_range(0..existing.len())];
+        let (start, end) = if a <= b { (a, b) } else { (b, a) };
+        if start < end {
+            return (start.clone(), end.clone());
+        }
+    }
+    let bucket = rng.random_range(0..16);
+    let width = rng.random_range(1..=3);
+    (
+        format!("i/{bucket:02}/").into_bytes(),
+        format!("i/{:02}/", bucket + width).into_bytes(),
+    )
 }
 
 /// Checkpoints, compactions and layout changes at random moments.

@@ -7,6 +7,12 @@
 //! *pending* (attempted in the round that was just killed, no
 //! acknowledgement). A recovery resolves every pending key to committed or
 //! forbidden.
+//!
+//! A range delete `[start, end)` makes every key it covers forbidden once
+//! acknowledged (later inserts into the range take new keys, so they are
+//! committed keys of their own); pending at a kill, the keys it covers must
+//! all be there or all be gone (one commit, atomic across the partitions
+//! the range spans).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,11 +29,27 @@ pub struct Ledger {
     inserted: BTreeSet<String>,
     insert_pending: BTreeSet<String>,
     delete_pending: BTreeSet<String>,
+    /// A range delete without its acknowledgement, and the committed keys
+    /// it covered when it began.
+    range_delete_pending: Option<(String, String, BTreeSet<String>)>,
     transfers: BTreeMap<String, Transfer>,
     transfer_pending: BTreeMap<String, Transfer>,
     forbidden: BTreeSet<String>,
     /// Acknowledged commits seen in the current round.
     pub acks_this_round: u64,
+    /// Acknowledged range deletes, and the committed keys they removed.
+    pub range_deletes_acked: u64,
+    pub range_deleted_keys: u64,
+}
+
+/// The keys of `set` in `[start, end)`.
+fn in_range(set: &BTreeSet<String>, start: &str, end: &str) -> BTreeSet<String> {
+    if start >= end {
+        return BTreeSet::new();
+    }
+    set.range(start.to_string()..end.to_string())
+        .cloned()
+        .collect()
 }
 
 /// What one check covered.
@@ -68,6 +90,29 @@ impl Ledger {
                 self.delete_pending.remove(k);
                 self.inserted.remove(k);
                 self.forbidden.insert(k.clone());
+                self.acks_this_round += 1;
+            }
+            Report::BeginDeleteRange(start, end) => {
+                let covered = in_range(&self.inserted, start, end);
+                self.range_delete_pending = Some((start.clone(), end.clone(), covered));
+            }
+            Report::AckDeleteRange(start, end) => {
+                match self.range_delete_pending.take() {
+                    Some((s, e, _)) if (&s, &e) == (start, end) => {}
+                    _ => {
+                        return Err(format!(
+                            "ack of range delete {start}..{end} without a begin"
+                        ));
+                    }
+                }
+                // Whatever was inserted up to the acknowledgement is gone.
+                let covered = in_range(&self.inserted, start, end);
+                self.range_deletes_acked += 1;
+                self.range_deleted_keys += covered.len() as u64;
+                for key in covered {
+                    self.inserted.remove(&key);
+                    self.forbidden.insert(key);
+                }
                 self.acks_this_round += 1;
             }
             Report::BeginTransfer(k, t) => {
@@ -167,9 +212,26 @@ impl Ledger {
                 ));
             }
         }
+        let range_pending = self
+            .range_delete_pending
+            .as_ref()
+            .map(|(_, _, covered)| covered);
         for key in &self.inserted {
-            if found(key).is_none() && !self.delete_pending.contains(key) {
+            if found(key).is_none()
+                && !self.delete_pending.contains(key)
+                && !range_pending.is_some_and(|covered| covered.contains(key))
+            {
                 errors.push(format!("lost acknowledged insert {key}"));
+            }
+        }
+        if let Some((start, end, covered)) = &self.range_delete_pending {
+            let present = covered.iter().filter(|k| found(k).is_some()).count();
+            if present != 0 && present != covered.len() {
+                errors.push(format!(
+                    "range delete {start}..{end} in flight at the kill is partial: \
+                     {present} of its {} keys left",
+                    covered.len()
+                ));
             }
         }
         let unknown = all
@@ -202,6 +264,18 @@ impl Ledger {
             if !present {
                 self.inserted.remove(&key);
                 self.forbidden.insert(key);
+            }
+        }
+        if let Some((_, _, covered)) = self.range_delete_pending.take() {
+            let applied = covered.iter().all(|k| found(k).is_none());
+            if !covered.is_empty() {
+                checked.count(applied);
+            }
+            if applied {
+                for key in covered {
+                    self.inserted.remove(&key);
+                    self.forbidden.insert(key);
+                }
             }
         }
         for (key, t) in std::mem::take(&mut self.transfer_pending) {

@@ -7,13 +7,15 @@
 //! The parent starts itself as a child (`crash_torture child ...`) that
 //! opens a database in `D` (a temp dir by default) with mixed B+tree and LSM
 //! partitions and commits with `Durability::Sync` — transfers between
-//! accounts, inserts of unique keys, deletes — while background checkpoints
-//! and compactions and random splits, merges and tier changes run. The child
+//! accounts, inserts of unique keys, deletes of single keys and range
+//! deletes over them — while background checkpoints and compactions and
+//! random splits, merges and tier changes run. The child
 //! reports each commit on a pipe before attempting it and again after it was
 //! acknowledged. The parent kills it with SIGKILL at a seeded random moment,
 //! reopens the database and checks that every acknowledged commit is there,
 //! that balances equal the initial ones plus exactly the transfers present
-//! (so the sum is kept), that nothing deleted came back and nothing never
+//! (so the sum is kept), that a range delete in flight at the kill is all
+//! there or all gone, that nothing deleted came back and nothing never
 //! written appears; then the next round runs on the same files. It stops
 //! after N rounds (default 100) or S seconds, and exits 1 on the first
 //! violation, keeping the files. The seed fixes the kill schedule and the

@@ -38,6 +38,8 @@ struct Totals {
     checkpoints: u64,
     compactions: u64,
     layout_changes: u64,
+    range_deletes: u64,
+    range_deleted_keys: u64,
     /// How long the last child that was let open took to report ready.
     last_open: Duration,
 }
@@ -121,13 +123,15 @@ pub fn run(config: &Config) -> Result<(), String> {
 fn print_totals(t: &Totals, started: Instant, violations: usize) {
     println!(
         "crash_torture: {} rounds in {:.1} s; {} acknowledged commits verified; \
-         {} keys checked after reopens; commits in flight at the kill: {} found, {} not; \
+         {} keys checked after reopens; {} acknowledged range deletes removed {} keys; commits in flight at the kill: {} found, {} not; \
          kills during open/recovery {}, during a checkpoint {}, during a layout change {}; \
          the children ran {} checkpoints, {} LSM compactions, {} layout changes; violations {}",
         t.rounds,
         started.elapsed().as_secs_f64(),
         t.acks,
         t.keys_checked,
+        t.range_deletes,
+        t.range_deleted_keys,
         t.pending_found,
         t.pending_lost,
         t.killed_in_open,
@@ -260,6 +264,8 @@ fn run_round(
     totals.keys_checked += checked.keys;
     totals.pending_found += checked.pending_found;
     totals.pending_lost += checked.pending_lost;
+    totals.range_deletes = ledger.range_deletes_acked;
+    totals.range_deleted_keys = ledger.range_deleted_keys;
     Ok(())
 }
 

@@ -79,6 +79,9 @@ pub enum Report {
     AckInsert(String),
     BeginDelete(String),
     AckDelete(String),
+    /// A range delete `[start, end)` of inserted keys.
+    BeginDeleteRange(String, String),
+    AckDeleteRange(String, String),
     BeginTransfer(String, Transfer),
     AckTransfer(String),
     CheckpointBegin,
@@ -98,6 +101,8 @@ impl Report {
             Report::AckInsert(k) => format!("ack-insert {k}"),
             Report::BeginDelete(k) => format!("begin-delete {k}"),
             Report::AckDelete(k) => format!("ack-delete {k}"),
+            Report::BeginDeleteRange(s, e) => format!("begin-delete-range {s} {e}"),
+            Report::AckDeleteRange(s, e) => format!("ack-delete-range {s} {e}"),
             Report::BeginTransfer(k, t) => format!("begin-transfer {k} {}", t.encode()),
             Report::AckTransfer(k) => format!("ack-transfer {k}"),
             Report::CheckpointBegin => "checkpoint-begin".into(),
@@ -120,6 +125,14 @@ impl Report {
             "ack-insert" => Report::AckInsert(arg()?),
             "begin-delete" => Report::BeginDelete(arg()?),
             "ack-delete" => Report::AckDelete(arg()?),
+            "begin-delete-range" => {
+                let start = arg()?;
+                Report::BeginDeleteRange(start, arg()?)
+            }
+            "ack-delete-range" => {
+                let start = arg()?;
+                Report::AckDeleteRange(start, arg()?)
+            }
             "begin-transfer" => {
                 let key = arg()?;
                 Report::BeginTransfer(key, Transfer::decode(&arg()?)?)
