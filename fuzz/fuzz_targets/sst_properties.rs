@@ -1,3 +1,5 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| tierdb_fuzz::sst_properties(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    tierdb_fuzz::sst_properties(data);
+});

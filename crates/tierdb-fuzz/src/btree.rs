@@ -6,6 +6,7 @@ use tierdb_btree::fuzz_api::{
     encode_header, encode_node, reseal_header, reseal_node,
 };
 
+use crate::Outcome;
 use crate::input::{RESEAL, split_mode};
 
 /// Page type byte of a free-list page (docs/format/btree.md).
@@ -22,8 +23,9 @@ const MAX_PAGES: usize = 8;
 /// A decoded node has keys in strictly increasing order, a branch one
 /// more child than separators and no child below page 2; re-encoded by
 /// the engine's encoder (when it fits) it decodes to the same node. A
-/// free-list page's runs and next pointer lie inside the file.
-pub fn btree_page(data: &[u8]) {
+/// free-list page's runs and next pointer lie inside the file. Items: a
+/// node's entries or children, a free-list page's runs.
+pub fn btree_page(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
     let page_size = PAGE_SIZES[usize::from((mode >> 1) & 1)];
     let pages = body.len().div_ceil(page_size).clamp(1, MAX_PAGES);
@@ -33,11 +35,15 @@ pub fn btree_page(data: &[u8]) {
         reseal_node(page_size, &mut image);
     }
     if image[4] == FREE_LIST_PAGE {
-        free_list_page(&image[..page_size]);
-        return;
+        return free_list_page(&image[..page_size]);
     }
-    let Ok((node, page)) = decode_node(page_size, &image) else {
-        return;
+    let (node, page) = match decode_node(page_size, &image) {
+        Ok(decoded) => decoded,
+        Err(reason) => return Outcome::refused(reason),
+    };
+    let items = match &node {
+        PageNode::Leaf(entries) => entries.len(),
+        PageNode::Branch(_, children) => children.len(),
     };
     match &node {
         PageNode::Leaf(entries) => {
@@ -67,26 +73,30 @@ pub fn btree_page(data: &[u8]) {
         let again = decode_node(page_size, &encoded).expect("re-encoded node decodes");
         assert_eq!(again, (node, page), "re-encoded node decodes differently");
     }
+    Outcome::decoded(items)
 }
 
-fn free_list_page(page: &[u8]) {
+fn free_list_page(page: &[u8]) -> Outcome {
     let number = u64::from_le_bytes(page[8..16].try_into().expect("8 bytes"));
     let crc = u32::from_le_bytes(page[0..4].try_into().expect("4 bytes"));
-    if let Ok((runs, next)) = decode_free_list_page(page, number, crc, TOTAL_PAGES) {
-        for (start, count) in runs {
-            assert!(start >= 2 && count > 0 && start + count <= TOTAL_PAGES);
-        }
-        if let Some((next, _)) = next {
-            assert!((2..TOTAL_PAGES).contains(&next));
-        }
+    let (runs, next) = match decode_free_list_page(page, number, crc, TOTAL_PAGES) {
+        Ok(decoded) => decoded,
+        Err(reason) => return Outcome::refused(reason),
+    };
+    for &(start, count) in &runs {
+        assert!(start >= 2 && count > 0 && start + count <= TOTAL_PAGES);
     }
+    if let Some((next, _)) = next {
+        assert!((2..TOTAL_PAGES).contains(&next));
+    }
+    Outcome::decoded(runs.len())
 }
 
 /// A header slot (padded with zeros to its 92 checked bytes). Mode bit 0:
 /// re-seal its crc. A decoded header has a valid page size, height and
 /// page count, root and free list inside the file, and re-encodes to a
-/// slot that decodes to the same fields.
-pub fn btree_header(data: &[u8]) {
+/// slot that decodes to the same fields. Items: 1.
+pub fn btree_header(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
     let mut bytes = body.to_vec();
     if bytes.len() < 92 {
@@ -95,8 +105,11 @@ pub fn btree_header(data: &[u8]) {
     if mode & RESEAL != 0 {
         reseal_header(&mut bytes);
     }
-    let Ok(fields) = decode_header(&bytes) else {
-        return;
+    let fields = match decode_header(&bytes) {
+        Ok(fields) => fields,
+        Err(reason) => {
+            return Outcome::refused(reason.unwrap_or_else(|| "unsupported version".into()));
+        }
     };
     let (page_size, _, _, root, height, free_list, free_pages, total_pages, _) = fields;
     assert!(page_size.is_power_of_two() && (1024..=65536).contains(&page_size));
@@ -107,4 +120,5 @@ pub fn btree_header(data: &[u8]) {
     let encoded = encode_header(&fields);
     assert_eq!(encoded.len(), page_size as usize);
     assert_eq!(decode_header(&encoded), Ok(fields));
+    Outcome::decoded(1)
 }

@@ -4,10 +4,12 @@ use std::path::Path;
 
 use tierdb::Error;
 
+use crate::Outcome;
+
 /// `err` must be `Corruption` naming `file` at an offset `<= max_offset`,
 /// or `UnsupportedVersion` naming `file`: damage is reported, never
-/// anything else.
-pub(crate) fn expect_damage_report(err: &Error, file: &Path, max_offset: u64) {
+/// anything else. The input was then refused.
+pub(crate) fn expect_damage_report(err: &Error, file: &Path, max_offset: u64) -> Outcome {
     match err {
         Error::Corruption {
             file: f, offset, ..
@@ -23,4 +25,5 @@ pub(crate) fn expect_damage_report(err: &Error, file: &Path, max_offset: u64) {
         }
         other => panic!("bad bytes gave an error that is not corruption: {other}"),
     }
+    Outcome::refused(err)
 }

@@ -15,6 +15,7 @@ use tierdb::{
 };
 use tierdb_model::{History, Model, Writes, apply, differing_keys, value_for};
 
+use crate::Outcome;
 use crate::input::{Input, split_mode};
 
 /// Most operations one input runs (bounds the time per input).
@@ -70,8 +71,8 @@ struct Run {
 
 /// Crash recovery under an arbitrary operation sequence (see the module
 /// docs). Mode bits 0-1: layout (see [`options`]); the rest of the input
-/// is the program.
-pub fn crash_recovery(data: &[u8]) {
+/// is the program. Every program is valid; items: the steps run.
+pub fn crash_recovery(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
     let mut input = Input::new(body);
     let sim = Arc::new(SimVfs::new(u64::from(mode)));
@@ -88,10 +89,12 @@ pub fn crash_recovery(data: &[u8]) {
         crashes_seen: 0,
         tick: 0,
     };
+    let mut steps = 0;
     for _ in 0..MAX_STEPS {
         if input.is_empty() {
             break;
         }
+        steps += 1;
         run.tick += 1;
         let outcome = run.step(&mut input);
         let crashed = run.sim.crashes() > run.crashes_seen;
@@ -109,6 +112,7 @@ pub fn crash_recovery(data: &[u8]) {
         }
     }
     run.recover();
+    Outcome::decoded(steps)
 }
 
 impl Run {

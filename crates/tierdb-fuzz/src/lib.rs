@@ -31,6 +31,7 @@ mod commit_record;
 mod crash_recovery;
 mod input;
 mod manifests;
+mod outcome;
 pub mod seeds;
 mod sstable;
 mod wal;
@@ -39,6 +40,7 @@ pub use btree::{btree_header, btree_page};
 pub use commit_record::commit_record;
 pub use crash_recovery::crash_recovery;
 pub use manifests::{db_manifest, lsm_manifest};
+pub use outcome::Outcome;
 pub use sstable::{
     sst_bloom, sst_data_block, sst_footer, sst_index_block, sst_properties, sst_range_del,
     sst_table,
@@ -47,7 +49,7 @@ pub use wal::{wal_record, wal_segment};
 
 /// A fuzz target: its name (the cargo-fuzz target and corpus directory)
 /// and its function.
-pub type Target = (&'static str, fn(&[u8]));
+pub type Target = (&'static str, fn(&[u8]) -> Outcome);
 
 /// Every target, in the order the docs list them.
 pub const TARGETS: &[Target] = &[

@@ -6,14 +6,15 @@ use tierdb::Tier;
 use tierdb::fuzz_api::{decode_manifest, encode_manifest, reseal_manifest};
 use tierdb_lsm::fuzz_api::{FuzzLsmManifest, reseal_lsm_manifest};
 
+use crate::Outcome;
 use crate::check::expect_damage_report;
 use crate::input::{RESEAL, split_mode};
 
 /// An LSM manifest log (stamp, snapshot, edits). Mode bit 0: re-seal. A
 /// decoded log re-encodes to exactly its bytes; damage (and, in this
 /// strict decode, an incomplete last record) is `Corruption` naming the
-/// file at an offset inside it.
-pub fn lsm_manifest(data: &[u8]) {
+/// file at an offset inside it. Items: the tables.
+pub fn lsm_manifest(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
     let mut bytes = body.to_vec();
     if mode & RESEAL != 0 {
@@ -24,6 +25,7 @@ pub fn lsm_manifest(data: &[u8]) {
         Ok(manifest) => {
             assert!(manifest.levels().len() <= 64);
             assert_eq!(manifest.encode(), bytes, "re-encoding differs");
+            Outcome::decoded(manifest.levels().iter().map(Vec::len).sum())
         }
         Err(e) => expect_damage_report(&e, path, bytes.len() as u64),
     }
@@ -33,8 +35,9 @@ pub fn lsm_manifest(data: &[u8]) {
 /// re-encodes to exactly its bytes and satisfies the partition map's
 /// invariants: the first partition starts at the empty key, starts
 /// strictly increase, ids are distinct and below the next id, page sizes
-/// are valid. Damage is `Corruption` naming the file.
-pub fn db_manifest(data: &[u8]) {
+/// are valid. Damage is `Corruption` naming the file. Items: the
+/// partitions.
+pub fn db_manifest(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
     let mut bytes = body.to_vec();
     if mode & RESEAL != 0 {
@@ -67,4 +70,5 @@ pub fn db_manifest(data: &[u8]) {
             "page size {page_size}"
         );
     }
+    Outcome::decoded(partitions.len())
 }

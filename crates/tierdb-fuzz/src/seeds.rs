@@ -1,6 +1,8 @@
 //! Valid encodings for every target, made by the engine's own encoders:
 //! the seeds of the checked-in corpus (`fuzz/corpus/<target>/`, written by
-//! the `corpus_is_up_to_date` test) and the inputs the tests mutate.
+//! the `corpus_holds_every_seed` test) and the inputs the tests mutate;
+//! and the regression inputs that a format change made stale, rebuilt the
+//! same way ([`regressions_for_target`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,8 +16,9 @@ use tierdb_btree::fuzz_api::{
 use tierdb_io::{OpenMode, Vfs};
 use tierdb_lsm::entry::{Entry, EntryKind, RangeTombstone};
 use tierdb_lsm::fuzz_api::{
-    BLOCK_TRAILER_LEN, FuzzBloom, FuzzLsmManifest, encode_block, encode_footer, encode_index,
-    encode_range_dels, internal_key, reseal_block, seal_block,
+    BLOCK_TRAILER_LEN, FOOTER_LEN, FuzzBlock, FuzzBloom, FuzzLsmManifest, FuzzProperties,
+    decode_footer, decode_index, encode_block, encode_footer, encode_index, encode_range_dels,
+    internal_key, reseal_block, seal_block, unseal_block,
 };
 use tierdb_lsm::sstable::{SstOptions, SstWriter};
 use tierdb_tier::WriteOp;
@@ -43,6 +46,64 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
     };
     assert!(!seeds.is_empty());
     seeds
+}
+
+/// The regression inputs of target `name` that are built here rather than
+/// kept as the bytes the fuzzer found, because a format change made those
+/// bytes stale (refused by version before reaching the bug): `(file name
+/// in fuzz/corpus/<name>/, bytes)`.
+pub fn regressions_for_target(name: &str) -> Vec<(&'static str, Vec<u8>)> {
+    match name {
+        // Found by libFuzzer on a format-1 table; rebuilt as a current one.
+        "sst_table" => vec![(
+            "regression-sst-index-key-disagrees-with-block",
+            with_mode(0, index_key_disagrees_with_block()),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// A valid table (several data blocks, one-level index, bloom filter)
+/// whose index entry for data block 0 names the block's second-to-last key
+/// instead of its last, checksums intact: a `get` of the block's last key
+/// would be sent to block 1 and miss it, unless the reader checks a loaded
+/// block's keys against the index.
+fn index_key_disagrees_with_block() -> Vec<u8> {
+    let opts = SstOptions {
+        block_bytes: 128,
+        restart_interval: 4,
+        bloom_bits_per_key: 10,
+        index_partition_bytes: 1 << 20,
+    };
+    let mut bytes = table(&table_entries(), &[], opts);
+    let path = Path::new("/t/000001.sst");
+    let footer_at = bytes.len() - FOOTER_LEN;
+    let [_, (index_at, index_size), (props_at, props_size)] =
+        decode_footer(&bytes[footer_at..], path, footer_at as u64).expect("footer");
+    let props = &bytes[props_at as usize..(props_at + props_size) as usize + BLOCK_TRAILER_LEN];
+    let props = unseal_block(props, path, props_at).expect("properties block");
+    let data_end = FuzzProperties::decode(&props)
+        .expect("properties")
+        .data_end();
+    let (index_at, sealed_len) = (index_at as usize, index_size as usize + BLOCK_TRAILER_LEN);
+    let sealed = &bytes[index_at..index_at + sealed_len];
+    let contents = unseal_block(sealed, path, index_at as u64).expect("index block");
+    let mut rows = decode_index(contents, path, index_at as u64, data_end).expect("index");
+    assert!(rows.len() > 2, "the table has several data blocks");
+    let (_, offset, size) = rows[0];
+    let block0 = &bytes[offset as usize..(offset + size) as usize + BLOCK_TRAILER_LEN];
+    let block0 = unseal_block(block0, path, offset).expect("data block 0");
+    let keys = FuzzBlock::parse(block0, path, offset)
+        .and_then(|b| b.forward())
+        .expect("data block 0 reads");
+    assert_eq!(keys.last().map(|(k, _)| k), Some(&rows[0].0));
+    rows[0].0 = keys[keys.len() - 2].0.clone();
+    // Every index entry is a restart point (whole keys) and the keys have
+    // one length, so the block keeps its size and nothing else moves.
+    let index = seal_block(encode_index(&rows));
+    assert_eq!(index.len(), sealed_len);
+    bytes[index_at..index_at + sealed_len].copy_from_slice(&index);
+    bytes
 }
 
 fn with_mode(mode: u8, bytes: Vec<u8>) -> Vec<u8> {
@@ -254,8 +315,9 @@ fn props_handle(file: &[u8]) -> (usize, usize) {
     (offset, size)
 }
 
-fn tables() -> Vec<Vec<u8>> {
-    let entries: Vec<Entry> = ikey_entries()
+/// [`ikey_entries`] as table entries.
+fn table_entries() -> Vec<Entry> {
+    ikey_entries()
         .into_iter()
         .map(|(ikey, value)| {
             let user = &ikey[..ikey.len() - 9];
@@ -268,7 +330,11 @@ fn tables() -> Vec<Vec<u8>> {
                 value: Bytes::from(value),
             }
         })
-        .collect();
+        .collect()
+}
+
+fn tables() -> Vec<Vec<u8>> {
+    let entries = table_entries();
     let small = SstOptions {
         block_bytes: 128,
         restart_interval: 4,

@@ -14,10 +14,11 @@ use tierdb_lsm::entry::InternalIter;
 use tierdb_lsm::fuzz_api::{
     BLOCK_TRAILER_LEN, FOOTER_LEN, FuzzBlock, FuzzBloom, FuzzProperties, compare_internal_keys,
     decode_footer, decode_index, decode_range_dels, encode_block, encode_footer, encode_index,
-    encode_range_dels, parse_internal_key, reseal_block, reseal_footer, unseal_block,
+    encode_range_dels, parse_internal_key, reseal_block, reseal_footer, reseal_table, unseal_block,
 };
 use tierdb_lsm::sstable::SstReader;
 
+use crate::Outcome;
 use crate::check::expect_damage_report;
 use crate::input::{RESEAL, split_mode};
 
@@ -25,31 +26,28 @@ use crate::input::{RESEAL, split_mode};
 const FILE: &str = "000007.sst";
 const OFFSET: u64 = 4096;
 
-/// Unseals `sealed` (re-sealed first if asked): the contents, or `None`
-/// after checking that the error is a proper corruption report.
-fn contents(mode: u8, sealed: &[u8]) -> Option<Bytes> {
+/// Unseals `sealed` (re-sealed first if asked): the contents, or the
+/// refusal after checking that the error is a proper corruption report.
+fn contents(mode: u8, sealed: &[u8]) -> Result<Bytes, Outcome> {
     let mut sealed = sealed.to_vec();
     if mode & RESEAL != 0 {
         reseal_block(&mut sealed);
     }
-    match unseal_block(&sealed, Path::new(FILE), OFFSET) {
-        Ok(contents) => Some(contents),
-        Err(e) => {
-            expect_damage_report(&e, Path::new(FILE), OFFSET);
-            None
-        }
-    }
+    unseal_block(&sealed, Path::new(FILE), OFFSET)
+        .map_err(|e| expect_damage_report(&e, Path::new(FILE), OFFSET))
 }
 
 /// A sealed data block. Mode bit 0: re-seal; bits 1-3: restart interval
 /// for the re-encoding. Entries read forward are in strictly increasing
 /// internal-key order and every key parses; backward gives the same
 /// entries reversed; seeking each key finds it; re-encoding gives a block
-/// that reads back the same. Damage is `Corruption` at the block.
-pub fn sst_data_block(data: &[u8]) {
+/// that reads back the same. Damage is `Corruption` at the block. Items:
+/// the entries.
+pub fn sst_data_block(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
-    let Some(contents) = contents(mode, body) else {
-        return;
+    let contents = match contents(mode, body) {
+        Ok(contents) => contents,
+        Err(refused) => return refused,
     };
     let block = match FuzzBlock::parse(contents, Path::new(FILE), OFFSET) {
         Ok(block) => block,
@@ -79,6 +77,7 @@ pub fn sst_data_block(data: &[u8]) {
         .and_then(|b| b.forward())
         .expect("re-encoded block reads");
     assert_eq!(again, forward);
+    Outcome::decoded(forward.len())
 }
 
 fn check_sorted<'a>(keys: impl Iterator<Item = &'a [u8]>) {
@@ -99,15 +98,16 @@ fn check_sorted<'a>(keys: impl Iterator<Item = &'a [u8]>) {
 /// An index block: 4 bytes of `data_end` (where the data blocks end), then
 /// the sealed block. Mode bit 0: re-seal. A decoded index tiles
 /// `[0, data_end)` with its blocks in key order and re-encodes to an index
-/// that decodes the same.
-pub fn sst_index_block(data: &[u8]) {
+/// that decodes the same. Items: the rows.
+pub fn sst_index_block(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
     let (end_bytes, sealed) = body.split_at(body.len().min(4));
     let mut end = [0u8; 4];
     end[..end_bytes.len()].copy_from_slice(end_bytes);
     let data_end = u64::from(u32::from_le_bytes(end));
-    let Some(contents) = contents(mode, sealed) else {
-        return;
+    let contents = match contents(mode, sealed) {
+        Ok(contents) => contents,
+        Err(refused) => return refused,
     };
     let rows = match decode_index(contents, Path::new(FILE), OFFSET, data_end) {
         Ok(rows) => rows,
@@ -128,35 +128,42 @@ pub fn sst_index_block(data: &[u8]) {
     )
     .expect("re-encoded index decodes");
     assert_eq!(again, rows);
+    Outcome::decoded(rows.len())
 }
 
 /// A filter block. Mode bit 0: re-seal. Lookups in a decoded filter never
 /// panic; and a filter built (bits per key from mode bits 1-4) over keys
-/// cut from the input finds every one of them.
-pub fn sst_bloom(data: &[u8]) {
+/// cut from the input finds every one of them. Decoded when the input is
+/// a filter block; items: the keys probed.
+pub fn sst_bloom(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
     let keys: Vec<&[u8]> = body.chunks(7).take(200).collect();
-    if let Some(contents) = contents(mode, body)
-        && let Ok(filter) = FuzzBloom::decode(&contents)
+    let outcome = match contents(mode, body)
+        .and_then(|contents| FuzzBloom::decode(&contents).map_err(Outcome::refused))
     {
-        for key in &keys {
-            filter.may_contain(key);
+        Ok(filter) => {
+            for key in &keys {
+                filter.may_contain(key);
+            }
+            if !filter.is_present() {
+                assert!(keys.iter().all(|k| filter.may_contain(k)));
+            }
+            Outcome::decoded(keys.len())
         }
-        if !filter.is_present() {
-            assert!(keys.iter().all(|k| filter.may_contain(k)));
-        }
-    }
+        Err(refused) => refused,
+    };
     let bits_per_key = u32::from((mode >> 1) & 15);
     let built = FuzzBloom::build(&keys, bits_per_key);
     let filter = FuzzBloom::decode(&built).expect("a built filter decodes");
     assert_eq!(filter.is_present(), bits_per_key > 0);
     assert!(keys.iter().all(|k| filter.may_contain(k)), "false negative");
+    outcome
 }
 
 /// A footer (padded with zeros to 64 bytes). Mode bit 0: re-seal. A
 /// decoded footer re-encodes to exactly its bytes; damage is `Corruption`
-/// at the footer.
-pub fn sst_footer(data: &[u8]) {
+/// at the footer. Items: the three handles.
+pub fn sst_footer(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
     let mut bytes = body.to_vec();
     if bytes.len() < FOOTER_LEN {
@@ -166,7 +173,10 @@ pub fn sst_footer(data: &[u8]) {
         reseal_footer(&mut bytes);
     }
     match decode_footer(&bytes, Path::new(FILE), OFFSET) {
-        Ok(handles) => assert_eq!(encode_footer(handles), bytes[..FOOTER_LEN]),
+        Ok(handles) => {
+            assert_eq!(encode_footer(handles), bytes[..FOOTER_LEN]);
+            Outcome::decoded(handles.len())
+        }
         Err(e) => expect_damage_report(&e, Path::new(FILE), OFFSET),
     }
 }
@@ -174,14 +184,16 @@ pub fn sst_footer(data: &[u8]) {
 /// A sealed properties block. Mode bit 0: re-seal. Decoded properties are
 /// consistent (tombstones and blocks <= entries, data blocks exactly when
 /// there are entries — a table may hold only range tombstones —, sequences
-/// and keys in order) and re-encode to exactly the block's contents.
-pub fn sst_properties(data: &[u8]) {
+/// and keys in order) and re-encode to exactly the block's contents. Items: the entries.
+pub fn sst_properties(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
-    let Some(contents) = contents(mode, body) else {
-        return;
+    let contents = match contents(mode, body) {
+        Ok(contents) => contents,
+        Err(refused) => return refused,
     };
-    let Ok(props) = FuzzProperties::decode(&contents) else {
-        return;
+    let props = match FuzzProperties::decode(&contents) {
+        Ok(props) => props,
+        Err(reason) => return Outcome::refused(reason),
     };
     let (entries, tombstones, min_seq, max_seq, blocks) = props.counts();
     assert!(tombstones <= entries && blocks <= entries && (blocks > 0) == (entries > 0));
@@ -189,18 +201,21 @@ pub fn sst_properties(data: &[u8]) {
     let (smallest, largest) = props.key_range();
     assert!(smallest <= largest);
     assert_eq!(props.encode(), contents[..]);
+    Outcome::decoded(entries as usize)
 }
 
 /// A sealed range-deletion block. Mode bit 0: re-seal. Decoded tombstones
 /// cover non-empty ranges, come sorted by start key then newest first, and
-/// re-encode to a block that decodes the same.
-pub fn sst_range_del(data: &[u8]) {
+/// re-encode to a block that decodes the same. Items: the tombstones.
+pub fn sst_range_del(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
-    let Some(contents) = contents(mode, body) else {
-        return;
+    let contents = match contents(mode, body) {
+        Ok(contents) => contents,
+        Err(refused) => return refused,
     };
-    let Ok(tombstones) = decode_range_dels(&contents) else {
-        return;
+    let tombstones = match decode_range_dels(&contents) {
+        Ok(tombstones) => tombstones,
+        Err(reason) => return Outcome::refused(reason),
     };
     for t in &tombstones {
         assert!(
@@ -219,17 +234,20 @@ pub fn sst_range_del(data: &[u8]) {
     let again =
         decode_range_dels(&encode_range_dels(&tombstones)).expect("re-encoded block decodes");
     assert_eq!(again, tombstones);
+    Outcome::decoded(tombstones.len())
 }
 
 /// A whole table file, opened and read as the LSM tier does: forward,
-/// backward, and a point lookup of every key. Mode bit 0: re-seal the
-/// footer, the blocks it points to, and the data blocks the index lists.
+/// backward, and a point lookup of every key. Mode bit 0: re-seal every
+/// block the footer leads to (`reseal_table`: the footer, filter, index,
+/// properties and range-deletion blocks, index partitions, data blocks).
 /// Opening either fails with `Corruption` naming the file, or gives a
 /// table whose entries are in order, the same both ways, and each found by
 /// `get` (unless a re-sealed filter stops the lookup). The properties'
 /// counts and key range are trusted metadata, protected by the checksum
 /// alone, so re-sealed inputs may make them lie; they are not checked.
-pub fn sst_table(data: &[u8]) {
+/// Items: the entries read.
+pub fn sst_table(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
     let mut bytes = body.to_vec();
     if mode & RESEAL != 0 {
@@ -282,48 +300,5 @@ pub fn sst_table(data: &[u8]) {
         let newest = forward.iter().find(|e| e.key == entry.key);
         assert_eq!(found.as_ref(), newest, "get disagrees with the scan");
     }
-}
-
-/// Re-seals the footer, the blocks the footer points to, and the data
-/// blocks the index lists, each only where it lies inside the file.
-fn reseal_table(bytes: &mut [u8]) {
-    let Some(footer_at) = bytes.len().checked_sub(FOOTER_LEN) else {
-        return;
-    };
-    reseal_footer(&mut bytes[footer_at..]);
-    let Ok(handles) = decode_footer(&bytes[footer_at..], Path::new(FILE), 0) else {
-        return;
-    };
-    for (offset, size) in handles {
-        reseal_range(bytes, offset, size);
-    }
-    let (index_offset, index_size) = handles[1];
-    let Some(sealed) = block_range(bytes, index_offset, index_size) else {
-        return;
-    };
-    let Ok(contents) = unseal_block(sealed, Path::new(FILE), 0) else {
-        return;
-    };
-    if let Ok(rows) = decode_index(contents, Path::new(FILE), 0, handles[0].0) {
-        for (_, offset, size) in rows {
-            reseal_range(bytes, offset, size);
-        }
-    }
-}
-
-fn block_range(bytes: &[u8], offset: u64, size: u64) -> Option<&[u8]> {
-    let start = usize::try_from(offset).ok()?;
-    let end = start
-        .checked_add(usize::try_from(size).ok()?)?
-        .checked_add(BLOCK_TRAILER_LEN)?;
-    bytes.get(start..end)
-}
-
-fn reseal_range(bytes: &mut [u8], offset: u64, size: u64) {
-    if let Some(block) = block_range(bytes, offset, size) {
-        let start = offset as usize;
-        let mut sealed = block.to_vec();
-        reseal_block(&mut sealed);
-        bytes[start..start + sealed.len()].copy_from_slice(&sealed);
-    }
+    Outcome::decoded(forward.len())
 }

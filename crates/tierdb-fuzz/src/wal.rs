@@ -7,19 +7,24 @@ use tierdb_wal::fuzz_api::{
     encode_record, encode_segment_header, reseal_record_at, reseal_segment_header, scan_segment,
 };
 
+use crate::Outcome;
 use crate::input::{RESEAL, split_mode};
 
 /// A WAL record at offset 0 of the input (mode bit 0: re-seal its crc).
-/// A record that decodes re-encodes to exactly its bytes.
-pub fn wal_record(data: &[u8]) {
+/// A record that decodes re-encodes to exactly its bytes. Items: 1.
+pub fn wal_record(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
     let mut bytes = body.to_vec();
     if mode & RESEAL != 0 {
         reseal_record_at(&mut bytes, 0);
     }
-    if let Ok((lsn, synced, payload, end)) = decode_record_at(&bytes, 0) {
-        assert_eq!(end, RECORD_HEADER_LEN + payload.len());
-        assert_eq!(encode_record(lsn, synced, payload), bytes[..end]);
+    match decode_record_at(&bytes, 0) {
+        Ok((lsn, synced, payload, end)) => {
+            assert_eq!(end, RECORD_HEADER_LEN + payload.len());
+            assert_eq!(encode_record(lsn, synced, payload), bytes[..end]);
+            Outcome::decoded(1)
+        }
+        Err(reason) => Outcome::refused(reason),
     }
 }
 
@@ -31,8 +36,10 @@ pub fn wal_record(data: &[u8]) {
 /// Checks: a valid scan covers the whole image, a torn tail or an unborn
 /// segment only in the last one, damage inside the image; the records
 /// replayed have consecutive lsns above `replay_after` and each decodes at
-/// its offset to the same payload.
-pub fn wal_segment(data: &[u8]) {
+/// its offset to the same payload. A scan that ends cleanly (complete, a
+/// torn tail, an unborn last segment) decodes the segment; items: the
+/// records replayed.
+pub fn wal_segment(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
     let mut bytes = body.to_vec();
     if mode & RESEAL != 0 {
@@ -51,10 +58,11 @@ pub fn wal_segment(data: &[u8]) {
     };
     let summary = match scan_segment(1, &bytes, is_last, replay_after, &mut replay) {
         Ok(summary) => summary,
-        Err(Error::UnsupportedVersion { .. }) => return,
+        Err(e @ Error::UnsupportedVersion { .. }) => return Outcome::refused(e),
         Err(e) => panic!("segment scan failed with {e}"),
     };
     let len = bytes.len() as u64;
+    let mut refused = None;
     let valid_end = match summary {
         ScanSummary::Complete(first, last, end) => {
             assert_eq!(end, len, "a complete scan covers the image");
@@ -82,6 +90,7 @@ pub fn wal_segment(data: &[u8]) {
             if let Some(valid) = valid_bytes {
                 assert_eq!(valid, offset, "valid prefix ends where damage starts");
             }
+            refused = Some(format!("damage at offset {offset}"));
             valid_bytes
         }
     };
@@ -91,6 +100,10 @@ pub fn wal_segment(data: &[u8]) {
     assert!(replayed.iter().all(|(lsn, _)| *lsn > replay_after));
     if let Some(end) = valid_end {
         check_records(&bytes, end as usize, &replayed);
+    }
+    match refused {
+        Some(reason) => Outcome::refused(reason),
+        None => Outcome::decoded(replayed.len()),
     }
 }
 

@@ -13,5 +13,6 @@ fn replay_one_input() {
         .find(|(n, _)| *n == name)
         .unwrap_or_else(|| panic!("no target {name}"))
         .1;
-    target(&std::fs::read(file).expect("read input"));
+    let outcome = target(&std::fs::read(file).expect("read input"));
+    println!("{name} on {file}: {outcome:?}");
 }

@@ -16,6 +16,7 @@ use crate::manifest_log;
 use crate::sstable::block::{Block, BlockIter};
 use crate::sstable::block_builder::BlockBuilder;
 use crate::sstable::bloom::{self, Bloom};
+use crate::sstable::coding::Decoder;
 use crate::sstable::footer::{BlockHandle, Footer};
 use crate::sstable::ikey;
 use crate::sstable::index::{self, Index, IndexEntry};
@@ -210,6 +211,142 @@ pub fn reseal_footer(bytes: &mut [u8]) {
     }
 }
 
+/// Recomputes the checksum of every block of a table image that can be
+/// found from its footer: the footer itself, the filter, index and
+/// properties blocks, the range-deletion block the properties point to,
+/// the partitions of a two-level index, and the data blocks each index
+/// block lists — each only where it lies inside `bytes`, and only as far
+/// as the (re-sealed) blocks that lead to it parse. A fuzzer's change deep
+/// in a table then reaches the reader's checks behind the checksums.
+///
+/// A damaged handle may make two blocks overlap, and re-sealing one then
+/// breaks the other's checksum. The blocks are found first (re-sealing as
+/// it goes, to parse what leads further) and then re-sealed again in the
+/// reverse of the order in which the reader checks them, so that the
+/// blocks the reader checks first come out whole.
+pub fn reseal_table(bytes: &mut [u8]) {
+    let mut found = Vec::new();
+    find_table_blocks(bytes, &mut found);
+    // Checked on open: properties, range deletions, index, partitions
+    // (when first used), filter; data blocks when read.
+    let rank = |kind: TableBlock| match kind {
+        TableBlock::Data => 0,
+        TableBlock::Filter => 1,
+        TableBlock::Partition => 2,
+        TableBlock::Index => 3,
+        TableBlock::RangeDel => 4,
+        TableBlock::Properties => 5,
+    };
+    found.sort_by_key(|(kind, _)| rank(*kind));
+    for (_, handle) in found {
+        reseal_block_at(bytes, handle);
+    }
+    if let Some(footer_at) = bytes.len().checked_sub(FOOTER_LEN) {
+        reseal_footer(&mut bytes[footer_at..]);
+    }
+}
+
+/// The kinds of block a table holds.
+#[derive(Clone, Copy)]
+enum TableBlock {
+    Data,
+    Filter,
+    Partition,
+    Index,
+    RangeDel,
+    Properties,
+}
+
+/// Finds (and re-seals, to read on) the blocks of a table image.
+fn find_table_blocks(bytes: &mut [u8], found: &mut Vec<(TableBlock, BlockHandle)>) {
+    let mut reseal = |bytes: &mut [u8], kind, handle| {
+        reseal_block_at(bytes, handle);
+        found.push((kind, handle));
+    };
+    let Some(footer_at) = bytes.len().checked_sub(FOOTER_LEN) else {
+        return;
+    };
+    reseal_footer(&mut bytes[footer_at..]);
+    let path: Arc<Path> = Arc::from(Path::new("table"));
+    let Ok(footer) = Footer::decode(&bytes[footer_at..], &path, 0) else {
+        return;
+    };
+    reseal(bytes, TableBlock::Filter, footer.filter);
+    reseal(bytes, TableBlock::Index, footer.index);
+    reseal(bytes, TableBlock::Properties, footer.properties);
+    let Some(props) = block_at(bytes, footer.properties, &path)
+        .and_then(|contents| Properties::decode(&contents).ok())
+    else {
+        return;
+    };
+    reseal(bytes, TableBlock::RangeDel, props.range_del);
+    let Some(top) = block_at(bytes, footer.index, &path) else {
+        return;
+    };
+    // Each index block that lists data blocks, with the stretch of the
+    // file its blocks tile.
+    let mut lists = Vec::new();
+    if props.index_partitions == 0 {
+        lists.push((top, 0..props.range_del.offset));
+    } else {
+        let Ok(block) = Block::parse(top, Arc::clone(&path), 0) else {
+            return;
+        };
+        let mut iter = BlockIter::new(Arc::new(block));
+        let mut partitions = Vec::new();
+        let mut step = iter.seek_to_first();
+        while step.is_ok() && iter.valid() {
+            let value = iter.value();
+            let mut dec = Decoder::new(&value);
+            let Ok(handle) = BlockHandle::decode_varint(&mut dec) else {
+                break;
+            };
+            let Ok(data_start) = dec.varint64() else {
+                break;
+            };
+            partitions.push((handle, data_start));
+            step = iter.next();
+        }
+        let data_end = partitions.first().map_or(0, |(h, _)| h.offset);
+        for (i, &(handle, data_start)) in partitions.iter().enumerate() {
+            let next = partitions.get(i + 1).map_or(data_end, |(_, start)| *start);
+            reseal(bytes, TableBlock::Partition, handle);
+            if let Some(contents) = block_at(bytes, handle, &path) {
+                lists.push((contents, data_start..next));
+            }
+        }
+    }
+    for (contents, data) in lists {
+        if let Ok(index) = Index::decode(contents, &path, 0, data) {
+            for entry in (0..index.len()).filter_map(|i| index.get(i)) {
+                reseal(bytes, TableBlock::Data, entry.handle);
+            }
+        }
+    }
+}
+
+/// The sealed bytes of the block at `handle`, if they lie inside `bytes`.
+fn sealed_range(bytes: &[u8], handle: BlockHandle) -> Option<std::ops::Range<usize>> {
+    let start = usize::try_from(handle.offset).ok()?;
+    let end = start
+        .checked_add(usize::try_from(handle.size).ok()?)?
+        .checked_add(BLOCK_TRAILER_LEN)?;
+    (end <= bytes.len()).then_some(start..end)
+}
+
+fn reseal_block_at(bytes: &mut [u8], handle: BlockHandle) {
+    if let Some(range) = sealed_range(bytes, handle) {
+        reseal_block(&mut bytes[range]);
+    }
+}
+
+/// The contents of the block at `handle`, if it lies inside `bytes` and
+/// its checksum holds.
+fn block_at(bytes: &[u8], handle: BlockHandle, path: &Path) -> Option<Bytes> {
+    let range = sealed_range(bytes, handle)?;
+    trailer::unseal(bytes[range].to_vec(), path, handle.offset).ok()
+}
+
 /// A decoded properties block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FuzzProperties(Properties);
@@ -229,6 +366,12 @@ impl FuzzProperties {
     pub fn counts(&self) -> (u64, u64, u64, u64, u64) {
         let p = &self.0;
         (p.entries, p.tombstones, p.min_seq, p.max_seq, p.data_blocks)
+    }
+
+    /// Where the data blocks (and the index partitions, if any) end: the
+    /// offset of the range-deletion block.
+    pub fn data_end(&self) -> u64 {
+        self.0.range_del.offset
     }
 
     /// Smallest and largest user key.

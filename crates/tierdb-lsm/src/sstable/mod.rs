@@ -22,7 +22,7 @@ pub(crate) mod block;
 pub(crate) mod block_builder;
 mod block_index;
 pub(crate) mod bloom;
-mod coding;
+pub(crate) mod coding;
 pub(crate) mod footer;
 pub(crate) mod ikey;
 pub(crate) mod index;
