@@ -3,9 +3,11 @@
 //! checkpoints, compactions, splits, merges and tier changes — with crash
 //! points and injected faults wherever the input puts them. After every
 //! crash the database is reopened and checked against the commit history
-//! (`tierdb-model`): its contents must be exactly a prefix of the commit
-//! order that holds every `Sync`-acknowledged commit.
+//! (`tierdb_sim::History`, the model the simulation and the crash suite use
+//! too): its contents must be exactly a prefix of the commit order that
+//! holds every `Sync`-acknowledged commit.
 
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +15,8 @@ use tierdb::{
     Db, Durability, Error, Fault, FaultKind, FaultOp, Options, SimVfs, Snapshot, Tier, TxnOptions,
     WriteBatch,
 };
-use tierdb_model::{History, Model, Writes, apply, differing_keys, value_for};
+use tierdb_sim::model::{apply, diff_keys, read_all, value_for};
+use tierdb_sim::{History, Model, Op};
 
 use crate::Outcome;
 use crate::input::{Input, split_mode};
@@ -136,26 +139,35 @@ impl Run {
         value_for(key, self.tick, len)
     }
 
-    /// Records the outcome of a commit of `writes`.
+    /// Records the outcome of a commit of `ops`.
     fn commit(
         &mut self,
-        writes: Writes,
+        ops: Vec<Op>,
         durability: Durability,
         result: tierdb::Result<tierdb::CommitInfo>,
     ) -> tierdb::Result<()> {
         match result {
-            // A commit that wrote nothing and took no sequence of its own
-            // (a read-only transaction reports its snapshot's) promises
-            // nothing about that sequence: it is not part of the history.
-            Ok(info) if writes.is_empty() && info.seq <= self.history.last_acked() => Ok(()),
+            // A commit that wrote nothing took no sequence of its own (a
+            // read-only transaction reports its snapshot's): not part of
+            // the history; but a `Sync` one still promises that what it
+            // reports is durable.
+            Ok(info) if info.seq <= self.history.last_acked() => {
+                let mut unchanged = self.current.clone();
+                assert!(
+                    apply(&mut unchanged, &ops).is_empty(),
+                    "a commit that wrote something reported seq {}, not a new one",
+                    info.seq
+                );
+                self.history.acked_empty(info.seq, durability);
+                Ok(())
+            }
             Ok(info) => {
-                apply(&mut self.current, &writes);
-                self.history
-                    .ack(info.seq, writes, durability == Durability::Sync);
+                apply(&mut self.current, &ops);
+                self.history.acked(info.seq, ops, durability);
                 Ok(())
             }
             Err(e) => {
-                self.history.failed = Some(writes);
+                self.history.failed(ops);
                 Err(e)
             }
         }
@@ -178,7 +190,7 @@ impl Run {
                 let mut batch = WriteBatch::new();
                 batch.put(&k, &v);
                 let result = self.db().write_with(batch, durability);
-                self.commit(Writes::from([(k, Some(v))]), durability, result)
+                self.commit(vec![Op::Put(k, v)], durability, result)
             }
             3 => {
                 let k = key(input.below(KEYS));
@@ -186,41 +198,37 @@ impl Run {
                 let mut batch = WriteBatch::new();
                 batch.delete(&k);
                 let result = self.db().write_with(batch, durability);
-                self.commit(Writes::from([(k, None)]), durability, result)
+                self.commit(vec![Op::Delete(k)], durability, result)
             }
             4 => {
                 let lo = input.below(KEYS);
                 let hi = lo + input.below(12);
                 let (lo, hi) = (key(lo), key(hi));
                 let durability = Self::durability(input);
-                let writes: Writes = self
-                    .current
-                    .range(lo.clone()..hi.clone())
-                    .map(|(k, _)| (k.clone(), None))
-                    .collect();
                 let mut batch = WriteBatch::new();
                 batch.delete_range(lo.as_slice()..hi.as_slice());
                 let result = self.db().write_with(batch, durability);
-                self.commit(writes, durability, result)
+                let range = (Bound::Included(lo), Bound::Excluded(hi));
+                self.commit(vec![Op::DeleteRange(range)], durability, result)
             }
             5 | 6 => self.transaction(input),
             7 => {
                 let durability = Self::durability(input);
                 let mut batch = WriteBatch::new();
-                let mut writes = Writes::new();
+                let mut ops = Vec::new();
                 for _ in 0..=input.below(6) {
                     let k = key(input.below(KEYS));
                     if input.bool() {
                         let v = self.value(input, &k);
                         batch.put(&k, &v);
-                        writes.insert(k, Some(v));
+                        ops.push(Op::Put(k, v));
                     } else {
                         batch.delete(&k);
-                        writes.insert(k, None);
+                        ops.push(Op::Delete(k));
                     }
                 }
                 let result = self.db().write_with(batch, durability);
-                self.commit(writes, durability, result)
+                self.commit(ops, durability, result)
             }
             8 => {
                 if self.snapshots.len() >= 4 {
@@ -264,35 +272,36 @@ impl Run {
         let mut tx = self
             .db()
             .begin_with(TxnOptions::default().durability(durability));
-        let mut writes = Writes::new();
+        // What the transaction sees: its snapshot plus its own writes.
+        let mut view = self.current.clone();
+        let mut ops = Vec::new();
         for _ in 0..=input.below(5) {
             let k = key(input.below(KEYS));
-            match input.u8() % 3 {
+            let op = match input.u8() % 3 {
                 0 => {
                     tx.delete(&k)?;
-                    writes.insert(k, None);
+                    Op::Delete(k)
                 }
                 1 => {
                     let seen = tx.get(&k)?;
-                    let expected = match writes.get(&k) {
-                        Some(w) => w.clone(),
-                        None => self.current.get(&k).cloned(),
-                    };
-                    assert_eq!(seen.map(|v| v.to_vec()), expected, "txn read");
+                    assert_eq!(seen.map(|v| v.to_vec()).as_ref(), view.get(&k), "txn read");
+                    continue;
                 }
                 _ => {
                     let v = self.value(input, &k);
                     tx.put(&k, &v)?;
-                    writes.insert(k, Some(v));
+                    Op::Put(k, v)
                 }
-            }
+            };
+            apply(&mut view, std::slice::from_ref(&op));
+            ops.push(op);
         }
         if input.u8().is_multiple_of(8) {
             tx.rollback();
             return Ok(());
         }
         let result = tx.commit();
-        self.commit(writes, durability, result)
+        self.commit(ops, durability, result)
     }
 
     fn check_snapshot(&mut self, input: &mut Input<'_>) -> tierdb::Result<()> {
@@ -310,7 +319,7 @@ impl Run {
             got == *expected,
             "snapshot at seq {} differs on {:?}",
             snapshot.seq(),
-            differing_keys(expected, &got, 3)
+            diff_keys(expected, &got)
         );
         Ok(())
     }
@@ -367,22 +376,13 @@ impl Run {
         self.db().close()?;
         self.db = None;
         self.db = Some(Db::open("db", options(&self.sim, self.mode)).expect("reopen after close"));
-        let got = self.dump();
+        let got = read_all(self.db()).unwrap_or_else(|e| panic!("after a clean close: {e}"));
         assert!(
             got == self.current,
             "after a clean close, keys differ: {:?}",
-            differing_keys(&self.current, &got, 3)
+            diff_keys(&self.current, &got)
         );
         Ok(())
-    }
-
-    fn dump(&self) -> Model {
-        let mut got = Model::new();
-        for item in self.db().range(..).expect("range after recovery") {
-            let (k, v) = item.expect("scan after recovery");
-            got.insert(k.to_vec(), v.to_vec());
-        }
-        got
     }
 
     /// Power loss (unless one happened already), reopen with faults
@@ -402,17 +402,12 @@ impl Run {
             Ok(db) => db,
             Err(e) => panic!("reopen after a crash failed: {e}"),
         });
-        let seq = self.db().snapshot().seq();
-        let expected = self.history.state_at(seq).unwrap_or_else(|e| panic!("{e}"));
-        let got = self.dump();
-        assert!(
-            got == expected,
-            "recovered state at seq {seq} is not the prefix; keys differ: {:?}",
-            differing_keys(&expected, &got, 3)
-        );
-        let backward = self.db().range(..).expect("range").rev().count();
-        assert_eq!(backward, got.len(), "reverse scan disagrees");
-        self.history.truncate(seq);
-        self.current = expected;
+        // The recovered contents must be a prefix holding every `Sync`
+        // commit, read the same both ways; it becomes the history's base.
+        let db = self.db.as_ref().expect("reopened");
+        if let Err(e) = self.history.check_recovered(db) {
+            panic!("after a crash: {e}");
+        }
+        self.current = self.history.current();
     }
 }

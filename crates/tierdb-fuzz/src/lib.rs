@@ -20,7 +20,7 @@
 //! filter, footer, properties block, range-deletion block, whole table), `manifests` (LSM
 //! manifest, database manifest), `commit_record`, and `crash_recovery`
 //! (operation sequences with crashes and faults on `SimVfs`, checked
-//! against `tierdb-model`). tierdb persists no options file: every option
+//! against `tierdb_sim::History`, the simulation's model). tierdb persists no options file: every option
 //! is given to `Db::open` again; what must persist (page size, tiers,
 //! partition bounds) is in the manifest.
 #![forbid(unsafe_code)]

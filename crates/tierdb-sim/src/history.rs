@@ -44,6 +44,16 @@ impl History {
         }
     }
 
+    /// Records a commit that wrote nothing and so took no sequence of its
+    /// own, reporting `seq` (the last commit's, or a read-only
+    /// transaction's snapshot's). Not a commit of the history, but if it
+    /// asked for `Sync`, everything up to `seq` must now survive a crash.
+    pub fn acked_empty(&mut self, seq: u64, durability: Durability) {
+        if durability == Durability::Sync {
+            self.durable = self.durable.max(seq);
+        }
+    }
+
     /// Records a commit that returned an error other than a conflict: it
     /// may have taken the next sequence and reached the log.
     pub fn failed(&mut self, ops: Vec<Op>) {

@@ -590,6 +590,8 @@ impl Run {
             } else {
                 self.recent.clear();
             }
+        } else {
+            self.history.acked_empty(info.seq, durability);
         }
         Ok(Outcome::Ok)
     }
