@@ -132,3 +132,32 @@ impl History {
         Ok(seq)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(k: &str, v: &str) -> Vec<Op> {
+        vec![Op::Put(k.as_bytes().to_vec(), v.as_bytes().to_vec())]
+    }
+
+    #[test]
+    fn prefixes_lost_syncs_empty_syncs_and_the_failed_commit() {
+        let mut h = History::new();
+        h.acked(1, put("a", "1"), Durability::Buffered);
+        h.acked(2, put("a", "2"), Durability::Sync);
+        h.acked(3, put("b", "3"), Durability::Buffered);
+        assert!(h.state_at(1).unwrap_err().contains("lost durable"));
+        assert_eq!(h.state_at(2).unwrap().len(), 1);
+        // A Sync commit that wrote nothing and reported seq 3 makes 3
+        // durable; a Buffered one promises nothing.
+        h.acked_empty(3, Durability::Buffered);
+        assert!(h.state_at(2).is_ok());
+        h.acked_empty(3, Durability::Sync);
+        assert!(h.state_at(2).unwrap_err().contains("lost durable commit 3"));
+        assert_eq!(h.last_acked(), 3, "an empty commit is not a commit");
+        h.failed(put("c", "4"));
+        assert_eq!(h.state_at(4).unwrap().len(), 3);
+        assert!(h.state_at(5).is_err());
+    }
+}
