@@ -84,8 +84,10 @@
 //! To enumerate crash states rather than sample them:
 //! [`SimVfs::halt_after_ops`] stops the disk at an operation without
 //! crashing it, [`SimVfs::pending_ops`] lists what a crash may keep or drop,
-//! [`SimVfs::fork`] copies the disk, and [`SimVfs::crash_keeping`] crashes
-//! keeping exactly the chosen pending operations (module `pending`).
+//! [`SimVfs::fork`] copies the disk, [`SimVfs::crash_keeping`] crashes
+//! keeping exactly the chosen pending operations, and
+//! [`SimVfs::crash_keeping_torn`] does so with one write torn: only its
+//! first n bytes (whole sectors, say) survive (module `pending`).
 //!
 //! # Faults
 //!

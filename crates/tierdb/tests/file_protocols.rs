@@ -19,6 +19,16 @@
 //! (default 128; every subset is tried while 2^pending <= N, so 1024 is
 //! exhaustive up to 10 unsynced operations). `TIERDB_PROTOCOL=name` runs one
 //! protocol.
+//!
+//! Torn writes (see the section at the end): a power loss in the middle of
+//! a write may leave only a prefix of it on disk, in whole sectors. For each
+//! halt, every unsynced write that spans a sector boundary is torn there —
+//! at up to `TIERDB_PROTOCOL_TEARS` boundaries per write (default 2: the
+//! first and the last; 0 = every one) — with the other unsynced operations
+//! all dropped, all kept, or kept up to the torn one in the order
+//! `pending_ops` lists them (`TIERDB_PROTOCOL_TORN_SUBSETS=N` adds the
+//! subsets of them that `TIERDB_PROTOCOL_SUBSETS=N` would try); the same
+//! checks must hold.
 
 mod common;
 
@@ -28,7 +38,7 @@ use std::sync::Arc;
 use common::{Model, sim_options, value_for};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tierdb::{Db, Options, PendingOp, Result, SimVfs, Tier, WriteBatch};
+use tierdb::{Db, Options, PendingKind, PendingOp, Result, SimVfs, Tier, WriteBatch};
 
 type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 /// A layout as the partitions' start keys and tiers.
@@ -543,4 +553,140 @@ fn subsets_are_exhaustive_when_few_and_sampled_otherwise() {
     assert_eq!(sampled.len(), 64);
     assert!(sampled.contains(&vec![false; 20]) && sampled.contains(&vec![true; 20]));
     assert_eq!(sampled, subsets(20, 64, 1), "deterministic");
+}
+
+// ---------------------------------------------------------------------
+// Torn writes: a crash in the middle of a write keeps a prefix of it.
+// ---------------------------------------------------------------------
+
+/// The disk's unit of atomic writes: a torn write keeps a prefix that ends
+/// at a sector boundary of the file.
+const SECTOR: u64 = 512;
+
+/// How many bytes a tear may leave of a write of `len` bytes at `offset`:
+/// one per sector boundary strictly inside it; at most `most` of them (the
+/// first and the last, then evenly between), all if `most` is 0.
+fn tear_points(offset: u64, len: u64, most: usize) -> Vec<u64> {
+    let first = (offset / SECTOR + 1) * SECTOR;
+    let all: Vec<u64> = (first..offset + len)
+        .step_by(SECTOR as usize)
+        .map(|boundary| boundary - offset)
+        .collect();
+    if most == 0 || all.len() <= most {
+        return all;
+    }
+    if most == 1 {
+        return vec![all[0]];
+    }
+    let last = all.len() - 1;
+    let mut picked: Vec<u64> = (0..most).map(|i| all[i * last / (most - 1)]).collect();
+    picked.dedup();
+    picked
+}
+
+/// What else survives next to torn write `torn` of `pending` operations:
+/// nothing, everything, or what `pending_ops` lists before it; and, if
+/// `limit` asks for more, the subsets `subsets` picks (`seed`).
+fn torn_keeps(pending: usize, torn: usize, limit: usize, seed: u64) -> Vec<Vec<bool>> {
+    let mut keeps = vec![
+        vec![false; pending],
+        vec![true; pending],
+        (0..pending).map(|i| i < torn).collect(),
+    ];
+    if limit > keeps.len() {
+        keeps.extend(subsets(pending, limit, seed));
+    }
+    // The torn write's own entry does not matter: one state per choice of
+    // the others.
+    for keep in &mut keeps {
+        keep[torn] = false;
+    }
+    keeps.sort();
+    keeps.dedup();
+    keeps
+}
+
+#[test]
+fn every_torn_unsynced_write_recovers() {
+    let most = env_number("TIERDB_PROTOCOL_TEARS", 2);
+    let limit = env_number("TIERDB_PROTOCOL_TORN_SUBSETS", 3);
+    let only = std::env::var("TIERDB_PROTOCOL").ok();
+    let mut failures = Vec::new();
+    for p in PROTOCOLS
+        .iter()
+        .filter(|p| only.as_deref().is_none_or(|o| o == p.name))
+    {
+        let (_, complete, ops, result) = run_scenario(p, None);
+        result.unwrap_or_else(|e| panic!("{}: the scenario fails without a crash: {e}", p.name));
+        let (mut states, mut torn_writes) = (0, 0);
+        for n in 0..ops {
+            let (sim, run, _, _) = run_scenario(p, Some(n));
+            let pending = sim.pending_ops();
+            for (w, op) in pending.iter().enumerate() {
+                let PendingKind::Write { offset, len } = op.kind else {
+                    continue;
+                };
+                let tears = tear_points(offset, len, most);
+                torn_writes += u64::from(!tears.is_empty());
+                for bytes in tears {
+                    for keep in torn_keeps(pending.len(), w, limit, n) {
+                        let fork = Arc::new(sim.fork());
+                        fork.crash_keeping_torn(&keep, w, bytes);
+                        states += 1;
+                        if let Err(e) = check_recovery(p, &fork, &run, &complete.shapes) {
+                            failures.push(format!(
+                                "{}: halted after operation {n} of {ops}, write {w} ({:?} at \
+                                 {offset}) torn after {bytes} of its {len} bytes: {e}\n\
+                                 the other unsynced operations:\n{}",
+                                p.name,
+                                op.path,
+                                describe(&pending, &keep)
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        println!(
+            "{}: {ops} crash points, {torn_writes} unsynced writes spanning a sector boundary, \
+             {states} torn crash states checked",
+            p.name
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} torn crash states failed; first:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn tears_fall_on_sector_boundaries_inside_the_write() {
+    assert_eq!(
+        tear_points(0, 512, 0),
+        Vec::<u64>::new(),
+        "one whole sector"
+    );
+    assert_eq!(tear_points(500, 20, 0), vec![12]);
+    assert_eq!(tear_points(0, 2048, 0), vec![512, 1024, 1536]);
+    assert_eq!(tear_points(0, 2048, 2), vec![512, 1536]);
+    assert_eq!(tear_points(100, 4000, 3), vec![412, 1948, 3996]);
+    assert_eq!(torn_keeps(3, 1, 3, 0).len(), 3);
+    assert_eq!(
+        torn_keeps(1, 0, 3, 0).len(),
+        1,
+        "only the torn write is pending"
+    );
+    assert_eq!(torn_keeps(4, 2, 0, 0).len(), 3);
+    assert_eq!(
+        torn_keeps(4, 2, 16, 0).len(),
+        8,
+        "every subset of the other three"
+    );
 }

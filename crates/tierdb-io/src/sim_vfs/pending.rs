@@ -6,7 +6,9 @@
 //! This is how the file-protocol enumeration works: run a protocol, halt it
 //! after its n-th mutating operation, and recover from every combination of
 //! what was not yet synced, instead of the one the seeded RNG of
-//! [`SimVfs::crash`] would pick.
+//! [`SimVfs::crash`] would pick — and, with [`SimVfs::crash_keeping_torn`],
+//! from a write the power cut in the middle, of which only a prefix (whole
+//! sectors, say) reached the disk.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -14,7 +16,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{Change, DirOp, Inode, InodeId, SimVfs, State};
+use super::{Change, DirOp, Inode, InodeId, SimVfs, State, write_into};
 
 /// One operation not yet made durable, which a crash may keep or drop.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,7 +78,26 @@ impl SimVfs {
     /// nothing is torn. Otherwise as [`SimVfs::crash`]: old handles and
     /// locks die, and the seeded RNG is not consulted.
     pub fn crash_keeping(&self, keep: &[bool]) {
-        self.state.lock().crash_keeping(keep);
+        self.state.lock().crash_keeping(keep, None);
+    }
+
+    /// As [`SimVfs::crash_keeping`], but pending operation `torn` (an
+    /// index into [`SimVfs::pending_ops`], which must be a write) is torn:
+    /// only its first `bytes` bytes survive (whatever `keep[torn]` says), as
+    /// when the power fails while the disk is writing it. A test picks
+    /// `bytes` at the disk's atomic unit (512-byte sectors: the prefix ends
+    /// at a sector boundary of the file).
+    ///
+    /// # Panics
+    /// If operation `torn` is not a write of more than `bytes` bytes.
+    pub fn crash_keeping_torn(&self, keep: &[bool], torn: usize, bytes: u64) {
+        let ops = self.pending_ops();
+        assert!(
+            matches!(ops.get(torn), Some(PendingOp { kind: PendingKind::Write { len, .. }, .. }) if *len > bytes),
+            "pending operation {torn} is not a write longer than {bytes} bytes: {:?}",
+            ops.get(torn)
+        );
+        self.state.lock().crash_keeping(keep, Some((torn, bytes)));
     }
 
     /// As [`SimVfs::crash_after_ops`], but the operation after the next `n`
@@ -183,8 +204,19 @@ impl State {
         self.halted = true;
     }
 
-    fn crash_keeping(&mut self, keep: &[bool]) {
-        let mut keep = keep.iter().copied().chain(std::iter::repeat(false));
+    /// `torn`: the index among the pending operations of a write of which
+    /// only a prefix of that many bytes survives.
+    fn crash_keeping(&mut self, keep: &[bool], torn: Option<(usize, u64)>) {
+        let mut keep = keep
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(false))
+            .enumerate()
+            .map(|(i, kept)| match torn {
+                Some((at, bytes)) if at == i => Kept::Prefix(bytes),
+                _ if kept => Kept::Whole,
+                _ => Kept::Nothing,
+            });
         let order = self.pending_inodes();
         self.cut_power();
         self.crashes += 1;
@@ -193,17 +225,17 @@ impl State {
 
         let mut names = std::mem::take(&mut self.durable_names);
         for op in std::mem::take(&mut self.dir_log) {
-            if keep.next() == Some(true) {
+            if keep.next() == Some(Kept::Whole) {
                 op.apply(&mut names);
             }
         }
         self.names.clone_from(&names);
         self.durable_names = names;
 
-        let mut choices: BTreeMap<InodeId, Vec<bool>> = BTreeMap::new();
+        let mut choices: BTreeMap<InodeId, Vec<Kept>> = BTreeMap::new();
         for id in order {
             if let Some(inode) = self.inodes.get(&id) {
-                let kept = inode.pending.iter().map(|_| keep.next() == Some(true));
+                let kept = inode.pending.iter().filter_map(|_| keep.next());
                 choices.insert(id, kept.collect());
             }
         }
@@ -215,12 +247,27 @@ impl State {
     }
 }
 
+/// What a chosen crash keeps of one pending operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kept {
+    Nothing,
+    Whole,
+    /// The first that many bytes of a write.
+    Prefix(u64),
+}
+
 impl Inode {
     /// Power loss keeping exactly the pending changes marked in `keep`.
-    fn settle_keeping(&mut self, keep: &[bool]) {
+    fn settle_keeping(&mut self, keep: &[Kept]) {
         for (change, kept) in std::mem::take(&mut self.pending).iter().zip(keep) {
-            if *kept {
-                change.apply(&mut self.durable);
+            match (kept, change) {
+                (Kept::Nothing, _) => {}
+                (Kept::Whole, _) => change.apply(&mut self.durable),
+                (Kept::Prefix(bytes), Change::Write { offset, data }) => {
+                    let prefix = &data[..data.len().min(*bytes as usize)];
+                    write_into(&mut self.durable, *offset, prefix);
+                }
+                (Kept::Prefix(_), Change::SetLen(_)) => {}
             }
         }
         self.current.clone_from(&self.durable);
@@ -311,6 +358,36 @@ mod tests {
             .map(|m| outcome(&[false, false, m & 1 != 0, m & 2 != 0]).0)
             .collect();
         assert_eq!(states.len(), 4);
+    }
+
+    #[test]
+    fn crash_keeping_torn_keeps_a_prefix_of_one_write() {
+        let torn = |keep: &[bool], at: usize, bytes: u64| {
+            let vfs = setup();
+            vfs.crash_keeping_torn(keep, at, bytes);
+            assert!(vfs.pending_ops().is_empty());
+            (
+                vfs.file_contents(&p("/d/a")).unwrap(),
+                vfs.file_contents(&p("/d/c")),
+            )
+        };
+        // "XY" at 0 torn after one byte, nothing else kept.
+        assert_eq!(torn(&[], 2, 1), (b"Xase".to_vec(), None));
+        // The same whatever keep says about the torn write itself.
+        assert_eq!(torn(&[false, false, true], 2, 1).0, b"Xase");
+        // Everything kept but the new file's write, torn after 2 bytes.
+        assert_eq!(
+            torn(&[true; 5], 4, 2),
+            (b"XYsZ".to_vec(), Some(b"ne".to_vec()))
+        );
+        // A torn write that keeps nothing: as if dropped.
+        assert_eq!(torn(&[true; 5], 4, 0).1, Some(Vec::new()));
+    }
+
+    #[test]
+    #[should_panic(expected = "not a write longer than")]
+    fn crash_keeping_torn_refuses_what_is_not_a_longer_write() {
+        setup().crash_keeping_torn(&[], 0, 1);
     }
 
     #[test]
