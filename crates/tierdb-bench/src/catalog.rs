@@ -100,25 +100,38 @@ pub fn run(cli: &Cli, kind: EngineKind, n: u64, out: &mut Output) -> Result<()> 
     let engine = kind.open(&dir, &cfg)?;
     live_phases(cli, engine.as_ref(), n, &mut rec)?;
 
-    // Close, then reopen, timed up to the first read answered.
     engine.close()?;
-    let start = PhaseStart::now();
-    let (engine, took) = timed_reopen(kind, &dir, cli, n)?;
-    engine.close()?;
-    rec.record(
-        "reopen-clean",
-        "opens",
-        1,
-        &start,
-        &single(took),
-        Duration::ZERO,
-    )?;
+    reopens(cli, kind, &dir, n, &mut rec)?;
+    if !cli.keep {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    Ok(())
+}
 
+/// Reopen after a clean close, then after a kill, each timed up to the
+/// first read answered (those of them `--phases` selects).
+fn reopens(cli: &Cli, kind: EngineKind, dir: &Path, n: u64, rec: &mut Recorder) -> Result<()> {
+    if cli.runs("reopen-clean") {
+        let start = PhaseStart::now();
+        let (engine, took) = timed_reopen(kind, dir, cli, n)?;
+        engine.close()?;
+        rec.record(
+            "reopen-clean",
+            "opens",
+            1,
+            &start,
+            &single(took),
+            Duration::ZERO,
+        )?;
+    }
+    if !cli.runs("reopen-kill") {
+        return Ok(());
+    }
     // A child process reopens the store, updates it and is killed
     // (SIGKILL); the reopen after that is timed the same way.
-    kill_child_at_work(cli, kind, &dir, n)?;
+    kill_child_at_work(cli, kind, dir, n)?;
     let start = PhaseStart::now();
-    let (engine, took) = timed_reopen(kind, &dir, cli, n)?;
+    let (engine, took) = timed_reopen(kind, dir, cli, n)?;
     rec.record(
         "reopen-kill",
         "opens",
@@ -128,9 +141,6 @@ pub fn run(cli: &Cli, kind: EngineKind, n: u64, out: &mut Output) -> Result<()> 
         Duration::ZERO,
     )?;
     engine.close()?;
-    if !cli.keep {
-        std::fs::remove_dir_all(&dir)?;
-    }
     Ok(())
 }
 
@@ -173,6 +183,9 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
     // then `--threads` (group commit).
     let stop = cli.stop();
     for (phase, threads) in [("sync-1", 1), ("sync-n", cli.threads)] {
+        if !cli.runs(phase) {
+            continue;
+        }
         let start = PhaseStart::now();
         let o = runner::run(phase, threads, stop, cli.seed + 1, |_, _, rng| {
             let (k, v) = stock(rng.random_range(0..n), rng);
@@ -183,84 +196,92 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
     }
 
     // Batched, non-durable product updates (a price feed).
-    let start = PhaseStart::now();
-    let batch = cli.batch.max(1);
-    let o = runner::run(
-        "batched",
-        1,
-        stop_batches(stop, batch),
-        cli.seed + 2,
-        |_, _, rng| {
-            let pairs: Vec<Pair> = (0..batch)
-                .map(|_| product(cli, &src, rng.random_range(0..n), rng))
-                .collect();
-            db.write_batch(&pairs, false)?;
-            Ok(bytes(&pairs))
-        },
-    )?;
-    rec.record(
-        "batched",
-        "updates",
-        batch as u64,
-        &start,
-        &o,
-        Duration::ZERO,
-    )?;
+    if cli.runs("batched") {
+        let start = PhaseStart::now();
+        let batch = cli.batch.max(1);
+        let o = runner::run(
+            "batched",
+            1,
+            stop_batches(stop, batch),
+            cli.seed + 2,
+            |_, _, rng| {
+                let pairs: Vec<Pair> = (0..batch)
+                    .map(|_| product(cli, &src, rng.random_range(0..n), rng))
+                    .collect();
+                db.write_batch(&pairs, false)?;
+                Ok(bytes(&pairs))
+            },
+        )?;
+        rec.record(
+            "batched",
+            "updates",
+            batch as u64,
+            &start,
+            &o,
+            Duration::ZERO,
+        )?;
+    }
 
     // Zipfian point reads of products.
     let chooser = KeyChooser::new(cli.dist, n);
-    let start = PhaseStart::now();
-    let o = runner::run(
-        "point-reads",
-        cli.threads,
-        stop,
-        cli.seed + 3,
-        |_, _, rng| {
-            let id = chooser.next(rng);
-            match db.get(&product_key(id))? {
-                Some(_) => Ok(0),
-                None => Err(format!("product {id} is missing").into()),
-            }
-        },
-    )?;
-    rec.record("point-reads", "reads", 1, &start, &o, Duration::ZERO)?;
+    if cli.runs("point-reads") {
+        let start = PhaseStart::now();
+        let o = runner::run(
+            "point-reads",
+            cli.threads,
+            stop,
+            cli.seed + 3,
+            |_, _, rng| {
+                let id = chooser.next(rng);
+                match db.get(&product_key(id))? {
+                    Some(_) => Ok(0),
+                    None => Err(format!("product {id} is missing").into()),
+                }
+            },
+        )?;
+        rec.record("point-reads", "reads", 1, &start, &o, Duration::ZERO)?;
+    }
 
     // Category range scans: `--scan-len` products of a category, from a
     // random product on.
-    let start = PhaseStart::now();
-    let o = runner::run("scans", cli.threads, stop, cli.seed + 4, |_, _, rng| {
-        let cat = rng.random_range(0..CATEGORIES.min(n));
-        let from = if rng.random_bool(0.5) {
-            keys::category_start(cat)
-        } else {
-            product_key(cat + CATEGORIES * rng.random_range(0..(n / CATEGORIES).max(1)))
-        };
-        let got = db.scan(&from, cli.scan_len)?;
-        if got == 0 {
-            return Err(
-                format!("scan from {} found nothing", String::from_utf8_lossy(&from)).into(),
-            );
-        }
-        Ok(0)
-    })?;
-    rec.record("scans", "scans", 1, &start, &o, Duration::ZERO)?;
+    if cli.runs("scans") {
+        let start = PhaseStart::now();
+        let o = runner::run("scans", cli.threads, stop, cli.seed + 4, |_, _, rng| {
+            let cat = rng.random_range(0..CATEGORIES.min(n));
+            let from = if rng.random_bool(0.5) {
+                keys::category_start(cat)
+            } else {
+                product_key(cat + CATEGORIES * rng.random_range(0..(n / CATEGORIES).max(1)))
+            };
+            let got = db.scan(&from, cli.scan_len)?;
+            if got == 0 {
+                return Err(
+                    format!("scan from {} found nothing", String::from_utf8_lossy(&from)).into(),
+                );
+            }
+            Ok(0)
+        })?;
+        rec.record("scans", "scans", 1, &start, &o, Duration::ZERO)?;
+    }
 
     // 90/10 read/update mix.
-    let durable = cli.durable();
-    let start = PhaseStart::now();
-    let o = runner::run("mix-90-10", cli.threads, stop, cli.seed + 5, |_, _, rng| {
-        let id = chooser.next(rng);
-        if rng.random_range(0..10) == 0 {
-            let (k, v) = product(cli, &src, id, rng);
-            db.put(&k, &v, durable)?;
-            Ok((k.len() + v.len()) as u64)
-        } else if db.get(&product_key(id))?.is_none() {
-            Err(format!("product {id} is missing").into())
-        } else {
-            Ok(0)
-        }
-    })?;
-    rec.record("mix-90-10", "ops", 1, &start, &o, Duration::ZERO)?;
+    if cli.runs("mix-90-10") {
+        let durable = cli.durable();
+        let start = PhaseStart::now();
+        let o = runner::run("mix-90-10", cli.threads, stop, cli.seed + 5, |_, _, rng| {
+            let id = chooser.next(rng);
+            if rng.random_range(0..10) == 0 {
+                let (k, v) = product(cli, &src, id, rng);
+                db.put(&k, &v, durable)?;
+                Ok((k.len() + v.len()) as u64)
+            } else if db.get(&product_key(id))?.is_none() {
+                Err(format!("product {id} is missing").into())
+            } else {
+                Ok(0)
+            }
+        })?;
+        rec.record("mix-90-10", "ops", 1, &start, &o, Duration::ZERO)?;
+    }
     Ok(())
 }
 

@@ -122,6 +122,12 @@ pub struct Cli {
     /// Keep the stores.
     #[arg(long)]
     pub keep: bool,
+    /// Catalog only: run just these phases (comma list of load, sync-1,
+    /// sync-n, batched, point-reads, scans, mix-90-10, reopen-clean,
+    /// reopen-kill; the load always runs, as the others need its data).
+    /// Default: all.
+    #[arg(long, value_delimiter = ',', value_parser = parse_phase)]
+    pub phases: Vec<String>,
     /// JSON lines output; the SVG charts go beside it.
     #[arg(long, default_value = "bench-results/results.jsonl")]
     pub out: PathBuf,
@@ -138,6 +144,30 @@ pub struct Cli {
     /// Internal (kill-child): the engine whose store `--dir` is.
     #[arg(long, hide = true)]
     pub child_engine: Option<EngineKind>,
+}
+
+/// The catalog's phases, in the order they run.
+pub const CATALOG_PHASES: [&str; 9] = [
+    "load",
+    "sync-1",
+    "sync-n",
+    "batched",
+    "point-reads",
+    "scans",
+    "mix-90-10",
+    "reopen-clean",
+    "reopen-kill",
+];
+
+fn parse_phase(s: &str) -> Result<String, String> {
+    if CATALOG_PHASES.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "unknown phase {s:?}; known: {}",
+            CATALOG_PHASES.join(", ")
+        ))
+    }
 }
 
 fn parse_split(s: &str) -> Result<(String, tierdb::Tier), String> {
@@ -170,6 +200,11 @@ impl Cli {
             Some(ops) => Stop::Ops(ops),
             None => Stop::Time(Duration::from_secs_f64(self.duration)),
         }
+    }
+
+    /// Whether `--phases` selects `phase` (every phase when it is empty).
+    pub fn runs(&self, phase: &str) -> bool {
+        self.phases.is_empty() || self.phases.iter().any(|p| p == phase)
     }
 
     pub fn durable(&self) -> bool {
