@@ -20,6 +20,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use tierdb_io::{Error, Result};
 use tierdb_tier::Seq;
@@ -154,7 +155,7 @@ impl NodeWriter<'_> {
         let extent = self.alloc(image.page_count);
         let checksum = image.seal(extent.start, self.layout.page_size);
         self.store.write_pages(extent.start, &image.bytes)?;
-        let decoded = self.decode_written(&image, extent.start)?;
+        let decoded = self.decode_written(image, extent.start)?;
         runs.push(extent);
         let disk = DiskRef {
             page: extent.start,
@@ -231,10 +232,13 @@ impl NodeWriter<'_> {
 
     /// Decodes what was just written: the node the cache will hold, and a
     /// check that the encoding round-trips.
-    fn decode_written(&self, image: &Image, page: u64) -> Result<Node> {
-        let (first, tail) = image.bytes.split_at(self.layout.page_size);
-        let header = parse_header(first).map_err(|r| self.bug(r))?;
-        decode_node(self.layout, first, tail, &header)
+    /// Takes the image's bytes: the decoded node's keys and values are
+    /// slices of them.
+    fn decode_written(&self, image: Image, page: u64) -> Result<Node> {
+        let mut first = Bytes::from(image.bytes);
+        let tail = first.split_off(self.layout.page_size.min(first.len()));
+        let header = parse_header(&first).map_err(|r| self.bug(r))?;
+        decode_node(self.layout, &first, &tail, &header)
             .map_err(|r| self.bug(format!("page {page}: {r}")))
     }
 

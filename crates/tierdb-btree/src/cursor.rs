@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tierdb_io::Result;
 
 use crate::mutate::HEIGHT_MAX;
-use crate::node::{Body, Child, Entry, Node};
+use crate::node::{Body, Child, Entry, Node, Value};
 use crate::read::too_deep;
 use crate::store::Store;
 use crate::view::ViewPin;
@@ -31,6 +31,9 @@ enum Direction {
 struct Cursor {
     stack: Vec<(Arc<Node>, usize)>,
     direction: Direction,
+    /// Whether `step` has yielded an entry (then the leaf frame on top
+    /// holds it, next to `index`).
+    yielded: bool,
 }
 
 impl Cursor {
@@ -42,8 +45,9 @@ impl Cursor {
         direction: Direction,
     ) -> Result<Self> {
         let mut cursor = Cursor {
-            stack: Vec::new(),
+            stack: Vec::with_capacity(4),
             direction,
+            yielded: false,
         };
         let mut node = store.resolve(root)?;
         loop {
@@ -52,7 +56,7 @@ impl Cursor {
             }
             let next = match &node.body {
                 Body::Leaf(leaf) => {
-                    let index = leaf_position(&leaf.entries, bound, direction);
+                    let index = leaf_position(&node, leaf.entries.len(), bound, direction);
                     cursor.stack.push((node, index));
                     return Ok(cursor);
                 }
@@ -60,7 +64,7 @@ impl Cursor {
                     let index = match bound {
                         Bound::Unbounded if direction == Direction::Forward => 0,
                         Bound::Unbounded => branch.children.len().saturating_sub(1),
-                        Bound::Included(key) | Bound::Excluded(key) => branch.child_index(key),
+                        Bound::Included(key) | Bound::Excluded(key) => node.child_index(key),
                     };
                     let child = branch.children.get(index).cloned();
                     (index, child)
@@ -87,6 +91,7 @@ impl Cursor {
                             .inspect(|_| *index -= 1),
                     };
                     if let Some(entry) = entry {
+                        self.yielded = true;
                         return Ok(Some(entry.clone()));
                     }
                     self.stack.pop();
@@ -111,6 +116,20 @@ impl Cursor {
             }
         }
         Ok(None)
+    }
+
+    /// The key of the entry `step` yielded last, if any (read in place: the
+    /// scan does not keep a copy per entry).
+    fn last_key(&self) -> Option<&Bytes> {
+        let (node, index) = self.stack.last().filter(|_| self.yielded)?;
+        let Body::Leaf(leaf) = &node.body else {
+            return None;
+        };
+        let at = match self.direction {
+            Direction::Forward => index.checked_sub(1)?,
+            Direction::Backward => *index,
+        };
+        leaf.entries.get(at).map(|e| &e.key)
     }
 
     /// Pushes the leftmost (forward) or rightmost (backward) path under `child`.
@@ -145,20 +164,21 @@ impl Cursor {
     }
 }
 
-fn leaf_position(entries: &[Entry], bound: Bound<&[u8]>, direction: Direction) -> usize {
-    match (direction, bound) {
-        (Direction::Forward, Bound::Unbounded) => 0,
-        (Direction::Forward, Bound::Included(k)) => entries.partition_point(|e| e.key.as_ref() < k),
-        (Direction::Forward, Bound::Excluded(k)) => {
-            entries.partition_point(|e| e.key.as_ref() <= k)
-        }
-        (Direction::Backward, Bound::Unbounded) => entries.len(),
-        (Direction::Backward, Bound::Included(k)) => {
-            entries.partition_point(|e| e.key.as_ref() <= k)
-        }
-        (Direction::Backward, Bound::Excluded(k)) => {
-            entries.partition_point(|e| e.key.as_ref() < k)
-        }
+/// Where a cursor starts in a leaf of `len` entries: the first entry inside
+/// `bound` forward, or one past the last entry inside it backward.
+fn leaf_position(leaf: &Node, len: usize, bound: Bound<&[u8]>, direction: Direction) -> usize {
+    let (key, included) = match bound {
+        Bound::Unbounded if direction == Direction::Forward => return 0,
+        Bound::Unbounded => return len,
+        Bound::Included(k) => (k, true),
+        Bound::Excluded(k) => (k, false),
+    };
+    match leaf.search(key) {
+        // The key itself is inside the bound: forward starts at it,
+        // backward just past it; outside, the other way round.
+        Ok(i) if included == (direction == Direction::Forward) => i,
+        Ok(i) => i + 1,
+        Err(i) => i,
     }
 }
 
@@ -179,8 +199,6 @@ pub(crate) struct RangeIter {
     upper: Bound<Bytes>,
     front: Option<Cursor>,
     back: Option<Cursor>,
-    last_front: Option<Bytes>,
-    last_back: Option<Bytes>,
     done: bool,
 }
 
@@ -201,8 +219,6 @@ impl RangeIter {
             upper,
             front: None,
             back: None,
-            last_front: None,
-            last_back: None,
             done: false,
         }
     }
@@ -228,7 +244,12 @@ impl RangeIter {
                     Bound::Excluded(u) => key >= u,
                     Bound::Unbounded => false,
                 };
-                past_bound || self.last_back.as_ref().is_some_and(|b| key >= b)
+                past_bound
+                    || self
+                        .back
+                        .as_ref()
+                        .and_then(Cursor::last_key)
+                        .is_some_and(|b| key >= b)
             }
             Direction::Backward => {
                 let past_bound = match &self.lower {
@@ -236,7 +257,12 @@ impl RangeIter {
                     Bound::Excluded(l) => key <= l,
                     Bound::Unbounded => false,
                 };
-                past_bound || self.last_front.as_ref().is_some_and(|f| key <= f)
+                past_bound
+                    || self
+                        .front
+                        .as_ref()
+                        .and_then(Cursor::last_key)
+                        .is_some_and(|f| key <= f)
             }
         }
     }
@@ -247,19 +273,16 @@ impl RangeIter {
         }
         let result = self.next_entry(direction).and_then(|entry| match entry {
             Some(entry) if !self.beyond(&entry.key, direction) => {
-                let value = self.store.value_bytes(&entry.value)?;
+                let value = match entry.value {
+                    Value::Inline(bytes) => bytes,
+                    Value::Overflow(run) => self.store.read_value(run)?,
+                };
                 Ok(Some((entry.key, value)))
             }
             _ => Ok(None),
         });
         match result {
-            Ok(Some((key, value))) => {
-                match direction {
-                    Direction::Forward => self.last_front = Some(key.clone()),
-                    Direction::Backward => self.last_back = Some(key.clone()),
-                }
-                Some(Ok((key, value)))
-            }
+            Ok(Some(item)) => Some(Ok(item)),
             Ok(None) => {
                 self.done = true;
                 None

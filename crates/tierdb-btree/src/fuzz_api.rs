@@ -42,7 +42,12 @@ pub fn decode_node(page_size: usize, image: &[u8]) -> Result<(PageNode, u64), St
     let first = image.get(..page_size).ok_or("short page")?;
     let header = parse_header(first)?;
     let tail = image.get(page_size..).unwrap_or_default();
-    let node = page_format::decode_node(layout, first, tail, &header)?;
+    let node = page_format::decode_node(
+        layout,
+        &Bytes::copy_from_slice(first),
+        &Bytes::copy_from_slice(tail),
+        &header,
+    )?;
     let node = match node.body {
         Body::Leaf(leaf) => PageNode::Leaf(
             leaf.entries

@@ -114,12 +114,14 @@ mod free_list;
 #[doc(hidden)]
 pub mod fuzz_api;
 mod header;
+mod key_heads;
 mod layout;
 mod mutate;
 mod node;
 mod open;
 mod options;
 mod overlay;
+mod pack;
 mod page_format;
 mod read;
 mod space;

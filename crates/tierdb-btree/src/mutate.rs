@@ -23,7 +23,8 @@ mod delete_range;
 
 use crate::layout::{Layout, PAGE_HEADER_BYTES};
 use crate::node::{Body, Branch, Child, Entry, Leaf, Node, Value};
-use crate::read::find_entry;
+use crate::pack::pack_leaf;
+use crate::read::find_value;
 use crate::space::PageRun;
 use crate::split::{Cut, join_bodies, split_body};
 use crate::store::Store;
@@ -43,6 +44,9 @@ pub(crate) struct Mutation<'a> {
     pub(crate) dirty_bytes: u64,
     /// The tree's height (1 = a single leaf).
     pub(crate) height: u32,
+    /// Recuts (splits, shares, joins) so far: a branch whose children were
+    /// recut has new separators, so its search index must go.
+    recuts: u64,
 }
 
 impl<'a> Mutation<'a> {
@@ -55,6 +59,7 @@ impl<'a> Mutation<'a> {
             entries_delta: 0,
             dirty_bytes: 0,
             height,
+            recuts: 0,
         }
     }
 
@@ -66,7 +71,7 @@ impl<'a> Mutation<'a> {
 
     /// Removes `key` if present.
     pub(crate) fn delete(&mut self, root: &mut Child, key: &[u8]) -> Result<()> {
-        if find_entry(self.store, root, key)?.is_none() {
+        if find_value(self.store, root, key, &mut 0)?.is_none() {
             return Ok(());
         }
         self.remove_from(root, key)?;
@@ -83,15 +88,19 @@ impl<'a> Mutation<'a> {
         value: Bytes,
         rightmost: bool,
     ) -> Result<bool> {
-        let node = self.materialize(child)?;
-        match &mut node.body {
+        // Most puts replace a value: the path keeps its search indexes
+        // unless this put adds a key or a split or share recuts a node.
+        let recuts = self.recuts;
+        let node = self.materialize_keeping_heads(child)?;
+        let found = node.search(&key);
+        let Node { body, heads, .. } = node;
+        let (appended, inserted) = match body {
             Body::Leaf(leaf) => {
                 let appended = rightmost && leaf.entries.last().is_none_or(|e| e.key < key);
-                self.upsert(leaf, key, value);
-                Ok(appended)
+                (appended, self.upsert(leaf, found, key, value))
             }
             Body::Branch(branch) => {
-                let index = branch.child_index(&key);
+                let index = found.map_or_else(|i| i, |i| i + 1);
                 let last = index + 1 == branch.children.len();
                 let next = branch
                     .children
@@ -103,19 +112,32 @@ impl<'a> Mutation<'a> {
                 } else {
                     self.split_if_overfull(branch, index)?;
                 }
-                Ok(appended)
+                (appended, false)
             }
+        };
+        if inserted || self.recuts != recuts {
+            heads.take();
         }
+        Ok(appended)
     }
 
-    fn upsert(&mut self, leaf: &mut Leaf, key: Bytes, value: Bytes) {
+    /// Sets `key` in `leaf`, where `found` is its search result; true if
+    /// it was not there (the keys changed).
+    fn upsert(
+        &mut self,
+        leaf: &mut Leaf,
+        found: std::result::Result<usize, usize>,
+        key: Bytes,
+        value: Bytes,
+    ) -> bool {
         if !self.layout.leaf_value_inline(key.len(), value.len() as u64) {
             self.dirty_bytes += value.len() as u64;
         }
-        match leaf.search(&key) {
+        let inserted = match found {
             Ok(index) => {
                 let old = std::mem::replace(&mut leaf.entries[index].value, Value::Inline(value));
                 self.free_value(&old);
+                false
             }
             Err(index) => {
                 leaf.entries.insert(
@@ -126,8 +148,11 @@ impl<'a> Mutation<'a> {
                     },
                 );
                 self.entries_delta += 1;
+                true
             }
-        }
+        };
+        pack_leaf(self.layout, leaf);
+        inserted
     }
 
     fn remove_from(&mut self, child: &mut Child, key: &[u8]) -> Result<()> {
@@ -164,8 +189,17 @@ impl<'a> Mutation<'a> {
     }
 
     /// Makes `child` an in-memory node this mutation may change, loading it
-    /// (and freeing its extent) if it is on disk.
+    /// (and freeing its extent) if it is on disk. Its search index is
+    /// cleared: the caller may change its keys.
     fn materialize<'c>(&mut self, child: &'c mut Child) -> Result<&'c mut Node> {
+        let node = self.materialize_keeping_heads(child)?;
+        node.heads.take();
+        Ok(node)
+    }
+
+    /// [`Self::materialize`], keeping the search index: the caller must
+    /// clear it if it changes the keys.
+    fn materialize_keeping_heads<'c>(&mut self, child: &'c mut Child) -> Result<&'c mut Node> {
         if let Child::Disk(disk) = *child {
             let node = self.store.load_node(disk)?;
             let count = node.origin.map_or(1, |o| o.page_count);
@@ -281,6 +315,7 @@ impl<'a> Mutation<'a> {
     /// cut into pieces that fit (one piece: a merge; two: a borrow or a
     /// share).
     fn recut(&mut self, branch: &mut Branch, first: usize, last: usize, cut: Cut) -> Result<()> {
+        self.recuts += 1;
         let mut bodies = Vec::with_capacity(last - first + 1);
         for child in branch
             .children

@@ -5,9 +5,11 @@
 //! copying (`Arc::make_mut` through [`Node::edit`]), so a node reachable from a
 //! read view or from a running checkpoint is never changed in place.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+
+use crate::key_heads::KeyHeads;
 
 /// Where a child node lives on disk: its first page and the crc32 of that
 /// page (the checksum tree: a parent vouches for its child's bytes).
@@ -110,12 +112,41 @@ pub(crate) struct Node {
     pub(crate) body: Body,
     /// Set on nodes decoded from a page; cleared by [`Node::edit`].
     pub(crate) origin: Option<Origin>,
+    /// Search index of the keys (see [`KeyHeads`]): built with nodes
+    /// decoded from a page, on the first search of other nodes. Whoever
+    /// changes the keys of a node must clear it (`mutate.rs` clears it on
+    /// every node it edits, except where a put only replaces a value or a
+    /// child pointer).
+    pub(crate) heads: OnceLock<KeyHeads>,
 }
 
 impl Node {
     /// A new in-memory node.
     pub(crate) fn new(body: Body) -> Self {
-        Node { body, origin: None }
+        Node {
+            body,
+            origin: None,
+            heads: OnceLock::new(),
+        }
+    }
+
+    /// A node decoded from the page at `origin`, with its search index.
+    pub(crate) fn decoded(body: Body, origin: Origin) -> Self {
+        let node = Node {
+            body,
+            origin: Some(origin),
+            heads: OnceLock::new(),
+        };
+        node.heads();
+        node
+    }
+
+    /// The search index of the keys, built on first use.
+    fn heads(&self) -> &KeyHeads {
+        self.heads.get_or_init(|| match &self.body {
+            Body::Leaf(leaf) => KeyHeads::new(leaf.entries.iter().map(|e| &e.key)),
+            Body::Branch(branch) => KeyHeads::new(branch.keys.iter()),
+        })
     }
 
     /// The root of an empty tree.
@@ -125,10 +156,29 @@ impl Node {
 
     /// Mutable access for path copying: clones the node if anyone else
     /// (a view, a checkpoint, the cache) holds it, and forgets its origin.
+    /// The caller clears `heads` if it changes the keys.
     pub(crate) fn edit(arc: &mut Arc<Node>) -> &mut Node {
         let node = Arc::make_mut(arc);
         node.origin = None;
         node
+    }
+
+    /// As a binary search over the leaf's keys or the branch's separators:
+    /// `Ok(index)` of `key`, or `Err(index)` where it would go.
+    pub(crate) fn search(&self, key: &[u8]) -> Result<usize, usize> {
+        let heads = self.heads();
+        match &self.body {
+            Body::Leaf(leaf) => heads.search(key, |i| &leaf.entries[i].key),
+            Body::Branch(branch) => heads.search(key, |i| &branch.keys[i]),
+        }
+    }
+
+    /// For a branch: the index of the child whose key range holds `key`.
+    pub(crate) fn child_index(&self, key: &[u8]) -> usize {
+        match self.search(key) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        }
     }
 
     /// The identity of a node within one tree version (its address, stable
@@ -178,6 +228,7 @@ mod tests {
                 page_count: 1,
                 checksum: 1,
             }),
+            heads: OnceLock::new(),
         });
         let b = a.clone();
         Node::edit(&mut a);

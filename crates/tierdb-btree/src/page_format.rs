@@ -15,6 +15,7 @@ use bytes::Bytes;
 use crate::codec::{DecodeResult, Reader, len_u32, put_u16, put_u32, put_u64, to_usize};
 use crate::layout::{Layout, PAGE_HEADER_BYTES, SLOT_BYTES};
 use crate::node::{Body, Branch, Child, DiskRef, Entry, Leaf, Node, Origin, RunRef, Value};
+use crate::pack::{pack_branch, pack_leaf};
 
 /// Page type of a leaf.
 pub(crate) const PAGE_TYPE_LEAF: u8 = 1;
@@ -259,10 +260,14 @@ pub(crate) fn encode_branch(
 }
 
 /// Decodes a verified node page (`first`) and its tail into a node.
+///
+/// Keys and inline values are packed into one buffer of their own (see
+/// `pack.rs`): the node shares one reference count, not the page's free
+/// space.
 pub(crate) fn decode_node(
     layout: Layout,
-    first: &[u8],
-    tail: &[u8],
+    first: &Bytes,
+    tail: &Bytes,
     header: &PageHeader,
 ) -> DecodeResult<Node> {
     if first.len() != layout.page_size {
@@ -287,8 +292,16 @@ pub(crate) fn decode_node(
         return Err(format!("cell count {} too large", header.count));
     }
     let body = match header.page_type {
-        PAGE_TYPE_LEAF => Body::Leaf(decode_leaf(first, tail, header.count)?),
-        PAGE_TYPE_BRANCH => Body::Branch(decode_branch(first, tail, header.count)?),
+        PAGE_TYPE_LEAF => {
+            let mut leaf = decode_leaf(first, tail, header.count)?;
+            pack_leaf(layout, &mut leaf);
+            Body::Leaf(leaf)
+        }
+        PAGE_TYPE_BRANCH => {
+            let mut branch = decode_branch(first, tail, header.count)?;
+            pack_branch(&mut branch);
+            Body::Branch(branch)
+        }
         other => return Err(format!("page type {other} is not a tree node")),
     };
     let origin = Origin {
@@ -296,10 +309,7 @@ pub(crate) fn decode_node(
         page_count: 1 + header.tail_pages,
         checksum: header.crc,
     };
-    Ok(Node {
-        body,
-        origin: Some(origin),
-    })
+    Ok(Node::decoded(body, origin))
 }
 
 fn cell_reader<'a>(first: &'a [u8], count: usize, index: usize) -> DecodeResult<Reader<'a>> {
@@ -313,10 +323,10 @@ fn cell_reader<'a>(first: &'a [u8], count: usize, index: usize) -> DecodeResult<
     Ok(Reader::at(first, offset))
 }
 
-fn read_key(r: &mut Reader<'_>, tail: &[u8], flags: u8) -> DecodeResult<Bytes> {
+fn read_key(r: &mut Reader<'_>, first: &Bytes, tail: &Bytes, flags: u8) -> DecodeResult<Bytes> {
     if flags & FLAG_KEY_IN_TAIL == 0 {
         let len = usize::from(r.u16()?);
-        return Ok(Bytes::copy_from_slice(r.bytes(len)?));
+        return Ok(first.slice_ref(r.bytes(len)?));
     }
     let len = to_usize(u64::from(r.u32()?))?;
     let offset = to_usize(u64::from(r.u32()?))?;
@@ -324,7 +334,7 @@ fn read_key(r: &mut Reader<'_>, tail: &[u8], flags: u8) -> DecodeResult<Bytes> {
     let key = tail
         .get(offset..end)
         .ok_or_else(|| format!("tail key {offset}..{end} past tail end"))?;
-    Ok(Bytes::copy_from_slice(key))
+    Ok(tail.slice_ref(key))
 }
 
 fn check_order(prev: Option<&Bytes>, key: &Bytes, index: usize) -> DecodeResult<()> {
@@ -334,7 +344,7 @@ fn check_order(prev: Option<&Bytes>, key: &Bytes, index: usize) -> DecodeResult<
     }
 }
 
-fn decode_leaf(first: &[u8], tail: &[u8], count: usize) -> DecodeResult<Leaf> {
+fn decode_leaf(first: &Bytes, tail: &Bytes, count: usize) -> DecodeResult<Leaf> {
     let mut entries: Vec<Entry> = Vec::with_capacity(count);
     for i in 0..count {
         let mut r = cell_reader(first, count, i)?;
@@ -342,11 +352,11 @@ fn decode_leaf(first: &[u8], tail: &[u8], count: usize) -> DecodeResult<Leaf> {
         if flags & !(FLAG_KEY_IN_TAIL | FLAG_VALUE_IN_RUN) != 0 {
             return Err(format!("leaf cell {i} has unknown flags {flags:#x}"));
         }
-        let key = read_key(&mut r, tail, flags)?;
+        let key = read_key(&mut r, first, tail, flags)?;
         check_order(entries.last().map(|e| &e.key), &key, i)?;
         let value = if flags & FLAG_VALUE_IN_RUN == 0 {
             let len = to_usize(u64::from(r.u32()?))?;
-            Value::Inline(Bytes::copy_from_slice(r.bytes(len)?))
+            Value::Inline(first.slice_ref(r.bytes(len)?))
         } else {
             let run = RunRef {
                 start_page: r.u64()?,
@@ -366,7 +376,7 @@ fn decode_leaf(first: &[u8], tail: &[u8], count: usize) -> DecodeResult<Leaf> {
     Ok(Leaf { entries })
 }
 
-fn decode_branch(first: &[u8], tail: &[u8], count: usize) -> DecodeResult<Branch> {
+fn decode_branch(first: &Bytes, tail: &Bytes, count: usize) -> DecodeResult<Branch> {
     if count == 0 {
         return Err("branch without children".to_string());
     }
@@ -391,7 +401,7 @@ fn decode_branch(first: &[u8], tail: &[u8], count: usize) -> DecodeResult<Branch
             return Err(format!("branch cell {i} points at page {}", child.page));
         }
         if !expected_no_key {
-            let key = read_key(&mut r, tail, flags)?;
+            let key = read_key(&mut r, first, tail, flags)?;
             check_order(branch.keys.last(), &key, i)?;
             branch.keys.push(key);
         }

@@ -1,6 +1,9 @@
 //! Point lookups: walk from a root to the leaf that may hold a key.
-
-use std::sync::Arc;
+//!
+//! The walk borrows in-memory nodes from their parents rather than cloning
+//! their `Arc`s: the upper levels are shared by every reader, and an atomic
+//! count on them per read is contention between cores. Only nodes loaded
+//! through the cache are held by an `Arc` of their own.
 
 use tierdb_io::Result;
 
@@ -8,48 +11,61 @@ use crate::mutate::{HEIGHT_MAX, internal};
 use crate::node::{Body, Child, Node, Value};
 use crate::store::Store;
 
-/// The leaf holding `key` and the entry's index in it, if present.
-pub(crate) fn find_entry(
-    store: &Store,
-    root: &Child,
-    key: &[u8],
-) -> Result<Option<(Arc<Node>, usize)>> {
-    find_entry_counted(store, root, key, &mut 0)
-}
-
-/// [`find_entry`], adding to `pages` the on-disk nodes it loaded (through
-/// the cache); nodes changed since the last checkpoint are in memory and
-/// not counted.
-fn find_entry_counted(
+/// The value of `key` in the tree at `root`, if present, with the on-disk
+/// nodes the walk loaded (through the cache) added to `pages`; nodes changed
+/// since the last checkpoint are in memory and not counted.
+pub(crate) fn find_value(
     store: &Store,
     root: &Child,
     key: &[u8],
     pages: &mut u64,
-) -> Result<Option<(Arc<Node>, usize)>> {
-    let resolve = |child: &Child, pages: &mut u64| {
-        *pages += u64::from(matches!(child, Child::Disk(_)));
-        store.resolve(child)
-    };
-    let mut node = resolve(root, pages)?;
-    for _ in 0..HEIGHT_MAX {
-        let next = match &node.body {
-            Body::Leaf(leaf) => {
-                return Ok(leaf
-                    .search(key)
-                    .ok()
-                    .map(|index| (Arc::clone(&node), index)));
-            }
-            Body::Branch(branch) => {
-                let child = branch
-                    .children
-                    .get(branch.child_index(key))
-                    .ok_or_else(|| internal(store, "child index"))?;
-                resolve(child, pages)?
-            }
-        };
-        node = next;
+) -> Result<Option<Value>> {
+    walk(store, root, key, pages, 0)
+}
+
+fn walk(
+    store: &Store,
+    child: &Child,
+    key: &[u8],
+    pages: &mut u64,
+    depth: u32,
+) -> Result<Option<Value>> {
+    match child {
+        Child::Mem(node) => find_in(store, node, key, pages, depth),
+        Child::Disk(disk) => {
+            *pages += 1;
+            let node = store.load_node(*disk)?;
+            find_in(store, &node, key, pages, depth)
+        }
     }
-    Err(too_deep(store))
+}
+
+/// [`find_value`] from `node`, which is `depth` levels below the root.
+pub(crate) fn find_in(
+    store: &Store,
+    node: &Node,
+    key: &[u8],
+    pages: &mut u64,
+    depth: u32,
+) -> Result<Option<Value>> {
+    match &node.body {
+        Body::Leaf(leaf) => match node.search(key) {
+            Ok(index) => leaf
+                .entries
+                .get(index)
+                .map(|entry| Some(entry.value.clone()))
+                .ok_or_else(|| internal(store, "entry index")),
+            Err(_) => Ok(None),
+        },
+        Body::Branch(_) if depth >= HEIGHT_MAX => Err(too_deep(store)),
+        Body::Branch(branch) => {
+            let child = branch
+                .children
+                .get(node.child_index(key))
+                .ok_or_else(|| internal(store, "child index"))?;
+            walk(store, child, key, pages, depth + 1)
+        }
+    }
 }
 
 /// The error for a path longer than any valid tree.
@@ -61,23 +77,23 @@ pub(crate) fn too_deep(store: &Store) -> tierdb_io::Error {
     )
 }
 
-/// The value of `key`, if present. Counted in the store's point-read
-/// figures: one get, plus the on-disk nodes on its path and the overflow
-/// value it read, if any.
-pub(crate) fn get(store: &Store, root: &Child, key: &[u8]) -> Result<Option<bytes::Bytes>> {
-    let mut pages = 0;
-    let result = match find_entry_counted(store, root, key, &mut pages)? {
+/// The value of `key` under the root node `root`, if present. Counted in
+/// the store's point-read figures: one get, plus the on-disk nodes on its
+/// path (`pages` already counts the root's, if it was loaded) and the
+/// overflow value it read, if any.
+pub(crate) fn get(
+    store: &Store,
+    root: &Node,
+    mut pages: u64,
+    key: &[u8],
+) -> Result<Option<bytes::Bytes>> {
+    let result = match find_in(store, root, key, &mut pages, 0)? {
         None => Ok(None),
-        Some((leaf, index)) => match &leaf.body {
-            Body::Leaf(l) => match l.entries.get(index) {
-                Some(entry) => {
-                    pages += u64::from(matches!(entry.value, Value::Overflow(_)));
-                    store.value_bytes(&entry.value).map(Some)
-                }
-                None => Err(internal(store, "entry index")),
-            },
-            Body::Branch(_) => Err(internal(store, "leaf expected")),
-        },
+        Some(Value::Inline(bytes)) => Ok(Some(bytes)),
+        Some(Value::Overflow(run)) => {
+            pages += 1;
+            store.read_value(run).map(Some)
+        }
     };
     store.count_get(pages);
     result

@@ -110,8 +110,10 @@ fn split_leaf(layout: Layout, mut entries: Vec<Entry>, cut: Cut) -> Vec<Piece> {
     let mut pieces = Vec::with_capacity(bounds.len());
     for range in bounds.iter().rev() {
         let part: Vec<Entry> = entries.drain(range.clone()).collect();
+        // A copy, not a slice: a leaf's keys share the leaf's buffer
+        // (`pack.rs`), which the branch would otherwise keep alive.
         let separator = (range.start > 0)
-            .then(|| part.first().map(|e| e.key.clone()))
+            .then(|| part.first().map(|e| Bytes::copy_from_slice(&e.key)))
             .flatten();
         pieces.push((separator, Body::Leaf(Leaf { entries: part })));
     }

@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use tierdb_cache::{PageCache, PageKey};
 use tierdb_io::{Error, Result, VfsFile};
+use tierdb_tier::Counter;
 
 use crate::layout::Layout;
-use crate::node::{Child, DiskRef, Node, RunRef, Value};
+use crate::node::{Child, DiskRef, Node, RunRef};
 use crate::page_format::{PAGE_TYPE_BRANCH, PAGE_TYPE_LEAF, decode_node, parse_header};
 
 /// Overflow values up to this many bytes are kept in the shared cache.
@@ -37,11 +38,12 @@ pub(crate) struct Store {
     layout: Layout,
     cache: Arc<PageCache>,
     file_id: u64,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    /// Read-path counters, bumped by every reader thread (striped).
+    hits: Counter,
+    misses: Counter,
     bytes_written: AtomicU64,
-    gets: AtomicU64,
-    get_pages: AtomicU64,
+    gets: Counter,
+    get_pages: Counter,
 }
 
 impl Store {
@@ -59,11 +61,11 @@ impl Store {
             layout,
             cache,
             file_id,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            hits: Counter::new(),
+            misses: Counter::new(),
             bytes_written: AtomicU64::new(0),
-            gets: AtomicU64::new(0),
-            get_pages: AtomicU64::new(0),
+            gets: Counter::new(),
+            get_pages: Counter::new(),
         }
     }
 
@@ -156,24 +158,21 @@ impl Store {
     /// Counters: (cache hits, cache misses, bytes written).
     pub(crate) fn counters(&self) -> (u64, u64, u64) {
         (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
+            self.hits.get(),
+            self.misses.get(),
             self.bytes_written.load(Ordering::Relaxed),
         )
     }
 
     /// Counts one point read that loaded `pages` pages or overflow values.
     pub(crate) fn count_get(&self, pages: u64) {
-        self.gets.fetch_add(1, Ordering::Relaxed);
-        self.get_pages.fetch_add(pages, Ordering::Relaxed);
+        self.gets.add(1);
+        self.get_pages.add(pages);
     }
 
     /// Point reads and the pages they loaded: (gets, pages).
     pub(crate) fn get_counters(&self) -> (u64, u64) {
-        (
-            self.gets.load(Ordering::Relaxed),
-            self.get_pages.load(Ordering::Relaxed),
-        )
+        (self.gets.get(), self.get_pages.get())
     }
 
     fn key(&self, page: u64) -> PageKey {
@@ -226,12 +225,12 @@ impl Store {
             .is_some_and(|o| o.page == disk.page && o.checksum == disk.checksum);
         if matches {
             let counter = if loaded { &self.misses } else { &self.hits };
-            counter.fetch_add(1, Ordering::Relaxed);
+            counter.add(1);
             return Ok(node);
         }
         // A stale entry from before the page was reused: read it afresh.
         self.cache.remove(self.key(disk.page));
-        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.misses.add(1);
         let node = Arc::new(self.read_node(disk)?);
         self.cache_node(&node);
         Ok(node)
@@ -253,7 +252,7 @@ impl Store {
                 .ok_or_else(|| self.corrupt_page(disk.page, "tail too long"))?;
             self.read_at(offset + page_size, tail_len, disk.page)?
         };
-        decode_node(self.layout, &first, &tail, &header)
+        decode_node(self.layout, &first.into(), &tail.into(), &header)
             .map_err(|r| self.corrupt_page(disk.page, r))
     }
 
@@ -279,17 +278,10 @@ impl Store {
         Ok(())
     }
 
-    /// The bytes of a value, reading its overflow run if it has one.
-    pub(crate) fn value_bytes(&self, value: &Value) -> Result<Bytes> {
-        match value {
-            Value::Inline(bytes) => Ok(bytes.clone()),
-            Value::Overflow(run) => self.read_value(*run),
-        }
-    }
-
-    fn read_value(&self, run: RunRef) -> Result<Bytes> {
+    /// The bytes of an overflow value, through the cache.
+    pub(crate) fn read_value(&self, run: RunRef) -> Result<Bytes> {
         if run.len > CACHED_VALUE_BYTES_MAX {
-            self.misses.fetch_add(1, Ordering::Relaxed);
+            self.misses.add(1);
             return self.read_run(run);
         }
         let mut loaded = false;
@@ -307,11 +299,11 @@ impl Store {
         })?;
         if cached.checksum == run.checksum && cached.bytes.len() as u64 == run.len {
             let counter = if loaded { &self.misses } else { &self.hits };
-            counter.fetch_add(1, Ordering::Relaxed);
+            counter.add(1);
             return Ok(cached.bytes.clone());
         }
         self.cache.remove(self.key(run.start_page));
-        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.misses.add(1);
         self.read_run(run)
     }
 

@@ -15,8 +15,8 @@
 //! - `checkpoint`: the persist mutex; holds the durable header.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use tierdb_cache::PageCache;
@@ -359,6 +359,7 @@ impl Tier for BTreeTier {
             overlay,
             store: Arc::clone(&self.store),
             pin: Arc::new(pin),
+            loaded_root: OnceLock::new(),
         })
     }
 

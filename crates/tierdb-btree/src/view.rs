@@ -5,7 +5,7 @@
 //! not reused under it.
 
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -13,7 +13,7 @@ use tierdb_io::Result;
 use tierdb_tier::{ReadView, Seq, TierIter};
 
 use crate::cursor::RangeIter;
-use crate::node::Child;
+use crate::node::{Child, Node};
 use crate::overlay::Overlay;
 use crate::read;
 use crate::space::Space;
@@ -52,6 +52,25 @@ pub(crate) struct BTreeView {
     pub(crate) overlay: Option<Arc<Overlay>>,
     pub(crate) store: Arc<Store>,
     pub(crate) pin: Arc<ViewPin>,
+    /// An on-disk root, once loaded: every read of the view starts there,
+    /// so it is looked up in the cache once, not per read.
+    pub(crate) loaded_root: OnceLock<Arc<Node>>,
+}
+
+impl BTreeView {
+    /// The root node, and the pages loaded to get it (0 or 1).
+    fn root_node(&self) -> Result<(&Node, u64)> {
+        match &self.root {
+            Child::Mem(node) => Ok((node, 0)),
+            Child::Disk(disk) => match self.loaded_root.get() {
+                Some(node) => Ok((node, 0)),
+                None => {
+                    let node = self.store.load_node(*disk)?;
+                    Ok((self.loaded_root.get_or_init(|| node), 1))
+                }
+            },
+        }
+    }
 }
 
 impl ReadView for BTreeView {
@@ -60,17 +79,23 @@ impl ReadView for BTreeView {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        match self.overlay.as_ref().and_then(|o| o.get(key)) {
-            Some(decided) => Ok(decided),
-            None => read::get(&self.store, &self.root, key),
+        if let Some(decided) = self.overlay.as_ref().and_then(|o| o.get(key)) {
+            return Ok(decided);
         }
+        let (root, pages) = self.root_node()?;
+        read::get(&self.store, root, pages, key)
     }
 
     fn range(&self, lower: Bound<Bytes>, upper: Bound<Bytes>) -> Result<TierIter> {
+        self.root_node()?;
+        let root = match self.loaded_root.get() {
+            Some(node) => Child::Mem(Arc::clone(node)),
+            None => self.root.clone(),
+        };
         let iter = RangeIter::new(
             Arc::clone(&self.store),
             Arc::clone(&self.pin),
-            self.root.clone(),
+            root,
             lower.clone(),
             upper.clone(),
         );

@@ -8,12 +8,14 @@
 //! it must replay after a crash.
 #![forbid(unsafe_code)]
 
+mod counter;
 mod events;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tier;
 mod write_op;
 
+pub use counter::Counter;
 pub use events::{CompactionEvent, EventSink, StallEvent, TierEvents};
 pub use tier::{ReadView, Tier, TierIter, TierStats, ratio};
 pub use write_op::{Seq, WriteOp, range_contains, range_is_empty};

@@ -111,8 +111,8 @@ impl DbInner {
         let layout = self.layout();
         for p in &layout.partitions {
             let (reads, scans, writes) = (
-                p.reads.load(Ordering::Relaxed),
-                p.scans.load(Ordering::Relaxed),
+                p.reads.get(),
+                p.scans.get(),
                 p.writes.load(Ordering::Relaxed),
             );
             let seen = state.seen.entry(p.entry.id).or_default();
@@ -162,8 +162,8 @@ impl DbInner {
                 p.entry.id,
                 Seen {
                     generation: p.entry.generation,
-                    reads: p.reads.load(Ordering::Relaxed),
-                    scans: p.scans.load(Ordering::Relaxed),
+                    reads: p.reads.get(),
+                    scans: p.scans.get(),
                     writes: p.writes.load(Ordering::Relaxed),
                     streak: None,
                 },

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
-use tierdb_tier::{Tier as TierStore, WriteOp};
+use tierdb_tier::{Counter, Tier as TierStore, WriteOp};
 
 use crate::manifest::PartitionEntry;
 
@@ -17,9 +17,10 @@ use crate::manifest::PartitionEntry;
 pub(crate) struct Partition {
     pub entry: PartitionEntry,
     pub store: Arc<dyn TierStore>,
-    pub reads: AtomicU64,
+    /// Point reads and scans, counted by every reader thread (striped).
+    pub reads: Counter,
     pub writes: AtomicU64,
-    pub scans: AtomicU64,
+    pub scans: Counter,
     pub bytes_applied: AtomicU64,
 }
 
@@ -28,9 +29,9 @@ impl Partition {
         Partition {
             entry,
             store,
-            reads: AtomicU64::new(0),
+            reads: Counter::new(),
             writes: AtomicU64::new(0),
-            scans: AtomicU64::new(0),
+            scans: Counter::new(),
             bytes_applied: AtomicU64::new(0),
         }
     }

@@ -3,7 +3,6 @@
 
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use tierdb_tier::TierIter;
@@ -60,7 +59,7 @@ pub(crate) fn read_get(version: &Version, key: &[u8]) -> Result<Option<Bytes>> {
     check_key(key)?;
     let layout = &version.layout;
     let i = layout.index(key);
-    layout.partitions[i].reads.fetch_add(1, Ordering::Relaxed);
+    layout.partitions[i].reads.add(1);
     version.views[i].get(key)
 }
 
@@ -80,7 +79,7 @@ pub(crate) fn read_range(
             if is_empty_range(&plo, &phi) {
                 continue;
             }
-            p.scans.fetch_add(1, Ordering::Relaxed);
+            p.scans.add(1);
             parts.push(version.views[i].range(plo, phi)?);
         }
     }

@@ -65,7 +65,12 @@ fn cells(entries: &[Entry]) -> Vec<(&[u8], ValueCell<'_>)> {
 fn decode_image(layout: Layout, image: &Image) -> DecodeResult<Node> {
     let (first, tail) = image.bytes.split_at(layout.page_size);
     let header = parse_header(first)?;
-    decode_node(layout, first, tail, &header)
+    decode_node(
+        layout,
+        &Bytes::copy_from_slice(first),
+        &Bytes::copy_from_slice(tail),
+        &header,
+    )
 }
 
 proptest! {
@@ -126,6 +131,6 @@ proptest! {
         let (first_page, tail) = image.bytes.split_at(1024);
         let tail_pages = (tail.len() / 1024) as u64;
         let header = PageHeader { crc: 0, page_type: first_page[4], count: usize::from(u16::from_le_bytes([first_page[6], first_page[7]])), page: 9, tail_pages, tail_crc: crc32fast::hash(tail) };
-        let _ = decode_node(layout, first_page, tail, &header);
+        let _ = decode_node(layout, &Bytes::copy_from_slice(first_page), &Bytes::copy_from_slice(tail), &header);
     }
 }
