@@ -58,17 +58,22 @@ pub(crate) struct BTreeView {
 }
 
 impl BTreeView {
-    /// The root node, and the pages loaded to get it (0 or 1).
+    /// The root node, and the on-disk pages it counts for in the read
+    /// figures (1 for an on-disk root, loaded or not: each read reads it,
+    /// from the view's copy rather than through the cache).
     fn root_node(&self) -> Result<(&Node, u64)> {
         match &self.root {
             Child::Mem(node) => Ok((node, 0)),
-            Child::Disk(disk) => match self.loaded_root.get() {
-                Some(node) => Ok((node, 0)),
-                None => {
-                    let node = self.store.load_node(*disk)?;
-                    Ok((self.loaded_root.get_or_init(|| node), 1))
-                }
-            },
+            Child::Disk(disk) => {
+                let node = match self.loaded_root.get() {
+                    Some(node) => node,
+                    None => {
+                        let node = self.store.load_node(*disk)?;
+                        self.loaded_root.get_or_init(|| node)
+                    }
+                };
+                Ok((node, 1))
+            }
         }
     }
 }
