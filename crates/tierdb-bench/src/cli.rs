@@ -116,7 +116,8 @@ pub struct Cli {
     /// Entries per catalog category scan (YCSB E scans 1..=this).
     #[arg(long, default_value_t = 100)]
     pub scan_len: usize,
-    /// Where the stores are created (removed afterwards unless `--keep`).
+    /// Where the stores are created; each store is removed after its run
+    /// unless `--keep`, and the directory itself only if the run created it.
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Keep the stores.

@@ -35,10 +35,15 @@ pub fn run(cli: &Cli) -> Result<()> {
                 .unwrap_or_else(|| "unavailable".into()));
         }
     }
+    // Each store removes its own directory; the base directory goes only
+    // if this run created it, so `--dir` may name a directory holding
+    // other files (the results, a log) without losing them.
+    let base = cli.base_dir();
+    let created_base = !base.exists();
     let mut out = Output::create(&cli.out)?;
     let result = run_workload(cli, &mut out);
-    if !cli.keep {
-        let _ = std::fs::remove_dir_all(cli.base_dir());
+    if created_base && !cli.keep {
+        let _ = std::fs::remove_dir(&base);
     }
     result?;
     finish(cli, &out)
