@@ -289,7 +289,9 @@ impl Wal {
     pub fn close(&self) -> Result<()> {
         self.pending.lock().closed = true;
         self.flusher.stop_and_join();
-        self.sync_all()
+        self.sync_all()?;
+        let trimmed = self.writer.lock().segments.trim();
+        trimmed.map_err(|e| self.poison_with(&e))
     }
 
     fn check_poison(&self) -> Result<()> {

@@ -16,6 +16,16 @@ use crate::format::SEGMENT_HEADER_LEN;
 use crate::segment::{SegmentMeta, create_segment, next_segment_number};
 use crate::stats::{Counters, bump};
 
+/// The active segment's file is grown in zero-filled steps of this many
+/// bytes ahead of the records. Overwriting bytes the file already has lets
+/// `fdatasync` skip the inode's size update (a journal commit on ext4): one
+/// such update per step instead of one per group. Measured with 64-byte
+/// appends on this machine's ext4: 8,052 syncs/s appending, 11,939 over
+/// `fallocate`d (unwritten) extents, 13,834 over written zeros. Recovery
+/// treats the zeros after the last record as a torn tail (cut); a sealed
+/// segment and a cleanly closed log are trimmed to their records first.
+const PREALLOCATE_BYTES: u64 = 1 << 20;
+
 /// The live segments of a WAL: sealed ones (oldest first) and the active one.
 #[derive(Debug)]
 pub(crate) struct SegmentWriter {
@@ -29,6 +39,9 @@ pub(crate) struct SegmentWriter {
     file: Arc<dyn VfsFile>,
     /// Offset of the active segment up to which it is known fsynced.
     synced_bytes: u64,
+    /// Length of the active segment's file: `active.bytes` plus a zeroed,
+    /// preallocated tail (see [`PREALLOCATE_BYTES`]).
+    allocated: u64,
     /// Every record up to this lsn has been written to the OS.
     written_lsn: u64,
     /// Every record up to this lsn is durable.
@@ -72,6 +85,7 @@ impl SegmentWriter {
             sealed_bytes: sealed.iter().map(|s| s.bytes).sum(),
             sealed,
             synced_bytes: active.bytes,
+            allocated: file.len()?,
             active,
             file,
             written_lsn: last_lsn,
@@ -105,8 +119,9 @@ impl SegmentWriter {
             let room = self.segment_bytes.saturating_sub(self.active.bytes);
             let upto = done + batch.records_fitting(done, room);
             let bytes = batch.seal(done..upto, self.synced_bytes);
-            self.file.write_all_at(bytes, self.active.bytes)?;
             let len = bytes.len() as u64;
+            self.preallocate(self.active.bytes + len)?;
+            self.file.write_all_at(bytes, self.active.bytes)?;
             self.active.bytes += len;
             self.active.last_lsn = batch.lsn_of(upto - 1);
             self.written_lsn = self.active.last_lsn;
@@ -128,6 +143,32 @@ impl SegmentWriter {
         bump(&self.counters.syncs, 1);
         self.synced_bytes = self.active.bytes;
         self.synced_lsn = self.written_lsn;
+        Ok(())
+    }
+
+    /// Cuts the zeroed tail off the active segment and syncs, so that a
+    /// cleanly closed log holds only records (no torn tail on reopen).
+    pub(crate) fn trim(&mut self) -> Result<()> {
+        if self.allocated > self.active.bytes {
+            self.file.set_len(self.active.bytes)?;
+            self.file.sync()?;
+            bump(&self.counters.syncs, 1);
+            self.allocated = self.active.bytes;
+        }
+        Ok(())
+    }
+
+    /// Makes the active segment's file at least `end` bytes long, growing
+    /// it by [`PREALLOCATE_BYTES`] of zeros past `end` (not past the
+    /// segment's size) when it is shorter.
+    fn preallocate(&mut self, end: u64) -> Result<()> {
+        if end <= self.allocated {
+            return Ok(());
+        }
+        let target = (end + PREALLOCATE_BYTES).min(self.segment_bytes.max(end));
+        let zeros = vec![0u8; usize::try_from(target - self.allocated).unwrap_or(0)];
+        self.file.write_all_at(&zeros, self.allocated)?;
+        self.allocated = target;
         Ok(())
     }
 
@@ -156,7 +197,11 @@ impl SegmentWriter {
     fn rotate(&mut self) -> Result<()> {
         // Unconditional, even if `sync` would find nothing new: it costs one
         // call per segment, and a handle that went bad fails here before
-        // anything is created next to it.
+        // anything is created next to it. A sealed segment holds only
+        // records: recovery reads bad bytes in one as corruption.
+        if self.allocated > self.active.bytes {
+            self.file.set_len(self.active.bytes)?;
+        }
         self.file.sync()?;
         bump(&self.counters.syncs, 1);
         self.synced_bytes = self.active.bytes;
@@ -170,6 +215,7 @@ impl SegmentWriter {
         self.sealed.push_back(old);
         self.file = file;
         self.synced_bytes = self.active.bytes;
+        self.allocated = self.active.bytes;
         self.publish_sizes();
         Ok(())
     }

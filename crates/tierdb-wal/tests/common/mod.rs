@@ -93,6 +93,9 @@ pub fn record_offsets(bytes: &[u8]) -> Vec<(usize, u64, u64)> {
     let mut out = Vec::new();
     let mut at = 32;
     while at + 24 <= bytes.len() {
+        if bytes[at..at + 24].iter().all(|&b| b == 0) {
+            break; // the active segment's preallocated, zeroed tail
+        }
         let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
         let lsn = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap());
         let synced = u64::from_le_bytes(bytes[at + 16..at + 24].try_into().unwrap());

@@ -1,0 +1,75 @@
+//! The active segment is grown in zero-filled steps ahead of its records
+//! (so `fdatasync` need not update the file size): the zeros must never be
+//! read as records, never reach a sealed segment, and never outlive `close`.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{append_range, assert_replayed, open_collect, record_offsets, wal_dir};
+use tierdb_io::{SimVfs, Vfs};
+use tierdb_wal::WalOptions;
+
+/// End of the last record in a segment image.
+fn records_end(bytes: &[u8]) -> usize {
+    let records = record_offsets(bytes);
+    let (at, _, _) = *records.last().expect("records");
+    let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+    at + 24 + len
+}
+
+#[test]
+fn a_crash_leaves_a_zeroed_tail_that_recovery_cuts() {
+    let sim = SimVfs::new(7);
+    let vfs: Arc<dyn Vfs> = Arc::new(sim.clone());
+    let dir = wal_dir(Path::new("/db"));
+    let path = dir.join("000001.log");
+    let (wal, _, _) = open_collect(vfs.clone(), WalOptions::new(&dir), 0).unwrap();
+    append_range(&wal, 1, 50);
+    wal.sync_to(50).unwrap();
+    drop(wal);
+    sim.crash();
+    let bytes = sim.file_contents(&path).unwrap();
+    let end = records_end(&bytes);
+    assert!(bytes.len() > end, "the synced file has a preallocated tail");
+    assert!(bytes[end..].iter().all(|&b| b == 0), "the tail is zeros");
+
+    let (wal, rec, seen) = open_collect(vfs.clone(), WalOptions::new(&dir), 0).unwrap();
+    assert_replayed(&seen, 1, 50, "after the crash");
+    assert_eq!(rec.torn_tail, Some((path.clone(), end as u64)));
+    assert_eq!(sim.file_contents(&path).unwrap().len(), end, "tail cut");
+    append_range(&wal, 51, 60);
+    wal.sync_to(60).unwrap();
+    drop(wal);
+    sim.crash();
+    let (_wal, _, seen) = open_collect(vfs, WalOptions::new(&dir), 0).unwrap();
+    assert_replayed(&seen, 1, 60, "after the second crash");
+}
+
+#[test]
+fn sealed_segments_and_a_closed_log_hold_only_records() {
+    let sim = SimVfs::new(8);
+    let vfs: Arc<dyn Vfs> = Arc::new(sim.clone());
+    let dir = wal_dir(Path::new("/db"));
+    let mut opts = WalOptions::new(&dir);
+    opts.segment_bytes = 4096;
+    let (wal, _, _) = open_collect(vfs.clone(), opts.clone(), 0).unwrap();
+    for lsn in 1..=300 {
+        append_range(&wal, lsn, lsn);
+        wal.sync_to(lsn).unwrap();
+    }
+    wal.close().unwrap();
+    drop(wal);
+    sim.crash();
+    let names = common::segment_names(&*vfs, &dir);
+    assert!(names.len() >= 3, "only {} segments", names.len());
+    for name in &names {
+        let bytes = sim.file_contents(&dir.join(name)).unwrap();
+        assert!(bytes.len() <= 4096 + 64, "{name} grew past its size");
+        assert_eq!(records_end(&bytes), bytes.len(), "{name} has a tail");
+    }
+    let (_wal, rec, seen) = open_collect(vfs, opts, 0).unwrap();
+    assert_replayed(&seen, 1, 300, "after close");
+    assert_eq!(rec.torn_tail, None);
+}
