@@ -15,6 +15,7 @@ use tierdb_io::Result;
 use crate::mutate::HEIGHT_MAX;
 use crate::node::{Body, Child, Entry, Node, Value};
 use crate::read::too_deep;
+use crate::resident;
 use crate::store::Store;
 use crate::view::ViewPin;
 
@@ -73,8 +74,9 @@ impl Cursor {
             let (index, child) = next;
             let child =
                 child.ok_or_else(|| crate::mutate::internal(store, "branch without children"))?;
+            let child = resident::child_arc(store, &node, index, &child)?;
             cursor.stack.push((node, index));
-            node = store.resolve(&child)?;
+            node = child;
         }
     }
 
@@ -106,7 +108,8 @@ impl Cursor {
                     match next.and_then(|i| branch.children.get(i).cloned().map(|c| (i, c))) {
                         Some((i, child)) => {
                             *index = i;
-                            self.descend_edge(store, &child)?;
+                            let child = resident::child_arc(store, node, i, &child)?;
+                            self.descend_edge(store, child)?;
                         }
                         None => {
                             self.stack.pop();
@@ -132,9 +135,8 @@ impl Cursor {
         leaf.entries.get(at).map(|e| &e.key)
     }
 
-    /// Pushes the leftmost (forward) or rightmost (backward) path under `child`.
-    fn descend_edge(&mut self, store: &Store, child: &Child) -> Result<()> {
-        let mut node = store.resolve(child)?;
+    /// Pushes the leftmost (forward) or rightmost (backward) path from `node`.
+    fn descend_edge(&mut self, store: &Store, mut node: Arc<Node>) -> Result<()> {
         loop {
             if self.stack.len() >= HEIGHT_MAX as usize {
                 return Err(too_deep(store));
@@ -158,8 +160,9 @@ impl Cursor {
             let (index, child) = next;
             let child =
                 child.ok_or_else(|| crate::mutate::internal(store, "branch without children"))?;
+            let child = resident::child_arc(store, &node, index, &child)?;
             self.stack.push((node, index));
-            node = store.resolve(&child)?;
+            node = child;
         }
     }
 }

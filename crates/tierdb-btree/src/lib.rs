@@ -124,6 +124,7 @@ mod overlay;
 mod pack;
 mod page_format;
 mod read;
+mod resident;
 mod space;
 mod split;
 mod store;

@@ -118,7 +118,14 @@ pub(crate) struct Node {
     /// every node it edits, except where a put only replaces a value or a
     /// child pointer).
     pub(crate) heads: OnceLock<KeyHeads>,
+    /// For a branch decoded from a page: the children that are branches,
+    /// once loaded, so reads reach them without the cache (see
+    /// `resident.rs`). Cleared by [`Node::edit`].
+    pub(crate) resident: OnceLock<ResidentChildren>,
 }
+
+/// One slot per child of a branch (see `resident.rs`).
+pub(crate) type ResidentChildren = Box<[OnceLock<Arc<Node>>]>;
 
 impl Node {
     /// A new in-memory node.
@@ -127,6 +134,7 @@ impl Node {
             body,
             origin: None,
             heads: OnceLock::new(),
+            resident: OnceLock::new(),
         }
     }
 
@@ -136,6 +144,7 @@ impl Node {
             body,
             origin: Some(origin),
             heads: OnceLock::new(),
+            resident: OnceLock::new(),
         };
         node.heads();
         node
@@ -155,11 +164,13 @@ impl Node {
     }
 
     /// Mutable access for path copying: clones the node if anyone else
-    /// (a view, a checkpoint, the cache) holds it, and forgets its origin.
+    /// (a view, a checkpoint, the cache) holds it, and forgets its origin
+    /// and its resident children.
     /// The caller clears `heads` if it changes the keys.
     pub(crate) fn edit(arc: &mut Arc<Node>) -> &mut Node {
         let node = Arc::make_mut(arc);
         node.origin = None;
+        node.resident.take();
         node
     }
 
@@ -229,6 +240,7 @@ mod tests {
                 checksum: 1,
             }),
             heads: OnceLock::new(),
+            resident: OnceLock::new(),
         });
         let b = a.clone();
         Node::edit(&mut a);

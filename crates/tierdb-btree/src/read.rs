@@ -9,6 +9,7 @@ use tierdb_io::Result;
 
 use crate::mutate::{HEIGHT_MAX, internal};
 use crate::node::{Body, Child, Node, Value};
+use crate::resident;
 use crate::store::Store;
 
 /// The value of `key` in the tree at `root`, if present, with the on-disk
@@ -59,11 +60,16 @@ pub(crate) fn find_in(
         },
         Body::Branch(_) if depth >= HEIGHT_MAX => Err(too_deep(store)),
         Body::Branch(branch) => {
-            let child = branch
-                .children
-                .get(node.child_index(key))
-                .ok_or_else(|| internal(store, "child index"))?;
-            walk(store, child, key, pages, depth + 1)
+            let index = node.child_index(key);
+            match branch.children.get(index) {
+                Some(Child::Mem(child)) => find_in(store, child, key, pages, depth + 1),
+                Some(Child::Disk(disk)) => {
+                    *pages += 1;
+                    let child = resident::child(store, node, index, *disk)?;
+                    find_in(store, &child, key, pages, depth + 1)
+                }
+                None => Err(internal(store, "child index")),
+            }
         }
     }
 }

@@ -164,6 +164,11 @@ impl Store {
         )
     }
 
+    /// Counts a node found without the cache (`resident.rs`) as a hit.
+    pub(crate) fn count_hit(&self) {
+        self.hits.add(1);
+    }
+
     /// Counts one point read that loaded `pages` pages or overflow values.
     pub(crate) fn count_get(&self, pages: u64) {
         self.gets.add(1);

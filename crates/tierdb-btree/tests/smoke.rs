@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use common::*;
 use tierdb_io::{OsVfs, Vfs};
-use tierdb_tier::{Tier, WriteOp};
+use tierdb_tier::{ReadView, Tier, WriteOp};
 
 #[test]
 fn put_get_range_persist_reopen() {
@@ -123,4 +123,62 @@ fn a_failing_wal_callback_aborts_the_persist_cleanly() {
     };
     assert_eq!(tier.persist(&record).unwrap(), 1);
     assert_eq!(*seen.lock().unwrap(), vec![1]);
+}
+
+/// Reads keep the branches they load under their parents (`resident.rs`):
+/// gets and scans through those kept branches stay exact for the view that
+/// kept them and for later versions, after the tree above them changed.
+#[test]
+fn kept_branches_serve_old_and_new_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+    let path = dir.path().join("t.btree");
+    // Small pages: 20,000 keys make a tree of at least three levels.
+    let tier = open(&vfs, &path, 1024).unwrap();
+    let mut model = Model::new();
+    let ids = 0..20_000u64;
+    let ops = ids
+        .clone()
+        .map(|i| WriteOp::Put {
+            key: key(i),
+            value: value(i, 1, 20),
+        })
+        .collect();
+    apply(&tier, &mut model, 1, ops);
+    persist(&tier);
+    let old = tier.read_view();
+    let old_model = model.clone();
+    let gets_match = |view: &dyn ReadView, model: &Model, context: &str| {
+        for i in ids.clone() {
+            assert_eq!(
+                view.get(&key(i)).unwrap().as_ref(),
+                model.get(&key(i)),
+                "{context}: key {i}"
+            );
+        }
+    };
+    // Twice: the first pass loads and keeps the branches, the second reads
+    // through them.
+    for pass in 0..2 {
+        gets_match(&*old, &old_model, &format!("old view, pass {pass}"));
+        assert_equal(&*old, &old_model, &format!("old view, pass {pass}"));
+    }
+    // Grow every 7th value in the first half (leaves split there: the
+    // branches above are path-copied and split, and the unchanged children
+    // after them move to other indices), then checkpoint the new version.
+    let ops = (0..ids.end / 2)
+        .step_by(7)
+        .map(|i| WriteOp::Put {
+            key: key(i),
+            value: value(i, 2, 300),
+        })
+        .collect();
+    apply(&tier, &mut model, 2, ops);
+    for round in 0..2 {
+        let new = tier.read_view();
+        gets_match(&*new, &model, &format!("new view, round {round}"));
+        assert_equal(&*new, &model, &format!("new view, round {round}"));
+        gets_match(&*old, &old_model, &format!("old view, round {round}"));
+        persist(&tier);
+    }
 }

@@ -1,0 +1,89 @@
+//! Branches kept resident under their parents.
+//!
+//! A read reaches each on-disk node under the root through the page cache:
+//! a shard lock and an `Arc` count per level, 8–12 % of point reads and
+//! scans. Branches are under 1 % of a tree's pages but on every path, so a
+//! branch decoded from a page keeps the children that are branches, once
+//! loaded, in a slot per child: a read finds them there, by reference,
+//! without the cache. Leaves are not kept (they are the cache's to evict).
+//!
+//! A kept child stays charged to the cache (its holder pins it there) and
+//! lives as long as its parent. The slot is checked against the parent's
+//! pointer (page and checksum) on each use, as a cache entry is, and
+//! [`Node::edit`] clears the slots of a node it changes.
+
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use tierdb_io::Result;
+
+use crate::node::{Body, Child, DiskRef, Node};
+use crate::store::Store;
+
+/// A child node: borrowed from its parent's slot, or loaded through the
+/// cache.
+pub(crate) enum ChildNode<'a> {
+    Kept(&'a Arc<Node>),
+    Loaded(Arc<Node>),
+}
+
+impl Deref for ChildNode<'_> {
+    type Target = Node;
+
+    fn deref(&self) -> &Node {
+        match self {
+            ChildNode::Kept(node) => node,
+            ChildNode::Loaded(node) => node,
+        }
+    }
+}
+
+/// Child `index` of `parent`, which points at it with `disk`.
+pub(crate) fn child<'a>(
+    store: &Store,
+    parent: &'a Node,
+    index: usize,
+    disk: DiskRef,
+) -> Result<ChildNode<'a>> {
+    let slot = parent.resident.get().and_then(|slots| slots.get(index));
+    if let Some(kept) = slot.and_then(OnceLock::get) {
+        if kept
+            .origin
+            .is_some_and(|o| o.page == disk.page && o.checksum == disk.checksum)
+        {
+            store.count_hit();
+            return Ok(ChildNode::Kept(kept));
+        }
+    }
+    let node = store.load_node(disk)?;
+    let keep = parent.origin.is_some() && matches!(node.body, Body::Branch(_));
+    if let (true, Body::Branch(branch)) = (keep, &parent.body) {
+        let slots = parent.resident.get_or_init(|| {
+            (0..branch.children.len())
+                .map(|_| OnceLock::new())
+                .collect()
+        });
+        if let Some(slot) = slots.get(index) {
+            // A racing reader may have set it first: same page, same node.
+            let _ = slot.set(Arc::clone(&node));
+        }
+    }
+    Ok(ChildNode::Loaded(node))
+}
+
+/// Child `index` of `parent` as an owned handle (for cursors, which outlive
+/// the walk).
+pub(crate) fn child_arc(
+    store: &Store,
+    parent: &Node,
+    index: usize,
+    child: &Child,
+) -> Result<Arc<Node>> {
+    match child {
+        Child::Mem(node) => Ok(Arc::clone(node)),
+        Child::Disk(disk) => Ok(match self::child(store, parent, index, *disk)? {
+            ChildNode::Kept(node) => Arc::clone(node),
+            ChildNode::Loaded(node) => node,
+        }),
+    }
+}
