@@ -46,14 +46,13 @@ pub(crate) fn child<'a>(
     disk: DiskRef,
 ) -> Result<ChildNode<'a>> {
     let slot = parent.resident.get().and_then(|slots| slots.get(index));
-    if let Some(kept) = slot.and_then(OnceLock::get) {
-        if kept
-            .origin
+    let points_here = |node: &&Arc<Node>| {
+        node.origin
             .is_some_and(|o| o.page == disk.page && o.checksum == disk.checksum)
-        {
-            store.count_hit();
-            return Ok(ChildNode::Kept(kept));
-        }
+    };
+    if let Some(kept) = slot.and_then(OnceLock::get).filter(points_here) {
+        store.count_hit();
+        return Ok(ChildNode::Kept(kept));
     }
     let node = store.load_node(disk)?;
     let keep = parent.origin.is_some() && matches!(node.body, Body::Branch(_));
