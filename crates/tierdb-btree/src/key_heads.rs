@@ -67,6 +67,14 @@ impl KeyHeads {
         }
     }
 
+    /// Bytes a key adds to an index.
+    pub(crate) const HEAD_BYTES: usize = HEAD;
+
+    /// Bytes of memory the index holds.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Keys indexed.
     pub(crate) fn len(&self) -> usize {
         (self.bytes.len() - self.prefix_len) / HEAD

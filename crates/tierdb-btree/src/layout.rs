@@ -127,16 +127,6 @@ impl Layout {
     pub(crate) fn underfull(&self, bytes: usize) -> bool {
         bytes < self.page_size / 4
     }
-
-    /// Bytes of memory a value holds that will go to an overflow run.
-    pub(crate) fn spilled_inline_bytes(&self, entry: &Entry) -> u64 {
-        match &entry.value {
-            Value::Inline(v) if !self.leaf_value_inline(entry.key.len(), v.len() as u64) => {
-                v.len() as u64
-            }
-            _ => 0,
-        }
-    }
 }
 
 #[cfg(test)]

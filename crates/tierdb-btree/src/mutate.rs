@@ -21,6 +21,7 @@ use tierdb_io::{Error, Result};
 
 mod delete_range;
 
+use crate::key_heads::KeyHeads;
 use crate::layout::{Layout, PAGE_HEADER_BYTES};
 use crate::node::{Body, Branch, Child, Entry, Leaf, Node, Value};
 use crate::pack::pack_leaf;
@@ -130,8 +131,11 @@ impl<'a> Mutation<'a> {
         key: Bytes,
         value: Bytes,
     ) -> bool {
-        if !self.layout.leaf_value_inline(key.len(), value.len() as u64) {
-            self.dirty_bytes += value.len() as u64;
+        // What the leaf's memory grows by (see `Node::heap_bytes`): the
+        // value, and for a new key its bytes, entry and search head.
+        self.dirty_bytes += value.len() as u64;
+        if found.is_err() {
+            self.dirty_bytes += (key.len() + size_of::<Entry>() + KeyHeads::HEAD_BYTES) as u64;
         }
         let inserted = match found {
             Ok(index) => {
@@ -207,7 +211,7 @@ impl<'a> Mutation<'a> {
                 start: disk.page,
                 count,
             });
-            self.dirty_bytes += self.layout.page_size as u64;
+            self.dirty_bytes += node.heap_bytes() as u64;
             *child = Child::Mem(node);
         }
         match child {

@@ -158,6 +158,39 @@ impl Node {
         })
     }
 
+    /// Bytes of memory the node holds: the node itself, its vectors, the
+    /// key and value bytes its `Bytes` slice (by length: a packed node's
+    /// buffer is exactly that), and its search index (16 bytes a key once
+    /// built). A decoded leaf of small entries holds several times its page
+    /// (each entry is a key and a value handle of 32 bytes each), so the
+    /// cache and the dirty budget charge this, not the page size.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let (handles, bytes, keys) = match &self.body {
+            Body::Leaf(leaf) => (
+                leaf.entries.capacity() * size_of::<Entry>(),
+                leaf.entries
+                    .iter()
+                    .map(|e| {
+                        e.key.len()
+                            + match &e.value {
+                                Value::Inline(v) => v.len(),
+                                Value::Overflow(_) => 0,
+                            }
+                    })
+                    .sum::<usize>(),
+                leaf.entries.len(),
+            ),
+            Body::Branch(branch) => (
+                branch.keys.capacity() * size_of::<Bytes>()
+                    + branch.children.capacity() * size_of::<Child>(),
+                branch.keys.iter().map(Bytes::len).sum(),
+                branch.keys.len(),
+            ),
+        };
+        let heads = self.heads.get().map_or(0, KeyHeads::heap_bytes);
+        size_of::<Node>() + handles + bytes + heads.max(KeyHeads::HEAD_BYTES * keys)
+    }
+
     /// The root of an empty tree.
     pub(crate) fn empty_leaf() -> Self {
         Node::new(Body::Leaf(Leaf::default()))

@@ -196,16 +196,19 @@ impl Store {
     /// Puts a node just written at `node.origin` into the cache.
     pub(crate) fn cache_node(&self, node: &Arc<Node>) {
         if let Some(origin) = node.origin {
-            let charge = self.charge(origin.page_count);
+            let charge = self.charge(origin.page_count, node);
             self.cache
                 .insert(self.key(origin.page), Arc::clone(node), charge);
         }
     }
 
-    fn charge(&self, pages: u64) -> usize {
+    /// What a cached node costs: the memory it holds (see
+    /// [`Node::heap_bytes`]), at least its pages.
+    fn charge(&self, pages: u64, node: &Node) -> usize {
         usize::try_from(pages)
             .unwrap_or(usize::MAX)
             .saturating_mul(self.layout.page_size)
+            .max(node.heap_bytes())
     }
 
     /// The node a child points at.
@@ -222,8 +225,9 @@ impl Store {
         let mut loaded = false;
         let node = self.cache.get_or_load(self.key(disk.page), || {
             loaded = true;
-            let node = Arc::new(self.read_node(disk)?);
-            Ok::<_, Error>((node, self.layout.page_size))
+            let node = self.read_node(disk)?;
+            let charge = self.charge(node.origin.map_or(1, |o| o.page_count), &node);
+            Ok::<_, Error>((Arc::new(node), charge))
         })?;
         let matches = node
             .origin

@@ -17,7 +17,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::checkpoint::Written;
-use crate::layout::Layout;
 use crate::node::{Body, Child, Node};
 use crate::space::PageRun;
 use crate::store::Store;
@@ -40,7 +39,6 @@ pub(crate) fn swizzle(
         written,
         reached: HashSet::new(),
         dirty_bytes: 0,
-        layout: store.layout(),
     };
     s.visit(root);
     let mut orphans = Vec::new();
@@ -61,7 +59,6 @@ struct Swizzler<'a> {
     written: &'a HashMap<usize, Written>,
     reached: HashSet<usize>,
     dirty_bytes: u64,
-    layout: Layout,
 }
 
 impl Swizzler<'_> {
@@ -76,15 +73,9 @@ impl Swizzler<'_> {
             *child = Child::Disk(w.disk);
             return;
         }
-        self.dirty_bytes += self.layout.page_size as u64;
+        self.dirty_bytes += node.heap_bytes() as u64;
         match &node.body {
-            Body::Leaf(leaf) => {
-                self.dirty_bytes += leaf
-                    .entries
-                    .iter()
-                    .map(|e| self.layout.spilled_inline_bytes(e))
-                    .sum::<u64>();
-            }
+            Body::Leaf(_) => {}
             Body::Branch(branch) if branch.children.iter().any(|c| matches!(c, Child::Mem(_))) => {
                 if let Body::Branch(branch) = &mut Arc::make_mut(node).body {
                     for c in &mut branch.children {
