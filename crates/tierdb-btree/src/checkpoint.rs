@@ -41,8 +41,6 @@ pub(crate) struct Written {
     pub(crate) source: Arc<Node>,
     /// Where it went.
     pub(crate) disk: DiskRef,
-    /// The node decoded back from the bytes written (for the cache).
-    pub(crate) decoded: Arc<Node>,
     /// The extent and the overflow runs written for it.
     pub(crate) runs: Vec<PageRun>,
 }
@@ -155,7 +153,13 @@ impl NodeWriter<'_> {
         let extent = self.alloc(image.page_count);
         let checksum = image.seal(extent.start, self.layout.page_size);
         self.store.write_pages(extent.start, &image.bytes)?;
+        // Into the cache now rather than at the swizzle: held until then, the
+        // decoded copies of a large checkpoint doubled its memory outside
+        // any budget. No durable tree reaches `extent` before the header
+        // commits, and a reader checks a cached node's page and checksum
+        // against its parent's pointer, so an early entry is never wrong.
         let decoded = self.decode_written(image, extent.start)?;
+        self.store.cache_node(&Arc::new(decoded));
         runs.push(extent);
         let disk = DiskRef {
             page: extent.start,
@@ -164,7 +168,6 @@ impl NodeWriter<'_> {
         let written = Written {
             source: Arc::clone(node),
             disk,
-            decoded: Arc::new(decoded),
             runs,
         };
         self.written.insert(id, written);
@@ -230,7 +233,7 @@ impl NodeWriter<'_> {
         })
     }
 
-    /// Decodes what was just written: the node the cache will hold, and a
+    /// Decodes what was just written: the node the cache holds, and a
     /// check that the encoding round-trips.
     /// Takes the image's bytes: the decoded node's keys and values are
     /// slices of them.

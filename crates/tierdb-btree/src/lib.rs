@@ -62,9 +62,11 @@
 //!    whose pages step 2 did not touch.
 //! 5. Swizzle: in the *current* tree, replace each in-memory node this
 //!    checkpoint wrote (matched by `Arc` identity; the written table holds the
-//!    nodes, so identities stay unique) by `Disk { page, checksum }`, and put
-//!    the node decoded back from the written bytes into the cache. Memory is
-//!    then bounded by the cache plus the nodes changed since step 1.
+//!    nodes, so identities stay unique) by `Disk { page, checksum }`. Step 2
+//!    already put each node, decoded back from the bytes written, into the
+//!    cache (charged, so a checkpoint in flight holds at most the cache's
+//!    budget of decoded copies besides the tree it writes). Memory is then
+//!    bounded by the cache plus the nodes changed since step 1.
 //!
 //! Persists are serialised. An I/O error in steps 2–4 poisons later persists
 //! (`Error::Poisoned`): the tier no longer knows what the file holds, and

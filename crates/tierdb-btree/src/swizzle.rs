@@ -1,7 +1,8 @@
 //! After a checkpoint commits: replace, in the *current* tree, every
 //! in-memory node that checkpoint wrote (and `apply` has not replaced since)
-//! by a `Disk` pointer, and hand the decoded copies to the cache. Memory
-//! then holds only the nodes changed since the checkpoint began.
+//! by a `Disk` pointer (the checkpoint put their decoded copies in the
+//! cache as it wrote them). Memory then holds only the nodes changed since
+//! the checkpoint began.
 //!
 //! Nodes are matched by identity (`Arc` address): the checkpoint's root
 //! keeps every node it wrote alive until the swizzle ends, so an address in
@@ -19,7 +20,6 @@ use std::sync::Arc;
 use crate::checkpoint::Written;
 use crate::node::{Body, Child, Node};
 use crate::space::PageRun;
-use crate::store::Store;
 
 /// What the swizzle found.
 pub(crate) struct Swizzled {
@@ -30,11 +30,7 @@ pub(crate) struct Swizzled {
 }
 
 /// Swizzles `root` in place.
-pub(crate) fn swizzle(
-    root: &mut Child,
-    written: &HashMap<usize, Written>,
-    store: &Store,
-) -> Swizzled {
+pub(crate) fn swizzle(root: &mut Child, written: &HashMap<usize, Written>) -> Swizzled {
     let mut s = Swizzler {
         written,
         reached: HashSet::new(),
@@ -43,9 +39,7 @@ pub(crate) fn swizzle(
     s.visit(root);
     let mut orphans = Vec::new();
     for (id, w) in written {
-        if s.reached.contains(id) {
-            store.cache_node(&w.decoded);
-        } else {
+        if !s.reached.contains(id) {
             orphans.extend(w.runs.iter().copied());
         }
     }

@@ -317,7 +317,7 @@ impl BTreeTier {
         }
         let _writer = self.writer.lock();
         let mut root = self.tree.lock().root.clone();
-        let swizzled = swizzle(&mut root, &committed.written, &self.store);
+        let swizzled = swizzle(&mut root, &committed.written);
         self.tree.lock().root = root;
         drop(committed);
         let mut space = self.space.lock();

@@ -61,8 +61,11 @@ fn large_range_drops_subtrees_and_frees_their_pages() {
         hi - lo,
         before.height
     );
+    // Dirty bytes are the copied nodes' memory (`Node::heap_bytes`): a node
+    // of small entries holds up to ~6 pages' worth; copying the ~1,500
+    // leaves in the range would hold megabytes.
     assert!(
-        dirty <= 4 * u64::from(before.height) * 4096,
+        dirty <= 4 * u64::from(before.height) * 6 * 4096,
         "more than the two boundary paths were copied: {dirty} dirty bytes"
     );
     assert_eq!(tier.stats().entries, model.len() as u64);
