@@ -264,6 +264,25 @@ mod tests {
     }
 
     #[test]
+    fn heap_bytes_counts_entry_handles_and_search_heads() {
+        // 150 stock rows of 21 bytes: ~3 KiB encoded, far more in memory.
+        let entries: Vec<Entry> = (0..150u32)
+            .map(|i| Entry {
+                key: Bytes::from(format!("stock/{i:08}")),
+                value: Value::Inline(Bytes::from(vec![0u8; 8])),
+            })
+            .collect();
+        let node = Node::new(Body::Leaf(Leaf { entries }));
+        let data = 150 * (14 + 8);
+        let expected = size_of::<Node>() + 150 * (size_of::<Entry>() + 16) + data;
+        assert_eq!(node.heap_bytes(), expected);
+        assert!(node.heap_bytes() > 4096 * 3);
+        // Building the index does not change the estimate.
+        let _ = node.search(b"stock/00000007");
+        assert!(node.heap_bytes() >= expected);
+    }
+
+    #[test]
     fn edit_copies_shared_nodes_and_forgets_origin() {
         let mut a = Arc::new(Node {
             body: Body::Leaf(Leaf::default()),
