@@ -35,10 +35,7 @@ pub struct LsmOptions {
     /// tables within a level, newer data in lower levels).
     pub compaction_style: CompactionStyle,
     /// Bytes (keys + values + per-entry overhead) after which the active
-    /// memtable is frozen and a new one started. Default 64 MiB, the
-    /// database's default checkpoint trigger: a read probes every memtable
-    /// (a skiplist search each), so between checkpoints reads should find one
-    /// memtable rather than eight (docs/benchmarks.md, "LSM point reads").
+    /// memtable is frozen and a new one started. Default 8 MiB.
     pub memtable_bytes: usize,
     /// Number of L0 tables that triggers an L0 → L1 compaction. Default 4.
     pub l0_compaction_trigger: usize,
@@ -86,7 +83,7 @@ impl Default for LsmOptions {
     fn default() -> Self {
         LsmOptions {
             compaction_style: CompactionStyle::Leveled,
-            memtable_bytes: 64 << 20,
+            memtable_bytes: 8 << 20,
             l0_compaction_trigger: 4,
             level_size_ratio: 10,
             l1_target_bytes: 64 << 20,
