@@ -35,7 +35,11 @@ pub struct LsmOptions {
     /// tables within a level, newer data in lower levels).
     pub compaction_style: CompactionStyle,
     /// Bytes (keys + values + per-entry overhead) after which the active
-    /// memtable is frozen and a new one started. Default 8 MiB.
+    /// memtable is frozen and a new one started. Default 8 MiB. A read
+    /// probes every memtable not yet flushed (frozen ones flush at the next
+    /// checkpoint), so reads slow down as they pile up; 64 MiB makes reads
+    /// 2x faster but loads 35-40 % slower (docs/benchmarks.md, "LSM point
+    /// reads"), and the LSM tier is there for the writes.
     pub memtable_bytes: usize,
     /// Number of L0 tables that triggers an L0 → L1 compaction. Default 4.
     pub l0_compaction_trigger: usize,
