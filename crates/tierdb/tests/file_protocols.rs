@@ -490,17 +490,7 @@ fn every_crash_point_and_unsynced_subset_recovers() {
             p.name
         );
     }
-    assert!(
-        failures.is_empty(),
-        "{} crash states failed; first:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(3)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_no_failures("", &failures);
 }
 
 /// Found by `crash_torture`: a layout change emptied the directory of a
@@ -653,17 +643,7 @@ fn every_torn_unsynced_write_recovers() {
             p.name
         );
     }
-    assert!(
-        failures.is_empty(),
-        "{} torn crash states failed; first:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(3)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_no_failures("torn ", &failures);
 }
 
 #[test]
@@ -688,5 +668,15 @@ fn tears_fall_on_sector_boundaries_inside_the_write() {
         torn_keeps(4, 2, 16, 0).len(),
         8,
         "every subset of the other three"
+    );
+}
+
+/// Fails with the count and the first three failed crash states.
+fn assert_no_failures(kind: &str, failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} {kind}crash states failed; first:\n{}",
+        failures.len(),
+        failures[..failures.len().min(3)].join("\n")
     );
 }
