@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::cli::Cli;
-use crate::engine::{Engine, EngineKind, Pair, Result};
+use crate::engine::{Breakdown, Engine, EngineKind, Pair, Result};
 use crate::keys::{
     self, CATEGORIES, KeyChooser, STOCK_VALUE_LEN, ValueSource, product_key, stock_key,
 };
@@ -153,6 +153,7 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
     let mut ids: Vec<u64> = (0..n).collect();
     ids.shuffle(&mut StdRng::seed_from_u64(cli.seed));
     let chunks: Vec<&[u64]> = ids.chunks(cli.batch.max(1)).collect();
+    let before = db.breakdown();
     let start = PhaseStart::now();
     let outcome = runner::run(
         "load",
@@ -174,6 +175,7 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
     let mut load = outcome;
     load.ops = n;
     rec.record("load", "products", 1, &start, &load, t.elapsed())?;
+    print_breakdown(db, &before);
 
     // Let the OS write back what the load left dirty (untimed), so that
     // the fsyncs below do not queue behind it, whichever engine runs.
@@ -186,6 +188,7 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
         if !cli.runs(phase) {
             continue;
         }
+        let before = db.breakdown();
         let start = PhaseStart::now();
         let o = runner::run(phase, threads, stop, cli.seed + 1, |_, _, rng| {
             let (k, v) = stock(rng.random_range(0..n), rng);
@@ -193,10 +196,12 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
             Ok((k.len() + v.len()) as u64)
         })?;
         rec.record(phase, "commits", 1, &start, &o, Duration::ZERO)?;
+        print_breakdown(db, &before);
     }
 
     // Batched, non-durable product updates (a price feed).
     if cli.runs("batched") {
+        let before = db.breakdown();
         let start = PhaseStart::now();
         let batch = cli.batch.max(1);
         let o = runner::run(
@@ -220,6 +225,7 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
             &o,
             Duration::ZERO,
         )?;
+        print_breakdown(db, &before);
     }
 
     // Zipfian point reads of products.
@@ -267,6 +273,7 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
     // 90/10 read/update mix.
     if cli.runs("mix-90-10") {
         let durable = cli.durable();
+        let before = db.breakdown();
         let start = PhaseStart::now();
         let o = runner::run("mix-90-10", cli.threads, stop, cli.seed + 5, |_, _, rng| {
             let id = chooser.next(rng);
@@ -281,8 +288,17 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
             }
         })?;
         rec.record("mix-90-10", "ops", 1, &start, &o, Duration::ZERO)?;
+        print_breakdown(db, &before);
     }
     Ok(())
+}
+
+/// Prints where the phase's writes went and what the files hold, for
+/// engines that say (`Engine::breakdown`).
+fn print_breakdown(db: &dyn Engine, before: &Breakdown) {
+    if let Some(line) = db.breakdown().line_since(before) {
+        println!("{line}");
+    }
 }
 
 /// Opens the store and reads one product; returns the store and the time.

@@ -29,6 +29,51 @@ pub trait Engine: Send + Sync {
     fn sync(&self) -> Result<()>;
     /// Closes cleanly (flushing what the engine flushes on close).
     fn close(self: Box<Self>) -> Result<()>;
+    /// Where the engine's writes and space go, as named byte counts, for
+    /// the per-phase breakdown line (empty for engines that do not say).
+    fn breakdown(&self) -> Breakdown {
+        Breakdown::default()
+    }
+}
+
+/// Bytes written since open per component (differences between two
+/// snapshots give a phase's share) and bytes on disk now per component.
+#[derive(Clone, Debug, Default)]
+pub struct Breakdown {
+    pub written: Vec<(String, u64)>,
+    pub space: Vec<(String, u64)>,
+}
+
+impl Breakdown {
+    /// One line: the bytes written since `before` and the space now, in MiB.
+    pub fn line_since(&self, before: &Breakdown) -> Option<String> {
+        if self.written.is_empty() && self.space.is_empty() {
+            return None;
+        }
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let written: Vec<String> = self
+            .written
+            .iter()
+            .map(|(name, now)| {
+                let was = before
+                    .written
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(0, |(_, b)| *b);
+                format!("{name} {:.1}", mib(now.saturating_sub(was)))
+            })
+            .collect();
+        let space: Vec<String> = self
+            .space
+            .iter()
+            .map(|(name, b)| format!("{name} {:.1}", mib(*b)))
+            .collect();
+        Some(format!(
+            "   wrote MiB: {}; files MiB: {}",
+            written.join(", "),
+            space.join(", ")
+        ))
+    }
 }
 
 /// Settings that every engine gets alike.

@@ -98,7 +98,7 @@ pub(crate) fn write_checkpoint(
         total_pages: space.lock().end(),
         entries: snapshot.entries,
     };
-    store.write_pages(header.slot(), &header.encode())?;
+    store.write_meta_pages(header.slot(), &header.encode())?;
     store.sync()?;
     // Only now may the file lose pages the previous header still counts.
     // A crash before the cut leaves free pages past `total pages`; one
@@ -268,7 +268,7 @@ impl NodeWriter<'_> {
         };
         let (encoded, head) = encode_chain(self.layout, &pages, &runs);
         for (page, bytes) in &encoded {
-            self.store.write_pages(*page, bytes)?;
+            self.store.write_meta_pages(*page, bytes)?;
         }
         let free_pages = runs.iter().map(|r| r.count).sum();
         Ok((head, free_pages, pages))

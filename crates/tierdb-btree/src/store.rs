@@ -42,6 +42,8 @@ pub(crate) struct Store {
     hits: Counter,
     misses: Counter,
     bytes_written: AtomicU64,
+    /// Of `bytes_written`, headers and free-list pages.
+    meta_bytes_written: AtomicU64,
     gets: Counter,
     get_pages: Counter,
 }
@@ -64,6 +66,7 @@ impl Store {
             hits: Counter::new(),
             misses: Counter::new(),
             bytes_written: AtomicU64::new(0),
+            meta_bytes_written: AtomicU64::new(0),
             gets: Counter::new(),
             get_pages: Counter::new(),
         }
@@ -126,6 +129,21 @@ impl Store {
     pub(crate) fn write_pages(&self, page: u64, bytes: &[u8]) -> Result<()> {
         let offset = self.offset_of(page)?;
         self.write_at(offset, bytes)
+    }
+
+    /// Writes metadata (a header, a free-list page) at page `page`,
+    /// counted apart as well.
+    pub(crate) fn write_meta_pages(&self, page: u64, bytes: &[u8]) -> Result<()> {
+        self.write_pages(page, bytes)?;
+        self.meta_bytes_written
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Bytes of headers and free-list pages written (part of the bytes
+    /// written).
+    pub(crate) fn meta_bytes_written(&self) -> u64 {
+        self.meta_bytes_written.load(Ordering::Relaxed)
     }
 
     /// Writes `bytes` at `offset`, counting them.

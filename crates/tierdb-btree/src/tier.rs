@@ -387,6 +387,7 @@ impl Tier for BTreeTier {
     /// B+tree has no bloom filters and no compaction: those figures stay 0.
     fn stats(&self) -> TierStats {
         let (cache_hits, cache_misses, bytes_written) = self.store.counters();
+        let meta_bytes_written = self.store.meta_bytes_written();
         let (gets, get_blocks) = self.store.get_counters();
         let disk_bytes = self.store.file_len().unwrap_or(0);
         let (free, pending) = self.free_page_counts();
@@ -396,6 +397,8 @@ impl Tier for BTreeTier {
             entries: self.tree.lock().entries,
             disk_bytes,
             bytes_written,
+            persist_bytes_written: bytes_written.saturating_sub(meta_bytes_written),
+            metadata_bytes_written: meta_bytes_written,
             dirty_bytes: self.dirty_bytes(),
             cache_hits,
             cache_misses,

@@ -107,6 +107,9 @@ impl Inner {
         let c = &self.counters;
         bump(&c.compaction_bytes_read, read);
         bump(&c.compaction_bytes_written, written);
+        if let Some(level) = c.level_bytes_written.get(plan.output_level) {
+            bump(level, written);
+        }
         self.count_table_bytes(written);
         Ok(outputs)
     }

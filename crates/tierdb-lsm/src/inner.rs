@@ -63,6 +63,10 @@ pub(crate) struct Counters {
     pub(crate) compactions: AtomicU64,
     pub(crate) compaction_bytes_read: AtomicU64,
     pub(crate) compaction_bytes_written: AtomicU64,
+    /// Table bytes written by flushes (into L0).
+    pub(crate) flush_bytes_written: AtomicU64,
+    /// Table bytes written by compactions, per output level.
+    pub(crate) level_bytes_written: [AtomicU64; crate::version::LEVELS],
     pub(crate) background_errors: AtomicU64,
     pub(crate) stall_count: AtomicU64,
     pub(crate) stall_micros: AtomicU64,

@@ -91,6 +91,7 @@ impl Inner {
         let mut next = (*version).clone();
         if let Some(table) = table {
             self.count_table_bytes(table.file_bytes);
+            bump(&self.counters.flush_bytes_written, table.file_bytes);
             self.counters.flushes.fetch_add(1, Ordering::Relaxed);
             next.levels[0].insert(0, table);
         }

@@ -147,6 +147,12 @@ impl Inner {
             entries: entries + mem_entries,
             disk_bytes: state.version.disk_bytes(),
             bytes_written: load(&self.counters.bytes_written),
+            persist_bytes_written: load(&c.flush_bytes_written),
+            compaction_bytes_written: c.level_bytes_written.iter().map(load).collect(),
+            metadata_bytes_written: load(&c.manifest_bytes_written),
+            level_disk_bytes: (0..state.version.levels.len())
+                .map(|l| state.version.level_bytes(l))
+                .collect(),
             dirty_bytes: dirty,
             cache_hits: lookups.saturating_sub(misses),
             cache_misses: misses,

@@ -33,8 +33,22 @@ pub struct TierStats {
     pub entries: u64,
     /// Bytes of the tier's files on disk.
     pub disk_bytes: u64,
-    /// Bytes written to the tier's files since open.
+    /// Bytes written to the tier's files since open: the sum of
+    /// `persist_bytes_written`, `compaction_bytes_written` and
+    /// `metadata_bytes_written`.
     pub bytes_written: u64,
+    /// Of `bytes_written`, data written by persists: B+tree node and value
+    /// pages of checkpoints; LSM L0 tables of flushes.
+    pub persist_bytes_written: u64,
+    /// Of `bytes_written`, tables written by compactions, per output level
+    /// (index = level; LSM only, empty for tiers without compaction).
+    pub compaction_bytes_written: Vec<u64>,
+    /// Of `bytes_written`, metadata: B+tree headers and free-list pages;
+    /// LSM manifest log and `LSM-CURRENT`.
+    pub metadata_bytes_written: u64,
+    /// Bytes of `disk_bytes` per level (LSM, L0 first; empty for tiers
+    /// without levels).
+    pub level_disk_bytes: Vec<u64>,
     /// Bytes of applied state not yet persisted (held in memory).
     pub dirty_bytes: u64,
     /// Page/block reads that were served by the shared cache.

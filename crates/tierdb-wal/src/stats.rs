@@ -13,8 +13,20 @@ pub struct WalStats {
     /// `fdatasync` calls on segment files (record syncs and new-segment
     /// header syncs).
     pub syncs: u64,
-    /// Bytes written to segment files (records and headers).
+    /// Bytes written to segment files (records and headers; the zeros of
+    /// preallocation are counted apart, in `zero_bytes_written`).
     pub bytes_written: u64,
+    /// Of `bytes_written`, the framing: 24 bytes of header per record and
+    /// 32 per segment header. The rest is payload.
+    pub frame_bytes_written: u64,
+    /// Zeros written ahead of the records to preallocate the active
+    /// segment (see `docs/format/wal.md`, Preallocation). Once synced they
+    /// reach the disk, and the records later overwrite them: a second write
+    /// of the same bytes.
+    pub zero_bytes_written: u64,
+    /// Bytes of live segment files on disk, the active segment's zeroed
+    /// preallocated tail included (`Wal::live_bytes` counts only records).
+    pub file_bytes: u64,
     /// Segments on disk now, the active one included.
     pub segments_live: u64,
     /// Segments deleted by `Wal::release_upto`.
@@ -28,6 +40,9 @@ pub(crate) struct Counters {
     pub group_writes: AtomicU64,
     pub syncs: AtomicU64,
     pub bytes_written: AtomicU64,
+    pub frame_bytes_written: AtomicU64,
+    pub zero_bytes_written: AtomicU64,
+    pub file_bytes: AtomicU64,
     pub segments_live: AtomicU64,
     pub segments_deleted: AtomicU64,
     pub live_bytes: AtomicU64,
@@ -47,6 +62,9 @@ impl Counters {
             group_writes: get(&self.group_writes),
             syncs: get(&self.syncs),
             bytes_written: get(&self.bytes_written),
+            frame_bytes_written: get(&self.frame_bytes_written),
+            zero_bytes_written: get(&self.zero_bytes_written),
+            file_bytes: get(&self.file_bytes),
             segments_live: get(&self.segments_live),
             segments_deleted: get(&self.segments_deleted),
         }

@@ -207,7 +207,7 @@ impl Wal {
     /// `InvalidArgument`. Once the WAL is poisoned this returns `Poisoned`
     /// even for an lsn that was written before.
     pub fn write_to(&self, lsn: u64) -> Result<()> {
-        self.advance_to(lsn, false)
+        self.advance_to(lsn, Group::Write)
     }
 
     /// Ensures every record with lsn <= `lsn` is durable (`fdatasync`).
@@ -223,7 +223,14 @@ impl Wal {
     /// and every later one return `Poisoned` (never a retried fsync), even
     /// for an lsn that was synced before.
     pub fn sync_to(&self, lsn: u64) -> Result<()> {
-        self.advance_to(lsn, true)
+        self.advance_to(lsn, Group::Sync)
+    }
+
+    /// `sync_to(written_lsn())` for the background flusher: the same
+    /// group, but it does not preallocate (no commit waits on it; see
+    /// `SegmentWriter::write_batch`).
+    pub(crate) fn sync_written(&self) -> Result<()> {
+        self.advance_to(self.written_lsn(), Group::FlusherSync)
     }
 
     /// Writes and syncs everything buffered.
@@ -312,9 +319,10 @@ impl Wal {
         lsn <= done
     }
 
-    /// `write_to` (`durable` false) or `sync_to` (true): wait for a running
+    /// `write_to`, `sync_to` or the flusher's sync: wait for a running
     /// leader; if that did not cover `lsn`, lead a group.
-    fn advance_to(&self, lsn: u64, durable: bool) -> Result<()> {
+    fn advance_to(&self, lsn: u64, group: Group) -> Result<()> {
+        let durable = group != Group::Write;
         self.check_poison()?;
         if self.covered(lsn, durable) {
             return Ok(());
@@ -336,12 +344,13 @@ impl Wal {
         *leading = true;
         drop(leading);
         let _done = LeaderGuard(self);
-        self.lead(durable)
+        self.lead(group)
     }
 
     /// One group: take every buffered record, write them, sync if asked.
     /// Any failure poisons the WAL.
-    fn lead(&self, durable: bool) -> Result<()> {
+    fn lead(&self, group: Group) -> Result<()> {
+        let durable = group != Group::Write;
         self.check_poison()?;
         if durable {
             self.gather_followers();
@@ -351,7 +360,7 @@ impl Wal {
         let mut batch = self.take_pending(spare);
         let records = batch.count() as u64;
         let started = Instant::now();
-        let result = self.write_group(segments, &mut batch, durable);
+        let result = self.write_group(segments, &mut batch, group);
         if durable && records > 0 {
             self.last_group_records.store(records, Ordering::Relaxed);
             let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -369,12 +378,12 @@ impl Wal {
         &self,
         segments: &mut SegmentWriter,
         batch: &mut Batch,
-        durable: bool,
+        group: Group,
     ) -> Result<()> {
         if !batch.is_empty() {
-            segments.write_batch(batch)?;
+            segments.write_batch(batch, group == Group::Sync)?;
         }
-        if durable {
+        if group != Group::Write {
             segments.sync()?;
         } else if segments.synced_lsn() < segments.written_lsn() {
             self.flusher.control().mark_dirty();
@@ -421,6 +430,17 @@ impl Wal {
 
 /// Keeps the spare buffer unless it grew beyond the soft limit (bounding
 /// idle memory).
+/// What a group leader does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Group {
+    /// Write the buffered records (`write_to`, Buffered commits).
+    Write,
+    /// Write and sync, a commit waiting (`sync_to`); may preallocate.
+    Sync,
+    /// Write and sync for the background flusher; never preallocates.
+    FlusherSync,
+}
+
 fn recycle(spare: &mut Batch, mut used: Batch) {
     used.clear();
     if used.capacity_bytes() as u64 <= BUFFER_SOFT_LIMIT_BYTES {

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use tierdb_io::{OpenMode, Result, Vfs, VfsFile};
 
 use crate::batch::Batch;
-use crate::format::SEGMENT_HEADER_LEN;
+use crate::format::{RECORD_HEADER_BYTES, SEGMENT_HEADER_LEN};
 use crate::segment::{SegmentMeta, create_segment, next_segment_number};
 use crate::stats::{Counters, bump};
 
@@ -78,6 +78,7 @@ impl SegmentWriter {
                 let created = create_segment(&*vfs, &dir, number, last_lsn + 1)?;
                 bump(&counters.syncs, 1);
                 bump(&counters.bytes_written, SEGMENT_HEADER_LEN);
+                bump(&counters.frame_bytes_written, SEGMENT_HEADER_LEN);
                 created
             }
         };
@@ -112,7 +113,15 @@ impl SegmentWriter {
     /// Writes `batch` (which must continue at `written_lsn + 1`): one
     /// `write_all_at` per segment touched, rotating when the active segment
     /// is full. Does not sync, except the old segment on rotation.
-    pub(crate) fn write_batch(&mut self, batch: &mut Batch) -> Result<()> {
+    ///
+    /// `preallocate`: a commit waits for the sync that follows this write
+    /// (`Wal::sync_to`). Only such groups preallocate (see
+    /// [`PREALLOCATE_BYTES`]): the zeros pay off when commits wait for
+    /// `fdatasync`, and cost a second write of the log's bytes (the next
+    /// sync writes the zeros, the records overwrite them). Buffered groups,
+    /// and what the background flusher writes, append; the flusher's
+    /// `fdatasync` every `sync_interval` then pays the size update.
+    pub(crate) fn write_batch(&mut self, batch: &mut Batch, preallocate: bool) -> Result<()> {
         debug_assert_eq!(batch.lsn_of(0), self.written_lsn + 1);
         let mut done = 0;
         while done < batch.count() {
@@ -123,12 +132,19 @@ impl SegmentWriter {
             let upto = done + batch.records_fitting(done, room);
             let bytes = batch.seal(done..upto, self.synced_bytes);
             let len = bytes.len() as u64;
-            self.preallocate(self.active.bytes + len)?;
+            if preallocate {
+                self.preallocate(self.active.bytes + len)?;
+            }
             self.file.write_all_at(bytes, self.active.bytes)?;
             self.active.bytes += len;
+            self.allocated = self.allocated.max(self.active.bytes);
             self.active.last_lsn = batch.lsn_of(upto - 1);
             self.written_lsn = self.active.last_lsn;
             bump(&self.counters.bytes_written, len);
+            bump(
+                &self.counters.frame_bytes_written,
+                ((upto - done) * RECORD_HEADER_BYTES) as u64,
+            );
             done = upto;
         }
         bump(&self.counters.group_writes, 1);
@@ -157,6 +173,7 @@ impl SegmentWriter {
             self.file.sync()?;
             bump(&self.counters.syncs, 1);
             self.allocated = self.active.bytes;
+            self.publish_sizes();
         }
         Ok(())
     }
@@ -173,12 +190,15 @@ impl SegmentWriter {
         // folios (Linux 6.x), and a record write then dirties, and counts in
         // `/proc/self/io` as written, the whole folio (1 MiB per commit in
         // the bench's write figures).
+        // The records about to be written fill `..end`: zero only past it.
+        self.allocated = self.allocated.max(end);
         let zeros = [0u8; ZERO_WRITE_BYTES];
         while self.allocated < target {
             let len = (target - self.allocated).min(ZERO_WRITE_BYTES as u64);
             let part = zeros.get(..len as usize).unwrap_or(&zeros);
             self.file.write_all_at(part, self.allocated)?;
             self.allocated += len;
+            bump(&self.counters.zero_bytes_written, len);
         }
         Ok(())
     }
@@ -221,6 +241,7 @@ impl SegmentWriter {
         let (file, meta) = create_segment(&*self.vfs, &self.dir, next, self.written_lsn + 1)?;
         bump(&self.counters.syncs, 1);
         bump(&self.counters.bytes_written, SEGMENT_HEADER_LEN);
+        bump(&self.counters.frame_bytes_written, SEGMENT_HEADER_LEN);
         let old = std::mem::replace(&mut self.active, meta);
         self.sealed_bytes += old.bytes;
         self.sealed.push_back(old);
@@ -235,6 +256,8 @@ impl SegmentWriter {
         let live = self.sealed_bytes + self.active.bytes;
         let c = &self.counters;
         c.live_bytes.store(live, Ordering::Relaxed);
+        let tail = self.allocated.saturating_sub(self.active.bytes);
+        c.file_bytes.store(live + tail, Ordering::Relaxed);
         c.segments_live
             .store(self.sealed.len() as u64 + 1, Ordering::Relaxed);
     }

@@ -73,3 +73,58 @@ fn sealed_segments_and_a_closed_log_hold_only_records() {
     assert_replayed(&seen, 1, 300, "after close");
     assert_eq!(rec.torn_tail, None);
 }
+
+/// Buffered groups (`write_to`) append without zeros, so each byte of the
+/// log is written once; only groups a sync follows preallocate. The
+/// counters say which bytes were zeros, framing, and file.
+#[test]
+fn only_synced_groups_preallocate_and_the_zeros_are_counted() {
+    let sim = SimVfs::new(9);
+    let vfs: Arc<dyn Vfs> = Arc::new(sim.clone());
+    let dir = wal_dir(Path::new("/db"));
+    let path = dir.join("000001.log");
+    let mut opts = WalOptions::new(&dir);
+    opts.sync_interval = std::time::Duration::from_millis(20);
+    let (wal, _, _) = open_collect(vfs.clone(), opts, 0).unwrap();
+    append_range(&wal, 1, 50);
+    wal.write_to(50).unwrap();
+    // Appended after the write: buffered until the flusher's group.
+    append_range(&wal, 51, 100);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while wal.synced_lsn() < 50 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flusher never synced"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(
+        wal.written_lsn() > 50,
+        "the flusher wrote what was buffered"
+    );
+    wal.write_to(100).unwrap();
+    let stats = wal.stats();
+    assert_eq!(
+        stats.zero_bytes_written, 0,
+        "buffered groups and the flusher's syncs write no zeros"
+    );
+    let len = sim.file_contents(&path).unwrap().len() as u64;
+    assert_eq!(len, wal.live_bytes(), "the file ends at its last record");
+    assert_eq!(stats.file_bytes, len);
+    assert_eq!(stats.frame_bytes_written, 32 + 100 * 24);
+
+    append_range(&wal, 101, 101);
+    wal.sync_to(101).unwrap();
+    let stats = wal.stats();
+    let len = sim.file_contents(&path).unwrap().len() as u64;
+    assert!(stats.zero_bytes_written > 0, "a synced group preallocates");
+    assert_eq!(stats.file_bytes, len, "file bytes include the zeroed tail");
+    assert_eq!(len - wal.live_bytes(), 1 << 20, "1 MiB of zeros ahead");
+    assert_eq!(stats.zero_bytes_written, 1 << 20);
+    wal.close().unwrap();
+    assert_eq!(
+        wal.stats().file_bytes,
+        wal.live_bytes(),
+        "close cuts the tail"
+    );
+}

@@ -41,8 +41,20 @@ pub struct PartitionStats {
     pub entries: u64,
     /// Bytes of its files on disk.
     pub disk_bytes: u64,
-    /// Bytes written to its files since open.
+    /// Bytes written to its files since open: the sum of the three below.
     pub bytes_written: u64,
+    /// Of `bytes_written`, data written by checkpoints: B+tree node and
+    /// value pages; LSM L0 tables (memtable flushes).
+    pub persist_bytes_written: u64,
+    /// Of `bytes_written`, LSM tables written by compactions, per output
+    /// level (index = level; empty for B+tree partitions).
+    pub compaction_bytes_written: Vec<u64>,
+    /// Of `bytes_written`, metadata: B+tree headers and free-list pages;
+    /// the LSM manifest log and `LSM-CURRENT`.
+    pub metadata_bytes_written: u64,
+    /// LSM: bytes of its tables per level, L0 first (empty for B+tree
+    /// partitions).
+    pub level_disk_bytes: Vec<u64>,
     /// Bytes of modified pages held in memory, not yet checkpointed.
     pub dirty_bytes: u64,
     /// Page reads served by the shared cache.

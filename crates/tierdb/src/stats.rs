@@ -23,10 +23,22 @@ pub struct Stats {
     /// WAL fdatasyncs since open. `commits / wal_syncs` is the average group
     /// size of `Sync` commits.
     pub wal_syncs: u64,
-    /// Bytes written to the WAL since open.
+    /// Bytes written to the WAL since open: records (payload and framing)
+    /// and segment headers.
     pub wal_bytes_written: u64,
+    /// Of `wal_bytes_written`, the framing: 24 bytes per record, 32 per
+    /// segment header. The payload is the commit records
+    /// (`docs/format/commit-record.md`).
+    pub wal_frame_bytes_written: u64,
+    /// Zeros written to preallocate WAL segments ahead of records (only
+    /// ahead of `Sync` commits), not part of `wal_bytes_written`: once
+    /// synced they reach the disk, and the records overwrite them later.
+    pub wal_zero_bytes_written: u64,
     /// Bytes in live WAL segments (what a reopen would read).
     pub wal_live_bytes: u64,
+    /// Bytes of live WAL segment files on disk: `wal_live_bytes` plus the
+    /// active segment's preallocated tail.
+    pub wal_file_bytes: u64,
     /// Checkpoints completed since open.
     pub checkpoints: u64,
     /// Sequence of the last completed checkpoint.
@@ -82,6 +94,10 @@ impl Stats {
             t.entries += s.entries;
             t.disk_bytes += s.disk_bytes;
             t.bytes_written += s.bytes_written;
+            t.persist_bytes_written += s.persist_bytes_written;
+            t.metadata_bytes_written += s.metadata_bytes_written;
+            add_per_level(&mut t.compaction_bytes_written, &s.compaction_bytes_written);
+            add_per_level(&mut t.level_disk_bytes, &s.level_disk_bytes);
             t.dirty_bytes += s.dirty_bytes;
             t.cache_hits += s.cache_hits;
             t.cache_misses += s.cache_misses;
@@ -109,6 +125,16 @@ impl Stats {
     }
 }
 
+/// Adds `from` to `into` level by level, growing `into` as needed.
+fn add_per_level(into: &mut Vec<u64>, from: &[u64]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), 0);
+    }
+    for (sum, n) in into.iter_mut().zip(from) {
+        *sum += n;
+    }
+}
+
 impl DbInner {
     pub(crate) fn partition_infos(&self) -> Vec<PartitionInfo> {
         let layout = self.layout();
@@ -127,6 +153,10 @@ impl DbInner {
                         entries: s.entries,
                         disk_bytes: s.disk_bytes,
                         bytes_written: s.bytes_written,
+                        persist_bytes_written: s.persist_bytes_written,
+                        compaction_bytes_written: s.compaction_bytes_written,
+                        metadata_bytes_written: s.metadata_bytes_written,
+                        level_disk_bytes: s.level_disk_bytes,
                         dirty_bytes: s.dirty_bytes,
                         cache_hits: s.cache_hits,
                         cache_misses: s.cache_misses,
@@ -164,7 +194,10 @@ impl DbInner {
             wal_group_writes: wal.group_writes,
             wal_syncs: wal.syncs,
             wal_bytes_written: wal.bytes_written,
+            wal_frame_bytes_written: wal.frame_bytes_written,
+            wal_zero_bytes_written: wal.zero_bytes_written,
             wal_live_bytes: self.wal.live_bytes(),
+            wal_file_bytes: wal.file_bytes,
             checkpoints: c.checkpoints.load(Ordering::Relaxed),
             checkpoint_seq: c.checkpoint_seq.load(Ordering::Relaxed),
             background_errors: c.background_errors.load(Ordering::Relaxed),

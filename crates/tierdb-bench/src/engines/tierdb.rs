@@ -4,7 +4,7 @@ use std::path::Path;
 
 use tierdb::{Db, Durability, Options, Tier, WriteBatch};
 
-use crate::engine::{Engine, EngineConfig, EngineKind, Pair, Result};
+use crate::engine::{Breakdown, Engine, EngineConfig, EngineKind, Pair, Result};
 
 /// Key that `sync` deletes durably: a Sync commit makes every earlier
 /// (Buffered) commit durable too, and an empty batch commits nothing.
@@ -100,5 +100,51 @@ impl Engine for Tierdb {
     fn close(self: Box<Self>) -> Result<()> {
         self.db.close()?;
         Ok(())
+    }
+
+    /// The WAL (records; `wal-framing` is the part of them that is record
+    /// and segment headers; preallocation zeros apart),
+    /// checkpoints (B+tree pages, LSM L0 flushes), compactions per output
+    /// level, metadata; files: WAL, B+tree files or LSM levels.
+    fn breakdown(&self) -> Breakdown {
+        let stats = self.db.stats();
+        let t = stats.totals();
+        let mut written = vec![
+            ("wal".to_string(), stats.wal_bytes_written),
+            ("wal-framing".to_string(), stats.wal_frame_bytes_written),
+            ("wal-zeros".to_string(), stats.wal_zero_bytes_written),
+            ("checkpoint".to_string(), t.persist_bytes_written),
+        ];
+        let levels = t.compaction_bytes_written.iter().enumerate();
+        written.extend(
+            levels
+                .filter(|(l, _)| *l > 0)
+                .map(|(l, b)| (format!("L{l}"), *b)),
+        );
+        written.push(("meta".to_string(), t.metadata_bytes_written));
+        let mut space = vec![("wal".to_string(), stats.wal_file_bytes)];
+        let btree: u64 = stats
+            .partitions
+            .iter()
+            .filter(|p| p.tier == Tier::BTree)
+            .map(|p| p.stats.disk_bytes)
+            .sum();
+        if btree > 0 {
+            space.push(("btree".to_string(), btree));
+            let live: u64 = stats
+                .partitions
+                .iter()
+                .filter(|p| p.tier == Tier::BTree)
+                .map(|p| p.stats.live_bytes)
+                .sum();
+            space.push(("btree-free".to_string(), btree.saturating_sub(live)));
+        }
+        let levels = t.level_disk_bytes.iter().enumerate();
+        space.extend(
+            levels
+                .filter(|(_, b)| **b > 0)
+                .map(|(l, b)| (format!("L{l}"), *b)),
+        );
+        Breakdown { written, space }
     }
 }
