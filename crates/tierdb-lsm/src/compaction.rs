@@ -2,7 +2,9 @@
 //! that results.
 //!
 //! - L0 has `>= l0_compaction_trigger` tables: all of L0 and the L1 tables
-//!   overlapping them are merged into new L1 tables.
+//!   overlapping them are merged into new L1 tables — or, when L0 alone
+//!   holds more than L1's target, into the first level whose target it
+//!   fits, with the overlapping tables of every level down to it.
 //! - Level `n >= 1` holds more than `l1_target * ratio^(n-1)` bytes: its
 //!   oldest table (lowest number) and the overlapping tables of `n+1` are
 //!   merged into `n+1`. The last level never compacts further.
@@ -51,7 +53,7 @@ pub(crate) fn pick(version: &Version, opts: &LsmOptions) -> Option<Plan> {
         return tiered::pick(version, opts);
     }
     if version.levels[0].len() >= opts.l0_compaction_trigger {
-        return Some(plan_l0(version));
+        return Some(plan_l0(version, opts));
     }
     (1..LEVELS - 1)
         .find(|&level| version.level_bytes(level) > opts.level_target_bytes(level))
@@ -74,14 +76,29 @@ pub(crate) fn plan_all(version: &Version) -> Option<Plan> {
     })
 }
 
-fn plan_l0(version: &Version) -> Plan {
+/// All of L0 and the overlapping tables of L1, merged into L1 — or
+/// deeper when L0 alone holds more than L1's target: such an L1 would at
+/// once pass nearly everything on to L2, one more rewrite of every byte
+/// for nothing. So the output goes to the first level whose target L0's
+/// bytes fit, and the overlapping tables of every level down to it join
+/// the merge (the catalog at N = 1M: four checkpoint-sized L0 tables,
+/// ~240 MiB, against L1's 64 MiB target).
+fn plan_l0(version: &Version, opts: &LsmOptions) -> Plan {
     let mut inputs = version.levels[0].clone();
-    if let Some((lo, hi)) = key_range(&inputs) {
-        inputs.extend(version.overlapping(1, &lo, &hi));
+    let l0_bytes = version.level_bytes(0);
+    let mut output_level = 1;
+    while output_level + 1 < LEVELS && l0_bytes > opts.level_target_bytes(output_level) {
+        output_level += 1;
+    }
+    for level in 1..=output_level {
+        if let Some((lo, hi)) = key_range(&inputs) {
+            let below = version.overlapping(level, &lo, &hi);
+            inputs.extend(below);
+        }
     }
     Plan {
         inputs,
-        output_level: 1,
+        output_level,
     }
 }
 

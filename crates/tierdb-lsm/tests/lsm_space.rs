@@ -106,3 +106,65 @@ fn deletes_are_reclaimed() {
     let tier = open(&vfs, Path::new(DIR)).unwrap();
     assert_equal(&*tier.read_view(), &model, "reopened");
 }
+
+/// Three flushes of `keys` keys each (interleaved, so every L0 table spans
+/// the key space), persisted one by one; returns the tier after the
+/// compaction the third flush triggers.
+fn three_flushes(l1_target_bytes: u64, keys: u64) -> tierdb_lsm::LsmTier {
+    let vfs: Arc<dyn Vfs> = Arc::new(SimVfs::new(seed(12)));
+    let opts = tierdb_lsm::LsmOptions {
+        background_compaction: false,
+        l0_compaction_trigger: 3,
+        memtable_bytes: 1 << 20,
+        l1_target_bytes,
+        ..small_options()
+    };
+    let cache = Arc::new(tierdb_cache::PageCache::new(1 << 20));
+    let tier = open_with(&vfs, Path::new(DIR), cache, opts).unwrap();
+    for round in 0..3 {
+        let ops: Vec<WriteOp> = (0..keys)
+            .map(|i| WriteOp::Put {
+                key: key(i * 3 + round),
+                value: value(i, round + 1, 100),
+            })
+            .collect();
+        tier.apply(round + 1, &ops).unwrap();
+        persist(&tier);
+    }
+    let view = tier.read_view();
+    for i in 0..keys * 3 {
+        assert!(view.get(&key(i)).unwrap().is_some(), "key {i} lost");
+    }
+    tier
+}
+
+/// An L0 holding more than L1's target would pass nearly all of it on to
+/// L2 right after landing in L1: it goes to the first level whose target
+/// it fits instead, and L1 is not written at all. A smaller L0 still goes
+/// to L1.
+#[test]
+fn an_l0_larger_than_l1s_target_compacts_past_l1() {
+    // ~3 x 400 x 120 B = ~140 KiB of L0 against a 32 KiB L1 (L2: 128 KiB,
+    // L3: 512 KiB with the ratio of 4).
+    let tier = three_flushes(32 * 1024, 400);
+    let lsm = tier.lsm_stats();
+    let stats = tier.stats();
+    assert_eq!(lsm.tables_per_level[0], 0, "{lsm:?}");
+    assert_eq!(lsm.tables_per_level[1], 0, "{lsm:?}");
+    assert_eq!(stats.compaction_bytes_written[1], 0, "{stats:?}");
+    let deeper: u64 = stats.compaction_bytes_written[2..].iter().sum();
+    assert!(deeper > 0, "{stats:?}");
+    assert_eq!(
+        stats.bytes_written,
+        stats.persist_bytes_written
+            + stats.compaction_bytes_written.iter().sum::<u64>()
+            + stats.metadata_bytes_written,
+        "the parts add up"
+    );
+    assert_eq!(stats.level_disk_bytes.iter().sum::<u64>(), stats.disk_bytes);
+
+    let tier = three_flushes(1 << 20, 400);
+    let lsm = tier.lsm_stats();
+    assert!(lsm.tables_per_level[1] > 0, "{lsm:?}");
+    assert!(tier.stats().compaction_bytes_written[1] > 0);
+}

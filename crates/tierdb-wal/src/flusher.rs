@@ -102,7 +102,7 @@ fn run(control: &FlusherControl, wal: &Weak<Wal>, interval: Duration) {
         let Some(wal) = wal.upgrade() else {
             return;
         };
-        if wal.sync_written().is_err() {
+        if wal.sync_to_in_background(wal.written_lsn()).is_err() {
             return;
         }
     }

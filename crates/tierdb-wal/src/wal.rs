@@ -226,11 +226,13 @@ impl Wal {
         self.advance_to(lsn, Group::Sync)
     }
 
-    /// `sync_to(written_lsn())` for the background flusher: the same
-    /// group, but it does not preallocate (no commit waits on it; see
-    /// `SegmentWriter::write_batch`).
-    pub(crate) fn sync_written(&self) -> Result<()> {
-        self.advance_to(self.written_lsn(), Group::FlusherSync)
+    /// `sync_to` for background work no commit waits on (checkpoints, the
+    /// flusher): the same group write and `fdatasync`, without
+    /// preallocating the segment ahead of it (see
+    /// `SegmentWriter::write_batch`: the zeros only pay off for commits
+    /// waiting on frequent syncs, and cost a second write of the log).
+    pub fn sync_to_in_background(&self, lsn: u64) -> Result<()> {
+        self.advance_to(lsn, Group::BackgroundSync)
     }
 
     /// Writes and syncs everything buffered.
@@ -319,7 +321,7 @@ impl Wal {
         lsn <= done
     }
 
-    /// `write_to`, `sync_to` or the flusher's sync: wait for a running
+    /// `write_to`, `sync_to` or `sync_to_in_background`: wait for a running
     /// leader; if that did not cover `lsn`, lead a group.
     fn advance_to(&self, lsn: u64, group: Group) -> Result<()> {
         let durable = group != Group::Write;
@@ -437,8 +439,9 @@ enum Group {
     Write,
     /// Write and sync, a commit waiting (`sync_to`); may preallocate.
     Sync,
-    /// Write and sync for the background flusher; never preallocates.
-    FlusherSync,
+    /// Write and sync for background work (checkpoints, the flusher);
+    /// never preallocates.
+    BackgroundSync,
 }
 
 fn recycle(spare: &mut Batch, mut used: Batch) {

@@ -74,8 +74,9 @@ fn sealed_segments_and_a_closed_log_hold_only_records() {
     assert_eq!(rec.torn_tail, None);
 }
 
-/// Buffered groups (`write_to`) append without zeros, so each byte of the
-/// log is written once; only groups a sync follows preallocate. The
+/// Buffered groups (`write_to`), the flusher's and background syncs
+/// append without zeros, so each byte of the log is written once; only
+/// groups a `sync_to` waits on preallocate. The
 /// counters say which bytes were zeros, framing, and file.
 #[test]
 fn only_synced_groups_preallocate_and_the_zeros_are_counted() {
@@ -103,18 +104,21 @@ fn only_synced_groups_preallocate_and_the_zeros_are_counted() {
         "the flusher wrote what was buffered"
     );
     wal.write_to(100).unwrap();
+    // A checkpoint's sync (no commit waiting on it) appends too.
+    append_range(&wal, 101, 110);
+    wal.sync_to_in_background(110).unwrap();
     let stats = wal.stats();
     assert_eq!(
         stats.zero_bytes_written, 0,
-        "buffered groups and the flusher's syncs write no zeros"
+        "buffered groups, the flusher's and background syncs write no zeros"
     );
     let len = sim.file_contents(&path).unwrap().len() as u64;
     assert_eq!(len, wal.live_bytes(), "the file ends at its last record");
     assert_eq!(stats.file_bytes, len);
-    assert_eq!(stats.frame_bytes_written, 32 + 100 * 24);
+    assert_eq!(stats.frame_bytes_written, 32 + 110 * 24);
 
-    append_range(&wal, 101, 101);
-    wal.sync_to(101).unwrap();
+    append_range(&wal, 111, 111);
+    wal.sync_to(111).unwrap();
     let stats = wal.stats();
     let len = sim.file_contents(&path).unwrap().len() as u64;
     assert!(stats.zero_bytes_written > 0, "a synced group preallocates");

@@ -58,7 +58,7 @@ impl DbInner {
         for p in &self.layout().partitions {
             let seq = p
                 .store
-                .persist(&|seq| wal.sync_to(seq))
+                .persist(&|seq| wal.sync_to_in_background(seq))
                 .map_err(|e| self.poison(e))?;
             persisted = persisted.min(seq);
         }

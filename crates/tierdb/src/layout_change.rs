@@ -278,7 +278,7 @@ impl DbInner {
         }
         if current.seq > 0 {
             store.apply(current.seq, &ops)?;
-            store.persist(&|s| self.wal.sync_to(s))?;
+            store.persist(&|s| self.wal.sync_to_in_background(s))?;
         }
         Ok(Arc::new(Partition::new(entry.clone(), store)))
     }
