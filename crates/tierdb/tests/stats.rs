@@ -67,3 +67,51 @@ fn partitions_report_read_space_and_bloom_figures() {
     // Write amplification counts from open; nothing was written since.
     assert_eq!(totals.write_amplification(), None);
 }
+
+/// Where the written bytes went: the WAL (records, of which framing; the
+/// zeros of preallocation apart) and each partition's checkpoints,
+/// compactions per level and metadata, adding up to its `bytes_written`.
+#[test]
+fn written_bytes_are_broken_down_by_component() {
+    let sim = Arc::new(SimVfs::new(6));
+    let opts = common::sim_options(&sim, Tier::BTree).partition(b"s/", Tier::Lsm);
+    let db = Db::open("db", opts).unwrap();
+    for round in 0..3u64 {
+        let mut batch = WriteBatch::new();
+        for i in 0..500 {
+            batch.put(key("a", i), [round as u8; 40]);
+            batch.put(key("s", i), [round as u8; 40]);
+        }
+        db.write(batch).unwrap();
+        db.checkpoint().unwrap();
+    }
+    db.compact_range(..).unwrap();
+    let stats = db.stats();
+    // Three commit records of 1,000 puts: 24 bytes of framing each, and at
+    // least the segment header.
+    assert!(stats.wal_frame_bytes_written >= 3 * 24 + 32, "{stats:?}");
+    assert!(stats.wal_frame_bytes_written < stats.wal_bytes_written / 10);
+    assert!(stats.wal_file_bytes >= stats.wal_live_bytes, "{stats:?}");
+    let (btree, lsm) = (&stats.partitions[0].stats, &stats.partitions[1].stats);
+    for p in [btree, lsm] {
+        let compaction: u64 = p.compaction_bytes_written.iter().sum();
+        assert_eq!(
+            p.bytes_written,
+            p.persist_bytes_written + compaction + p.metadata_bytes_written,
+            "{p:?}"
+        );
+        assert!(p.persist_bytes_written > 0 && p.metadata_bytes_written > 0);
+    }
+    assert!(btree.compaction_bytes_written.iter().all(|&b| b == 0));
+    assert!(
+        lsm.compaction_bytes_written.iter().sum::<u64>() > 0,
+        "{lsm:?}"
+    );
+    assert_eq!(lsm.level_disk_bytes.iter().sum::<u64>(), lsm.disk_bytes);
+    let totals = stats.totals();
+    assert_eq!(
+        totals.persist_bytes_written,
+        btree.persist_bytes_written + lsm.persist_bytes_written
+    );
+    assert_eq!(totals.level_disk_bytes, lsm.level_disk_bytes);
+}
