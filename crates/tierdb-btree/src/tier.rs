@@ -377,6 +377,10 @@ impl Tier for BTreeTier {
         self.persisted_seq.load(Ordering::Acquire)
     }
 
+    fn dirty_bytes(&self) -> u64 {
+        BTreeTier::dirty_bytes(self)
+    }
+
     /// `gets`/`get_blocks`: point reads and the on-disk pages they loaded
     /// (the nodes on the root-to-leaf path read through the cache, plus one
     /// per overflow value); nodes changed since the last checkpoint live in

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use tierdb_io::{Error, Result};
-use tierdb_tier::{Seq, WriteOp};
+use tierdb_tier::{Progress, Seq, WriteOp};
 
 use crate::background::Wakeup;
 use crate::entry::{EntryKind, RangeTombstone};
@@ -27,7 +27,6 @@ use crate::manifest_writer::ManifestWriter;
 use crate::memtable::Memtable;
 use crate::options::LsmOptions;
 use crate::rate_limiter::RateLimiter;
-use crate::stall::Progress;
 use crate::stats::ReadCounters;
 use crate::table::TableEnv;
 use crate::user_iter::Sources;
@@ -41,6 +40,14 @@ pub(crate) struct Current {
     /// Full or flush-taken memtables, oldest first.
     pub(crate) frozen: Vec<Arc<Memtable>>,
     pub(crate) version: Arc<Version>,
+}
+
+impl Current {
+    /// Bytes of the active and frozen memtables.
+    pub(crate) fn memtable_bytes(&self) -> u64 {
+        let frozen: u64 = self.frozen.iter().map(|m| m.bytes()).sum();
+        frozen + self.active.bytes()
+    }
 }
 
 /// The durable state, guarded by the install mutex.

@@ -14,29 +14,13 @@
 //! there is nobody to wait for: the L0 checks are skipped.
 
 use std::time::{Duration, Instant};
-use tierdb_tier::StallEvent;
 
-use parking_lot::{Condvar, Mutex};
+use tierdb_tier::{StallEvent, micros_since, sleep_micros};
 
 use crate::inner::{Inner, bump};
 
 /// The sleep of one slowed-down apply.
 const SLOWDOWN: Duration = Duration::from_millis(1);
-
-/// Signalled after every install; stalled writers wait on it.
-#[derive(Default)]
-pub(crate) struct Progress {
-    installs: Mutex<u64>,
-    cv: Condvar,
-}
-
-impl Progress {
-    /// Wakes every stalled writer (called after an install).
-    pub(crate) fn notify(&self) {
-        *self.installs.lock() += 1;
-        self.cv.notify_all();
-    }
-}
 
 impl Inner {
     /// Slows down or stalls the caller as the module doc says.
@@ -51,10 +35,8 @@ impl Inner {
         if l0 >= self.opts.l0_stop_tables {
             self.stall_on_l0();
         } else if l0 >= self.opts.l0_slowdown_tables {
-            let start = Instant::now();
-            std::thread::sleep(SLOWDOWN);
             bump(&self.counters.slowdown_count, 1);
-            bump(&self.counters.slowdown_micros, micros(start));
+            bump(&self.counters.slowdown_micros, sleep_micros(SLOWDOWN));
         }
     }
 
@@ -67,27 +49,16 @@ impl Inner {
     /// Waits until L0 is below the stop threshold, or `stall_timeout`.
     fn stall_on_l0(&self) {
         let start = Instant::now();
-        let deadline = start + self.opts.stall_timeout;
-        let mut installs = self.progress.installs.lock();
-        self.wakeup.wake();
-        let mut timed_out = false;
-        while self.shape().0 >= self.opts.l0_stop_tables {
-            if self
-                .progress
-                .cv
-                .wait_until(&mut installs, deadline)
-                .timed_out()
-            {
-                if self.shape().0 >= self.opts.l0_stop_tables {
-                    bump(&self.counters.stall_timeouts, 1);
-                    timed_out = true;
-                }
-                break;
-            }
+        let timed_out = self.progress.wait_while(
+            start + self.opts.stall_timeout,
+            || self.wakeup.wake(),
+            || self.shape().0 >= self.opts.l0_stop_tables,
+        );
+        if timed_out {
+            bump(&self.counters.stall_timeouts, 1);
         }
-        drop(installs);
         bump(&self.counters.stall_count, 1);
-        bump(&self.counters.stall_micros, micros(start).max(1));
+        bump(&self.counters.stall_micros, micros_since(start));
         if let Some(sink) = &self.opts.events {
             let event = StallEvent::new(
                 start.elapsed(),
@@ -97,8 +68,4 @@ impl Inner {
             sink.0.on_stall(&event);
         }
     }
-}
-
-fn micros(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
 }

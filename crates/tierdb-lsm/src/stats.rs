@@ -125,6 +125,11 @@ impl Inner {
         }
     }
 
+    /// Bytes of the active and frozen memtables (`TierStats::dirty_bytes`).
+    pub(crate) fn memtable_bytes(&self) -> u64 {
+        self.state.lock().memtable_bytes()
+    }
+
     /// The tier's `TierStats`.
     pub(crate) fn tier_stats(&self) -> TierStats {
         let state = self.state.lock();
@@ -136,11 +141,8 @@ impl Inner {
             lookups += s.block_lookups;
         }
         let memtables = state.frozen.iter().chain(std::iter::once(&state.active));
-        let (mut mem_entries, mut dirty) = (0u64, 0u64);
-        for m in memtables {
-            mem_entries += m.len() as u64;
-            dirty += m.bytes();
-        }
+        let mem_entries: u64 = memtables.map(|m| m.len() as u64).sum();
+        let dirty = state.memtable_bytes();
         let c = &self.counters;
         let debt = compaction::debt(&state.version, &self.opts);
         TierStats {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::Mutex;
 use tierdb_cache::PageCache;
 use tierdb_io::{Result, Vfs};
-use tierdb_tier::{ReadView, Seq, Tier, TierStats, WriteOp};
+use tierdb_tier::{Progress, ReadView, Seq, Tier, TierStats, WriteOp};
 
 use crate::background::{Compactor, Wakeup};
 use crate::inner::{Counters, Current, Durable, Inner};
@@ -20,7 +20,6 @@ use crate::memtable::Memtable;
 use crate::options::LsmOptions;
 use crate::rate_limiter::RateLimiter;
 use crate::recover::recover;
-use crate::stall::Progress;
 use crate::stats::LsmStats;
 use crate::table::TableEnv;
 
@@ -159,6 +158,10 @@ impl Tier for LsmTier {
     /// amplification is overstated) while upper levels overlap.
     fn stats(&self) -> TierStats {
         self.inner.tier_stats()
+    }
+
+    fn dirty_bytes(&self) -> u64 {
+        self.inner.memtable_bytes()
     }
 
     fn compact(&self) -> Result<()> {

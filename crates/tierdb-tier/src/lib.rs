@@ -10,6 +10,7 @@
 
 mod counter;
 mod events;
+mod progress;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tier;
@@ -17,5 +18,6 @@ mod write_op;
 
 pub use counter::Counter;
 pub use events::{CompactionEvent, EventSink, StallEvent, TierEvents};
+pub use progress::{Progress, micros_since, sleep_micros};
 pub use tier::{ReadView, Tier, TierIter, TierStats, ratio};
 pub use write_op::{Seq, WriteOp, range_contains, range_is_empty};

@@ -179,6 +179,13 @@ pub trait Tier: Send + Sync {
     /// Figures about the tier.
     fn stats(&self) -> TierStats;
 
+    /// [`TierStats::dirty_bytes`] alone, cheap enough for every commit to
+    /// check (the database wakes its checkpointer and stalls writers on
+    /// it). Tiers whose `stats` is costly override it.
+    fn dirty_bytes(&self) -> u64 {
+        self.stats().dirty_bytes
+    }
+
     /// Does now whatever background maintenance would do later (an LSM
     /// tier compacts until no level is over its target), on the caller's
     /// thread. Applied but unpersisted state is not touched. Tiers with

@@ -9,6 +9,7 @@ use std::thread::{self, JoinHandle, ThreadId};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
+use tierdb_tier::Progress;
 
 use crate::db::DbInner;
 
@@ -26,6 +27,9 @@ struct Signal {
 pub(crate) struct Background {
     signal: std::sync::Arc<(Mutex<Signal>, Condvar)>,
     thread: Mutex<Option<(ThreadId, JoinHandle<()>)>>,
+    /// Notified after every checkpoint and when the worker stops: writers
+    /// stalled on dirty memory wait on it (`write_stall.rs`).
+    pub progress: Progress,
 }
 
 impl Background {
@@ -50,12 +54,22 @@ impl Background {
         cv.notify_one();
     }
 
+    /// Whether a writer on this thread can wait for the worker: it runs,
+    /// and this is not its own thread.
+    pub fn can_wait_for(&self) -> bool {
+        self.thread
+            .lock()
+            .as_ref()
+            .is_some_and(|(id, _)| *id != thread::current().id())
+    }
+
     /// Stops the worker and waits for it (unless called from the worker).
     pub fn stop(&self) {
         let (lock, cv) = &*self.signal;
         lock.lock().stop = true;
         cv.notify_all();
         let taken = self.thread.lock().take();
+        self.progress.notify();
         if let Some((id, handle)) = taken
             && id != thread::current().id()
         {

@@ -27,6 +27,7 @@ impl DbInner {
             .iter()
             .for_each(|l| l.on_checkpoint_begin(background));
         let result = self.persist_all();
+        self.background.progress.notify();
         match &result {
             Ok(info) => {
                 let event = CheckpointEvent {
@@ -111,12 +112,6 @@ impl DbInner {
         if self.wal.live_bytes() > self.opts.checkpoint_wal_bytes {
             return true;
         }
-        let dirty: u64 = self
-            .layout()
-            .partitions
-            .iter()
-            .map(|p| p.store.stats().dirty_bytes)
-            .sum();
-        dirty > self.opts.checkpoint_dirty_bytes
+        self.dirty_bytes() > self.opts.checkpoint_dirty_bytes
     }
 }

@@ -108,6 +108,7 @@ impl DbInner {
     /// Commits `req`; see the module docs for the steps.
     pub fn commit(&self, req: CommitRequest) -> Result<CommitInfo> {
         self.check_writable()?;
+        self.throttle_writes();
         let durability = req.durability;
         let seq = {
             let mut state = self.commit.lock();

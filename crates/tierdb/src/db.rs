@@ -98,6 +98,7 @@ pub(crate) struct Counters {
     pub checkpoints: AtomicU64,
     pub checkpoint_seq: AtomicU64,
     pub background_errors: AtomicU64,
+    pub stalls: crate::write_stall::StallCounters,
 }
 
 pub(crate) struct DbInner {

@@ -64,6 +64,7 @@ mod txn;
 mod version;
 mod write_batch;
 mod write_capture;
+mod write_stall;
 
 pub use advisor::TierAdvice;
 pub use auto_tier::AutoTier;

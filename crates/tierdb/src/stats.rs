@@ -45,6 +45,17 @@ pub struct Stats {
     pub checkpoint_seq: u64,
     /// Background errors (e.g. a failed background checkpoint).
     pub background_errors: u64,
+    /// Commits slowed down (1 ms each) because dirty memory passed 1.5x
+    /// `Options::checkpoint_dirty_bytes`.
+    pub write_slowdowns: u64,
+    /// Commits that waited for a checkpoint because dirty memory passed 2x
+    /// `Options::checkpoint_dirty_bytes`.
+    pub write_stalls: u64,
+    /// Time commits spent slowed down or stalled on dirty memory, in
+    /// microseconds.
+    pub write_stall_micros: u64,
+    /// Stalled commits that gave up waiting (after 10 s) and proceeded.
+    pub write_stall_timeouts: u64,
     /// How long the last `Db::open` took, recovery included.
     pub open_duration: Duration,
     /// WAL records replayed by the last open.
@@ -201,6 +212,10 @@ impl DbInner {
             checkpoints: c.checkpoints.load(Ordering::Relaxed),
             checkpoint_seq: c.checkpoint_seq.load(Ordering::Relaxed),
             background_errors: c.background_errors.load(Ordering::Relaxed),
+            write_slowdowns: c.stalls.slowdowns.load(Ordering::Relaxed),
+            write_stalls: c.stalls.stalls.load(Ordering::Relaxed),
+            write_stall_micros: c.stalls.micros.load(Ordering::Relaxed),
+            write_stall_timeouts: c.stalls.timeouts.load(Ordering::Relaxed),
             open_duration: self.open_duration,
             open_replayed_records: self.open_replayed,
             cache_hits: cache.hits,

@@ -285,3 +285,86 @@ fn listeners_hear_lsm_compactions() {
     db.close().unwrap();
     assert_eq!(heard.begun.load(SeqCst), heard.count.load(SeqCst));
 }
+
+/// Slows every checkpoint down, as a large tree on a slow disk would.
+struct SlowCheckpoints(Duration);
+
+impl tierdb::EventListener for SlowCheckpoints {
+    fn on_checkpoint_begin(&self, _background: bool) {
+        std::thread::sleep(self.0);
+    }
+}
+
+/// Writers must not push dirty memory far past `checkpoint_dirty_bytes`
+/// while a checkpoint runs: commits past twice the budget wait for it.
+/// Each checkpoint is slowed by 500 ms, during which an unthrottled writer
+/// would dirty many times the budget (even one slowed by 1 ms a commit).
+#[test]
+fn writers_cannot_push_dirty_memory_far_past_the_budget() {
+    for tier in [tierdb::Tier::BTree, tierdb::Tier::Lsm] {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = 1 << 20;
+        let opts = Options::default()
+            .default_tier(tier)
+            .durability(Durability::Buffered)
+            .checkpoint_wal_bytes(1 << 40)
+            .checkpoint_dirty_bytes(budget)
+            .listener(std::sync::Arc::new(SlowCheckpoints(Duration::from_millis(
+                500,
+            ))));
+        let db = Db::open(dir.path().join("db"), opts).unwrap();
+        let value = [7u8; 1000];
+        let (mut max_dirty, mut max_step) = (0u64, 0u64);
+        let mut state = 1u64;
+        let start = Instant::now();
+        while db.stats().checkpoints < 3 && start.elapsed() < Duration::from_secs(60) {
+            let before = db.stats().dirty_bytes();
+            let mut batch = WriteBatch::new();
+            for _ in 0..32 {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                batch.put(format!("k/{:06}", (state >> 33) % 20_000), value);
+            }
+            db.write(batch).unwrap();
+            let after = db.stats().dirty_bytes();
+            max_dirty = max_dirty.max(after);
+            max_step = max_step.max(after.saturating_sub(before));
+        }
+        let stats = db.stats();
+        assert!(
+            stats.checkpoints >= 3,
+            "{tier:?}: checkpoints ran: {stats:?}"
+        );
+        assert!(
+            max_dirty <= 2 * budget + 2 * max_step,
+            "{tier:?}: dirty reached {max_dirty} bytes, budget {budget}, largest commit {max_step}"
+        );
+        assert!(stats.write_stalls > 0, "{tier:?}: no stall counted");
+        assert_eq!(stats.write_stall_timeouts, 0, "{tier:?}");
+        db.close().unwrap();
+    }
+}
+
+/// Without a background checkpointer nobody frees dirty memory but the
+/// caller: commits go on, never wait.
+#[test]
+fn without_background_checkpoints_writers_never_stall() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = 64 << 10;
+    let opts = Options::default()
+        .durability(Durability::Volatile)
+        .background_checkpoints(false)
+        .checkpoint_dirty_bytes(budget);
+    let db = Db::open(dir.path().join("db"), opts).unwrap();
+    for i in 0..2000u64 {
+        db.put(format!("k/{:06}", i * 7919 % 20_000), [1u8; 100])
+            .unwrap();
+    }
+    let stats = db.stats();
+    assert!(stats.dirty_bytes() > 2 * budget, "{stats:?}");
+    assert_eq!((stats.write_stalls, stats.write_slowdowns), (0, 0));
+    db.checkpoint().unwrap();
+    assert_eq!(db.range(..).unwrap().count(), 2000);
+    db.close().unwrap();
+}
