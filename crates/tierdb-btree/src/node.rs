@@ -225,6 +225,13 @@ impl Node {
         }
     }
 
+    /// Whether this node was decoded from the page `disk` points at (same
+    /// page, same checksum): a cached copy of a page since reused fails it.
+    pub(crate) fn is_at(&self, disk: DiskRef) -> bool {
+        self.origin
+            .is_some_and(|o| o.page == disk.page && o.checksum == disk.checksum)
+    }
+
     /// The identity of a node within one tree version (its address, stable
     /// while anyone holds the `Arc`).
     pub(crate) fn identity(arc: &Arc<Node>) -> usize {

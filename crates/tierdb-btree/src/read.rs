@@ -10,7 +10,7 @@ use tierdb_io::Result;
 use crate::mutate::{HEIGHT_MAX, internal};
 use crate::node::{Body, Child, Node, Value};
 use crate::resident;
-use crate::store::Store;
+use crate::store::{Searched, Store};
 
 /// The value of `key` in the tree at `root`, if present, with the on-disk
 /// nodes the walk loaded (through the cache) added to `pages`; nodes changed
@@ -50,14 +50,7 @@ pub(crate) fn find_in(
     depth: u32,
 ) -> Result<Option<Value>> {
     match &node.body {
-        Body::Leaf(leaf) => match node.search(key) {
-            Ok(index) => leaf
-                .entries
-                .get(index)
-                .map(|entry| Some(entry.value.clone()))
-                .ok_or_else(|| internal(store, "entry index")),
-            Err(_) => Ok(None),
-        },
+        Body::Leaf(_) => leaf_value(store, node, key),
         Body::Branch(_) if depth >= HEIGHT_MAX => Err(too_deep(store)),
         Body::Branch(branch) => {
             let index = node.child_index(key);
@@ -65,12 +58,37 @@ pub(crate) fn find_in(
                 Some(Child::Mem(child)) => find_in(store, child, key, pages, depth + 1),
                 Some(Child::Disk(disk)) => {
                     *pages += 1;
-                    let child = resident::child(store, node, index, *disk)?;
-                    find_in(store, &child, key, pages, depth + 1)
+                    if let Some(child) = resident::kept(store, node, index, *disk) {
+                        return find_in(store, child, key, pages, depth + 1);
+                    }
+                    // A cached leaf is searched where it sits (the usual
+                    // last step); anything else is descended from.
+                    match store.search_leaf(*disk, |leaf| leaf_value(store, leaf, key))? {
+                        Searched::Leaf(found) => found,
+                        Searched::Node(child) => {
+                            resident::keep(node, index, &child);
+                            find_in(store, &child, key, pages, depth + 1)
+                        }
+                    }
                 }
                 None => Err(internal(store, "child index")),
             }
         }
+    }
+}
+
+/// The value of `key` in the leaf `node`, if present.
+fn leaf_value(store: &Store, node: &Node, key: &[u8]) -> Result<Option<Value>> {
+    let Body::Leaf(leaf) = &node.body else {
+        return Err(internal(store, "not a leaf"));
+    };
+    match node.search(key) {
+        Ok(index) => leaf
+            .entries
+            .get(index)
+            .map(|entry| Some(entry.value.clone()))
+            .ok_or_else(|| internal(store, "entry index")),
+        Err(_) => Ok(None),
     }
 }
 

@@ -45,16 +45,33 @@ pub(crate) fn child<'a>(
     index: usize,
     disk: DiskRef,
 ) -> Result<ChildNode<'a>> {
-    let slot = parent.resident.get().and_then(|slots| slots.get(index));
-    let points_here = |node: &&Arc<Node>| {
-        node.origin
-            .is_some_and(|o| o.page == disk.page && o.checksum == disk.checksum)
-    };
-    if let Some(kept) = slot.and_then(OnceLock::get).filter(points_here) {
-        store.count_hit();
-        return Ok(ChildNode::Kept(kept));
+    if let Some(node) = kept(store, parent, index, disk) {
+        return Ok(ChildNode::Kept(node));
     }
     let node = store.load_node(disk)?;
+    keep(parent, index, &node);
+    Ok(ChildNode::Loaded(node))
+}
+
+/// Child `index` of `parent`, if its slot holds the node `disk` points at
+/// (counted as a cache hit).
+pub(crate) fn kept<'a>(
+    store: &Store,
+    parent: &'a Node,
+    index: usize,
+    disk: DiskRef,
+) -> Option<&'a Arc<Node>> {
+    let slot = parent.resident.get().and_then(|slots| slots.get(index));
+    let kept = slot
+        .and_then(OnceLock::get)
+        .filter(|node| node.is_at(disk))?;
+    store.count_hit();
+    Some(kept)
+}
+
+/// Keeps `node`, child `index` of `parent`, in its slot if both are
+/// checkpointed and `node` is a branch.
+pub(crate) fn keep(parent: &Node, index: usize, node: &Arc<Node>) {
     let keep = parent.origin.is_some() && matches!(node.body, Body::Branch(_));
     if let (true, Body::Branch(branch)) = (keep, &parent.body) {
         let slots = parent.resident.get_or_init(|| {
@@ -64,10 +81,9 @@ pub(crate) fn child<'a>(
         });
         if let Some(slot) = slots.get(index) {
             // A racing reader may have set it first: same page, same node.
-            let _ = slot.set(Arc::clone(&node));
+            let _ = slot.set(Arc::clone(node));
         }
     }
-    Ok(ChildNode::Loaded(node))
 }
 
 /// Child `index` of `parent` as an owned handle (for cursors, which outlive

@@ -16,7 +16,7 @@ use tierdb_io::{Error, Result, VfsFile};
 use tierdb_tier::Counter;
 
 use crate::layout::Layout;
-use crate::node::{Child, DiskRef, Node, RunRef};
+use crate::node::{Body, Child, DiskRef, Node, RunRef};
 use crate::page_format::{PAGE_TYPE_BRANCH, PAGE_TYPE_LEAF, decode_node, parse_header};
 
 /// Overflow values up to this many bytes are kept in the shared cache.
@@ -247,10 +247,7 @@ impl Store {
             let charge = self.charge(node.origin.map_or(1, |o| o.page_count), &node);
             Ok::<_, Error>((Arc::new(node), charge))
         })?;
-        let matches = node
-            .origin
-            .is_some_and(|o| o.page == disk.page && o.checksum == disk.checksum);
-        if matches {
+        if node.is_at(disk) {
             let counter = if loaded { &self.misses } else { &self.hits };
             counter.add(1);
             return Ok(node);
@@ -261,6 +258,33 @@ impl Store {
         let node = Arc::new(self.read_node(disk)?);
         self.cache_node(&node);
         Ok(node)
+    }
+
+    /// For a point read: runs `search` on the node at `disk` if it is a
+    /// leaf in the cache, in place under the cache shard's read lock, so
+    /// readers of a hot leaf touch neither its reference count nor a lock
+    /// that excludes other readers. A branch, or a node not in the cache
+    /// (loaded then, as [`load_node`](Self::load_node) does), is returned.
+    pub(crate) fn search_leaf<R>(
+        &self,
+        disk: DiskRef,
+        search: impl FnOnce(&Node) -> R,
+    ) -> Result<Searched<R>> {
+        let in_place = |node: &Node| {
+            (node.is_at(disk) && matches!(node.body, Body::Leaf(_))).then(|| search(node))
+        };
+        match self.cache.borrow_or_get(self.key(disk.page), in_place) {
+            Some(Ok(found)) => {
+                self.hits.add(1);
+                Ok(Searched::Leaf(found))
+            }
+            Some(Err(node)) if node.is_at(disk) => {
+                self.hits.add(1);
+                Ok(Searched::Node(node))
+            }
+            // Not cached (the miss is counted by the load) or stale.
+            _ => self.load_node(disk).map(Searched::Node),
+        }
     }
 
     /// Reads and decodes the node at `disk` from the file (no cache).
@@ -343,4 +367,12 @@ impl Store {
         }
         Ok(Bytes::from(bytes))
     }
+}
+
+/// What [`Store::search_leaf`] found.
+pub(crate) enum Searched<R> {
+    /// The node was a cached leaf: what the search returned.
+    Leaf(R),
+    /// The node, to search or descend from.
+    Node(Arc<Node>),
 }

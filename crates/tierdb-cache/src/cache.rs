@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 
 use crate::shard::Shard;
 use crate::{CacheStats, CacheValue, PageKey};
@@ -18,7 +18,7 @@ const SHARD_BYTES_MIN: usize = 256 * 1024;
 ///
 /// See the crate docs for eviction, pinning and the memory bound.
 pub struct PageCache {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[RwLock<Shard>]>,
     capacity_bytes: usize,
 }
 
@@ -39,7 +39,7 @@ impl PageCache {
         let base_bytes = capacity_bytes / shard_count;
         let extra_bytes = capacity_bytes % shard_count;
         let shards = (0..shard_count)
-            .map(|i| Mutex::new(Shard::new(base_bytes + usize::from(i < extra_bytes))))
+            .map(|i| RwLock::new(Shard::new(base_bytes + usize::from(i < extra_bytes))))
             .collect();
         Self {
             shards,
@@ -51,7 +51,26 @@ impl PageCache {
     /// Counts a hit, or a miss (absent or of another type). The returned
     /// `Arc` pins the entry until it is dropped.
     pub fn get<T: Any + Send + Sync>(&self, key: PageKey) -> Option<Arc<T>> {
-        self.shard(key).lock().get(key)
+        self.shard(key).read().get(key)
+    }
+
+    /// Runs `f` on the cached value of `key`, if it is a `T`, under the
+    /// shard's read lock, without cloning the value's `Arc`: readers of one
+    /// hot entry then write no shared reference count, and concurrent
+    /// readers of a shard never wait for each other (eviction waits for
+    /// `f`: keep it short, and do not touch the cache from it). Where `f`
+    /// declines (returns `None`), returns the value's `Arc` instead, as
+    /// `get` would. `None` if `key` holds no `T`.
+    ///
+    /// Counts a hit as `get` does, but not a miss: the caller is expected
+    /// to load through [`get_or_load`](Self::get_or_load) next, which
+    /// counts it.
+    pub fn borrow_or_get<T: Any + Send + Sync, R>(
+        &self,
+        key: PageKey,
+        f: impl FnOnce(&T) -> Option<R>,
+    ) -> Option<Result<R, Arc<T>>> {
+        self.shard(key).read().borrow_or_get(key, f)
     }
 
     /// Inserts `value` under `key`, replacing any old entry (which keeps its
@@ -62,7 +81,7 @@ impl PageCache {
     /// a call does not count as an insert. Keep a clone of `value` to pin it.
     pub fn insert<T: Any + Send + Sync>(&self, key: PageKey, value: Arc<T>, charge: usize) {
         let value: CacheValue = value;
-        self.shard(key).lock().insert(key, value, charge);
+        self.shard(key).write().insert(key, value, charge);
     }
 
     /// `get`, or on a miss run `load` (without holding any cache lock) and
@@ -77,11 +96,11 @@ impl PageCache {
         load: impl FnOnce() -> Result<(Arc<T>, usize), E>,
     ) -> Result<Arc<T>, E> {
         let shard = self.shard(key);
-        if let Some(value) = shard.lock().get(key) {
+        if let Some(value) = shard.read().get(key) {
             return Ok(value);
         }
         let (value, charge) = load()?;
-        let mut shard = shard.lock();
+        let mut shard = shard.write();
         if let Some(winner) = shard.peek::<T>(key) {
             return Ok(winner);
         }
@@ -91,14 +110,14 @@ impl PageCache {
 
     /// Drops the entry of `key`, if any. Holders of its value keep it.
     pub fn remove(&self, key: PageKey) {
-        self.shard(key).lock().remove(key);
+        self.shard(key).write().remove(key);
     }
 
     /// Drops every entry of `file` (the file was deleted or is reopened).
     /// Locks one shard at a time; O(entries in the cache).
     pub fn remove_file(&self, file: u64) {
         for shard in &self.shards {
-            shard.lock().remove_file(file);
+            shard.write().remove_file(file);
         }
     }
 
@@ -115,22 +134,22 @@ impl PageCache {
     pub fn stats(&self) -> CacheStats {
         let mut stats = CacheStats::default();
         for shard in &self.shards {
-            shard.lock().add_stats(&mut stats);
+            shard.read().add_stats(&mut stats);
         }
         stats
     }
 
     #[cfg(test)]
-    pub(crate) fn shard_of(&self, key: PageKey) -> &Mutex<Shard> {
+    pub(crate) fn shard_of(&self, key: PageKey) -> &RwLock<Shard> {
         self.shard(key)
     }
 
     #[cfg(test)]
-    pub(crate) fn shards(&self) -> &[Mutex<Shard>] {
+    pub(crate) fn shards(&self) -> &[RwLock<Shard>] {
         &self.shards
     }
 
-    fn shard(&self, key: PageKey) -> &Mutex<Shard> {
+    fn shard(&self, key: PageKey) -> &RwLock<Shard> {
         &self.shards[key.shard_index(self.shards.len())]
     }
 }

@@ -16,9 +16,16 @@
 //! # Sharding
 //!
 //! Keys are spread over shards by a hash of the key; each shard has its own
-//! `parking_lot::Mutex`, its own share of the capacity (split evenly, summing
+//! `parking_lot::RwLock`, its own share of the capacity (split evenly, summing
 //! to exactly [`PageCache::capacity_bytes`]) and runs eviction on its own.
 //! [`PageCache::new`] uses up to 16 shards of at least 256 KiB each.
+//!
+//! Hits take the read lock only (the frequency counter and the hit/miss
+//! counters are atomics), so readers of one shard never wait for each other,
+//! nor for one that was descheduled mid-lookup; inserts, removals and
+//! eviction take the write lock. [`PageCache::borrow_or_get`] runs a
+//! closure on a cached value under the read lock, without cloning its `Arc`:
+//! readers of one hot entry then write no shared reference count.
 //!
 //! # Eviction: S3-FIFO
 //!

@@ -156,7 +156,7 @@ impl Harness {
         if pin {
             self.pins.push((key, id, Arc::clone(&value)));
         }
-        let fits = charge.max(1) <= self.cache.shard_of(key).lock().capacity_bytes();
+        let fits = charge.max(1) <= self.cache.shard_of(key).write().capacity_bytes();
         if fits {
             self.model.insert(key, expected);
         } else {
@@ -189,7 +189,7 @@ impl Harness {
             .expect("loader never fails");
         if loaded {
             assert_eq!(page.id, id);
-            let fits = charge <= self.cache.shard_of(key).lock().capacity_bytes();
+            let fits = charge <= self.cache.shard_of(key).write().capacity_bytes();
             if fits {
                 self.model.insert(key, Expected::Page(id));
                 // While `page` is held it is pinned, as it was during eviction.
@@ -208,7 +208,7 @@ impl Harness {
     /// Right after an insert into a shard, it fits its budget, or all that
     /// it holds is pinned.
     fn check_shard_budget(&self, key: PageKey) {
-        let shard = self.cache.shard_of(key).lock();
+        let shard = self.cache.shard_of(key).write();
         let (used, capacity, pinned) = (
             shard.used_bytes(),
             shard.capacity_bytes(),
@@ -222,13 +222,13 @@ impl Harness {
 
     fn check_invariants(&self) {
         for shard in self.cache.shards() {
-            shard.lock().check_invariants();
+            shard.write().check_invariants();
         }
         // A pinned value that is still the current one can't have been evicted.
         for (key, id, _) in &self.pins {
             let current = matches!(self.model.get(key), Some(Expected::Page(i) | Expected::Text(i)) if i == id);
             if current {
-                let resident = self.cache.shard_of(*key).lock().peek_any(*key);
+                let resident = self.cache.shard_of(*key).write().peek_any(*key);
                 assert!(resident.is_some(), "pinned {key:?} (id {id}) was evicted");
             }
         }
@@ -238,7 +238,7 @@ impl Harness {
             .cache
             .shards()
             .iter()
-            .map(|s| s.lock().used_bytes())
+            .map(|s| s.write().used_bytes())
             .sum::<usize>();
         assert_eq!(stats.used_bytes, resident as u64);
         // Everything the cache holds is what the model says was last inserted.

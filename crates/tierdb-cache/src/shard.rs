@@ -5,6 +5,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use crate::key::PageKeyHasher;
 use crate::queue::{SlotId, SlotQueue};
@@ -29,15 +30,19 @@ struct Entry {
     value: CacheValue,
     charge_bytes: usize,
     /// Hits since the entry was inserted or last passed the queue head.
-    freq: u8,
+    /// Raised by hits under the shard's read lock (only while below
+    /// [`FREQ_MAX`], so a hot entry's line is not written per hit); read
+    /// and lowered by eviction under the write lock.
+    freq: AtomicU8,
     queue: Queue,
     slot: SlotId,
 }
 
 impl Entry {
-    /// Someone outside the cache holds the value. Only the shard lock hands
-    /// out new clones, so under that lock a pin can appear only through a
-    /// holder that already pins it: an unpinned entry stays unpinned.
+    /// Someone outside the cache holds the value. New clones are handed out
+    /// under the shard's read lock only, and eviction holds the write lock,
+    /// so under it a pin can appear only through a holder that already pins
+    /// it: an unpinned entry stays unpinned.
     fn is_pinned(&self) -> bool {
         Arc::strong_count(&self.value) > 1
     }
@@ -55,8 +60,9 @@ enum Step {
 
 #[derive(Default)]
 struct Counters {
-    hits: u64,
-    misses: u64,
+    /// Counted under the read lock, hence atomic (relaxed: statistics).
+    hits: AtomicU64,
+    misses: AtomicU64,
     inserts: u64,
     evictions: u64,
     pinned_skips: u64,
@@ -92,18 +98,47 @@ impl Shard {
         }
     }
 
-    pub(crate) fn get<T: Any + Send + Sync>(&mut self, key: PageKey) -> Option<Arc<T>> {
-        let found = self.entries.get_mut(&key).and_then(|entry| {
-            let value = Arc::clone(&entry.value).downcast::<T>().ok()?;
-            entry.freq = (entry.freq + 1).min(FREQ_MAX);
-            Some(value)
-        });
-        if found.is_some() {
-            self.counters.hits += 1;
-        } else {
-            self.counters.misses += 1;
+    pub(crate) fn get<T: Any + Send + Sync>(&self, key: PageKey) -> Option<Arc<T>> {
+        let value = self.hit::<T>(key, true)?;
+        Arc::clone(value).downcast::<T>().ok()
+    }
+
+    /// `f` on the resident value of `key` if it is a `T`, borrowed; where
+    /// `f` declines (`None`), the value's `Arc` instead. Counts a hit as
+    /// `get` does, but not a miss (see `PageCache::borrow_or_get`).
+    pub(crate) fn borrow_or_get<T: Any + Send + Sync, R>(
+        &self,
+        key: PageKey,
+        f: impl FnOnce(&T) -> Option<R>,
+    ) -> Option<Result<R, Arc<T>>> {
+        let value = self.hit::<T>(key, false)?;
+        match value.downcast_ref::<T>().and_then(f) {
+            Some(r) => Some(Ok(r)),
+            None => Arc::clone(value).downcast::<T>().ok().map(Err),
         }
-        found
+    }
+
+    /// The resident value of `key` if it is a `T`: counts a hit and raises
+    /// the entry's frequency, or counts a miss if `count_miss`. Needs only
+    /// the read lock.
+    fn hit<T: Any + Send + Sync>(&self, key: PageKey, count_miss: bool) -> Option<&CacheValue> {
+        let found = self
+            .entries
+            .get(&key)
+            .filter(|entry| entry.value.is::<T>())
+            .inspect(|entry| {
+                let freq = entry.freq.load(Ordering::Relaxed);
+                if freq < FREQ_MAX {
+                    // Racing hits may store the same value: a hint, not a count.
+                    entry.freq.store(freq + 1, Ordering::Relaxed);
+                }
+            });
+        if found.is_some() {
+            self.counters.hits.fetch_add(1, Ordering::Relaxed);
+        } else if count_miss {
+            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        }
+        found.map(|entry| &entry.value)
     }
 
     /// Returns the resident value of type `T` without counting a hit or a
@@ -141,7 +176,7 @@ impl Shard {
             let entry = Entry {
                 value,
                 charge_bytes,
-                freq: 0,
+                freq: AtomicU8::new(0),
                 queue,
                 slot,
             };
@@ -186,8 +221,8 @@ impl Shard {
     }
 
     pub(crate) fn add_stats(&self, stats: &mut CacheStats) {
-        stats.hits += self.counters.hits;
-        stats.misses += self.counters.misses;
+        stats.hits += self.counters.hits.load(Ordering::Relaxed);
+        stats.misses += self.counters.misses.load(Ordering::Relaxed);
         stats.inserts += self.counters.inserts;
         stats.evictions += self.counters.evictions;
         stats.pinned_skips += self.counters.pinned_skips;
@@ -240,7 +275,7 @@ impl Shard {
     /// Evicts until the shard fits its budget or every resident entry has
     /// been seen pinned. Terminates: `Progress` steps are finite (each entry
     /// is promoted at most once, aged at most `FREQ_MAX` times, evicted once;
-    /// nothing raises a frequency while the lock is held), stale slots are
+    /// nothing raises a frequency while the write lock is held), stale slots are
     /// finite, and between two `Progress` steps a queue is skipped at most
     /// once per live entry before it counts as fully pinned.
     fn evict_to_budget(&mut self) {
@@ -283,10 +318,10 @@ impl Shard {
             return Step::Stale;
         };
         let charge_bytes = entry.charge_bytes;
-        if entry.freq > 0 {
+        if *entry.freq.get_mut() > 0 {
             let new_slot = self.next_slot;
             self.next_slot += 1;
-            entry.freq = 0;
+            *entry.freq.get_mut() = 0;
             entry.queue = Queue::Main;
             entry.slot = new_slot;
             self.small.forget_popped(charge_bytes);
@@ -315,8 +350,8 @@ impl Shard {
             return Step::Stale;
         };
         let charge_bytes = entry.charge_bytes;
-        if entry.freq > 0 {
-            entry.freq -= 1;
+        if *entry.freq.get_mut() > 0 {
+            *entry.freq.get_mut() -= 1;
             self.main.requeue(key, slot);
             Step::Progress
         } else if entry.is_pinned() {
@@ -379,7 +414,7 @@ impl Shard {
         assert!(
             self.entries
                 .values()
-                .all(|e| e.freq <= FREQ_MAX && e.charge_bytes > 0)
+                .all(|e| e.freq.load(Ordering::Relaxed) <= FREQ_MAX && e.charge_bytes > 0)
         );
         assert!(
             self.entries
@@ -458,7 +493,7 @@ mod tests {
         assert!((0..5).all(|page| queue_of(&shard, page) == Some(Queue::Main)));
         assert_eq!(queue_of(&shard, 5), None, "the first unhit page is evicted");
         assert!(
-            (0..5).all(|page| shard.entries[&key(page)].freq == 0),
+            (0..5).all(|page| shard.entries[&key(page)].freq.load(Ordering::Relaxed) == 0),
             "hits were spent"
         );
         assert!(
@@ -474,7 +509,10 @@ mod tests {
         for _ in 0..10 {
             assert!(shard.get::<u64>(key(1)).is_some());
         }
-        assert_eq!(shard.entries[&key(1)].freq, FREQ_MAX);
+        assert_eq!(
+            shard.entries[&key(1)].freq.load(Ordering::Relaxed),
+            FREQ_MAX
+        );
     }
 
     #[test]
