@@ -4,6 +4,8 @@
 //! types, plus encoders and "re-seal" helpers so that a fuzzer gets past
 //! the checksums.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::free_list;
@@ -69,7 +71,7 @@ pub fn decode_node(page_size: usize, image: &[u8]) -> Result<(PageNode, u64), St
                     Child::Mem(_) => return Err("decoded an in-memory child".into()),
                 }
             }
-            PageNode::Branch(branch.keys, children)
+            PageNode::Branch(Arc::unwrap_or_clone(branch.keys), children)
         }
     };
     Ok((node, header.page))

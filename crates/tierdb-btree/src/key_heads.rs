@@ -16,6 +16,7 @@
 //! bytes decide nothing, hence the full comparison among them.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -27,8 +28,10 @@ const WINDOW: usize = HEAD - 1;
 /// The search index of a node's keys (sorted, strictly increasing).
 #[derive(Clone, Debug)]
 pub(crate) struct KeyHeads {
-    /// The common prefix, then `HEAD` bytes per key, in key order.
-    bytes: Box<[u8]>,
+    /// The common prefix, then `HEAD` bytes per key, in key order. Shared
+    /// by the copies a put makes of the nodes on its path (most keep their
+    /// keys, so their index too).
+    bytes: Arc<[u8]>,
     prefix_len: usize,
 }
 
@@ -62,7 +65,7 @@ impl KeyHeads {
             bytes.extend_from_slice(&head(&key[prefix.len()..]));
         }
         KeyHeads {
-            bytes: bytes.into_boxed_slice(),
+            bytes: bytes.into(),
             prefix_len: prefix.len(),
         }
     }

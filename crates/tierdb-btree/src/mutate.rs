@@ -330,7 +330,7 @@ impl<'a> Mutation<'a> {
             let empty = Body::Leaf(Leaf::default());
             bodies.push(std::mem::replace(&mut node.body, empty));
         }
-        let separators: Vec<Bytes> = branch.keys.drain(first..last).collect();
+        let separators: Vec<Bytes> = Arc::make_mut(&mut branch.keys).drain(first..last).collect();
         let joined = join_bodies(bodies, separators)
             .ok_or_else(|| internal(self.store, "siblings of different kinds"))?;
         let pieces = split_body(self.layout, joined, cut);
@@ -343,7 +343,7 @@ impl<'a> Mutation<'a> {
         self.dirty_bytes +=
             (children.len().saturating_sub(last - first + 1) * self.layout.page_size) as u64;
         branch.children.splice(first..=last, children);
-        branch.keys.splice(first..first, keys);
+        Arc::make_mut(&mut branch.keys).splice(first..first, keys);
         Ok(())
     }
 
@@ -357,7 +357,7 @@ impl<'a> Mutation<'a> {
             }
             let old = std::mem::replace(root, Child::Mem(Arc::new(Node::empty_leaf())));
             let mut branch = Branch {
-                keys: Vec::new(),
+                keys: Arc::default(),
                 children: vec![old],
             };
             self.recut(&mut branch, 0, 0, Cut::Balanced(2))?;

@@ -78,8 +78,12 @@ pub(crate) struct Leaf {
 /// `keys[i-1] <= k < keys[i]`; `children.len() == keys.len() + 1`.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Branch {
-    /// Separators in strictly increasing order.
-    pub(crate) keys: Vec<Bytes>,
+    /// Separators in strictly increasing order. Shared between copies of
+    /// the branch (`Arc::make_mut` where they change): a put path-copies
+    /// every branch above its leaf but changes only a child pointer, and
+    /// copying a few hundred separators (an atomic count each, and again
+    /// when the old version drops) was most of an update's cost.
+    pub(crate) keys: Arc<Vec<Bytes>>,
     /// One more child than separators.
     pub(crate) children: Vec<Child>,
 }
@@ -106,7 +110,7 @@ pub(crate) struct Origin {
 
 /// A node: its contents and, if it was decoded from disk and not changed
 /// since, where it came from.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Node {
     /// The contents.
     pub(crate) body: Body,
@@ -126,6 +130,21 @@ pub(crate) struct Node {
 
 /// One slot per child of a branch (see `resident.rs`).
 pub(crate) type ResidentChildren = Box<[OnceLock<Arc<Node>>]>;
+
+/// A copy shares the body's handles and the search index, but not the
+/// resident children: a copy is made only to be edited, and
+/// [`Node::edit`] drops them (copying a few hundred `Arc`s to drop them
+/// right after showed in every put's profile).
+impl Clone for Node {
+    fn clone(&self) -> Self {
+        Node {
+            body: self.body.clone(),
+            origin: self.origin,
+            heads: self.heads.clone(),
+            resident: OnceLock::new(),
+        }
+    }
+}
 
 impl Node {
     /// A new in-memory node.
@@ -260,7 +279,7 @@ mod tests {
     #[test]
     fn child_index_follows_separators() {
         let branch = Branch {
-            keys: vec![Bytes::from_static(b"m"), Bytes::from_static(b"t")],
+            keys: Arc::new(vec![Bytes::from_static(b"m"), Bytes::from_static(b"t")]),
             children: Vec::new(),
         };
         assert_eq!(branch.child_index(b"a"), 0);
@@ -287,6 +306,44 @@ mod tests {
         // Building the index does not change the estimate.
         let _ = node.search(b"stock/00000007");
         assert!(node.heap_bytes() >= expected);
+    }
+
+    #[test]
+    fn a_path_copy_shares_separators_until_they_change() {
+        let keys = vec![Bytes::from_static(b"m"), Bytes::from_static(b"t")];
+        let children = (0..3u64)
+            .map(|page| {
+                Child::Disk(DiskRef {
+                    page: page + 2,
+                    checksum: 0,
+                })
+            })
+            .collect();
+        let mut a = Arc::new(Node::new(Body::Branch(Branch {
+            keys: Arc::new(keys),
+            children,
+        })));
+        let _ = a.search(b"n");
+        a.resident
+            .get_or_init(|| (0..3).map(|_| OnceLock::new()).collect());
+        let held = Arc::clone(&a);
+        let copy = Node::edit(&mut a);
+        let (Body::Branch(old), Body::Branch(new)) = (&held.body, &mut copy.body) else {
+            panic!("branches expected");
+        };
+        // A put's copy: the separators are shared, the resident slots are not
+        // carried over, the search index still answers.
+        assert!(Arc::ptr_eq(&old.keys, &new.keys));
+        assert!(copy.resident.get().is_none());
+        assert_eq!(copy.child_index(b"u"), 2);
+        // A split's copy: changing them leaves the held version as it was.
+        let Body::Branch(new) = &mut copy.body else {
+            unreachable!()
+        };
+        Arc::make_mut(&mut new.keys).push(Bytes::from_static(b"x"));
+        assert!(!Arc::ptr_eq(&old.keys, &new.keys));
+        assert_eq!(*old.keys, [&b"m"[..], b"t"]);
+        assert!(held.resident.get().is_some());
     }
 
     #[test]

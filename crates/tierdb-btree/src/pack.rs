@@ -8,6 +8,8 @@
 //! alive. Packed, a node's keys and values are slices of one exact-size
 //! buffer: one count per node, no free space held.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::layout::Layout;
@@ -49,7 +51,7 @@ pub(crate) fn pack_leaf(layout: Layout, leaf: &mut Leaf) {
 pub(crate) fn pack_branch(branch: &mut Branch) {
     let buf = Bytes::from(branch.keys.concat());
     let mut at = 0;
-    for key in &mut branch.keys {
+    for key in Arc::make_mut(&mut branch.keys) {
         let len = key.len();
         *key = buf.slice(at..at + len);
         at += len;
@@ -93,11 +95,11 @@ mod tests {
         assert_eq!(v.as_ptr(), big.as_ptr());
 
         let mut branch = Branch {
-            keys: vec![Bytes::from_static(b"m"), Bytes::from_static(b"tt")],
+            keys: Arc::new(vec![Bytes::from_static(b"m"), Bytes::from_static(b"tt")]),
             children: Vec::new(),
         };
         pack_branch(&mut branch);
-        assert_eq!(branch.keys, [&b"m"[..], b"tt"]);
+        assert_eq!(*branch.keys, [&b"m"[..], b"tt"]);
         assert_eq!(
             branch.keys[1].as_ptr(),
             branch.keys[0].as_ptr().wrapping_add(1)

@@ -5,6 +5,7 @@
 //! below only adds pieces until they do.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -124,7 +125,7 @@ fn split_leaf(layout: Layout, mut entries: Vec<Entry>, cut: Cut) -> Vec<Piece> {
 fn split_branch(layout: Layout, branch: Branch, cut: Cut) -> Vec<Piece> {
     let sizes = layout.branch_cell_sizes(&branch.keys, branch.children.len());
     let bounds = cut_bounds(&sizes, layout.capacity(), cut);
-    let mut keys = branch.keys.into_iter();
+    let mut keys = Arc::unwrap_or_clone(branch.keys).into_iter();
     let mut children = branch.children.into_iter();
     let mut pieces = Vec::with_capacity(bounds.len());
     for range in bounds {
@@ -136,7 +137,7 @@ fn split_branch(layout: Layout, branch: Branch, cut: Cut) -> Vec<Piece> {
         pieces.push((
             separator,
             Body::Branch(Branch {
-                keys: piece_keys,
+                keys: Arc::new(piece_keys),
                 children: piece_children,
             }),
         ));
@@ -162,8 +163,9 @@ pub(crate) fn join_bodies(bodies: Vec<Body>, separators: Vec<Bytes>) -> Option<B
                 let Body::Branch(next) = body else {
                     return None;
                 };
-                branch.keys.push(separator);
-                branch.keys.extend(next.keys);
+                let keys = Arc::make_mut(&mut branch.keys);
+                keys.push(separator);
+                keys.extend(Arc::unwrap_or_clone(next.keys));
                 branch.children.extend(next.children);
             }
             Some(Body::Branch(branch))

@@ -19,7 +19,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tierdb_io::Result;
 use tierdb_tier::range_is_empty;
 
@@ -113,7 +112,7 @@ impl Mutation<'_> {
             Some(end) => branch.keys.partition_point(|sep| sep.as_ref() < end),
             None => count - 1,
         };
-        let keys: Vec<Bytes> = branch.keys.clone();
+        let keys = Arc::clone(&branch.keys);
         let span_of = |i: usize| Span {
             lower: if i == 0 {
                 span.lower
@@ -154,10 +153,11 @@ impl Mutation<'_> {
                 return Err(internal(self.store, "range covers a cut node"));
             }
             let dropped: Vec<Child> = branch.children.drain(covered_from..covered_to).collect();
+            let keys = Arc::make_mut(&mut branch.keys);
             if covered_from > 0 {
-                branch.keys.drain(covered_from - 1..covered_to - 1);
+                keys.drain(covered_from - 1..covered_to - 1);
             } else {
-                branch.keys.drain(0..covered_to);
+                keys.drain(0..covered_to);
             }
             for child in &dropped {
                 self.drop_subtree(child)?;
