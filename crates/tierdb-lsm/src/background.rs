@@ -1,14 +1,18 @@
-//! The background compactor: one thread per tier, `tierdb-lsm-compact`.
+//! The background threads of a tier: the compactor, `tierdb-lsm-compact`,
+//! and the flusher, `tierdb-lsm-flush` (`background_flush.rs`), each with
+//! its own wake-up signal so that a long compaction never delays a flush.
 //!
-//! The thread holds a `Weak` to the tier's state and an `Arc` of the
-//! wake-up signal, nothing else. It loops: run one compaction (pick, merge,
-//! install; `compact.rs`), and when there is nothing to do, wait on the
-//! signal — woken by `persist` after a flush, or after `IDLE_WAIT`. An
-//! error is counted (`LsmStats::background_errors`) and poisons the tier's
-//! persists (the compaction path does that); the thread then idles. It
-//! never panics on an error and stops when the tier is dropped: `Drop`
-//! sets the stop flag, wakes it and joins it (a rate-limited merge in
-//! progress gives up through the tier's cancel flag).
+//! A thread holds a `Weak` to the tier's state and an `Arc` of its
+//! wake-up signal, nothing else. It loops: run one round (the compactor:
+//! pick, merge, install, `compact.rs`; the flusher: frozen memtables to
+//! one L0 table), and when there is nothing to do, wait on the signal —
+//! woken by `persist` or a flush (compactor), by `apply` freezing a
+//! memtable (flusher), or after `IDLE_WAIT`. An error is counted
+//! (`LsmStats::background_errors`) and poisons the tier's persists (the
+//! install path does that); the thread then idles. It never panics on an
+//! error and stops when the tier is dropped: `Drop` sets the stop flag,
+//! wakes it and joins it (a rate-limited merge in progress gives up
+//! through the tier's cancel flag).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -20,10 +24,10 @@ use tierdb_io::{Error, Result};
 
 use crate::inner::{Inner, bump};
 
-/// How long an idle compactor sleeps before looking again by itself.
+/// How long an idle thread sleeps before looking again by itself.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
-/// The compactor's wake-up signal.
+/// A background thread's wake-up signal.
 #[derive(Default)]
 pub(crate) struct Wakeup {
     flags: Mutex<Flags>,
@@ -37,7 +41,7 @@ struct Flags {
 }
 
 impl Wakeup {
-    /// Asks the compactor to look for work.
+    /// Asks the thread to look for work.
     pub(crate) fn wake(&self) {
         self.flags.lock().pending = true;
         self.cv.notify_all();
@@ -62,27 +66,32 @@ impl Wakeup {
     }
 }
 
-/// The running compaction thread of one tier.
-pub(crate) struct Compactor {
+/// What a background thread does, one round at a time.
+#[derive(Clone, Copy)]
+pub(crate) enum Job {
+    Compact,
+    Flush,
+}
+
+/// One running background thread of a tier.
+pub(crate) struct Worker {
     wakeup: Arc<Wakeup>,
     handle: JoinHandle<()>,
 }
 
-impl Compactor {
-    /// Starts the thread for `inner`.
-    pub(crate) fn spawn(inner: &Arc<Inner>) -> Result<Compactor> {
-        let wakeup = Arc::clone(&inner.wakeup);
+impl Worker {
+    /// Starts the thread doing `job` for `inner`.
+    pub(crate) fn spawn(inner: &Arc<Inner>, job: Job) -> Result<Worker> {
+        let (wakeup, name) = match job {
+            Job::Compact => (Arc::clone(&inner.wakeup), "tierdb-lsm-compact"),
+            Job::Flush => (Arc::clone(&inner.flush_wakeup), "tierdb-lsm-flush"),
+        };
         let (weak, signal) = (Arc::downgrade(inner), Arc::clone(&wakeup));
         let handle = std::thread::Builder::new()
-            .name("tierdb-lsm-compact".into())
-            .spawn(move || run(&weak, &signal))
+            .name(name.into())
+            .spawn(move || run(&weak, &signal, job))
             .map_err(|e| Error::io(&inner.env.dir, e))?;
-        Ok(Compactor { wakeup, handle })
-    }
-
-    /// Asks the thread to look for work.
-    pub(crate) fn wake(&self) {
-        self.wakeup.wake();
+        Ok(Worker { wakeup, handle })
     }
 
     /// Stops the thread and waits for it (called from `Drop` of the tier,
@@ -95,10 +104,10 @@ impl Compactor {
     }
 }
 
-fn run(inner: &Weak<Inner>, wakeup: &Wakeup) {
+fn run(inner: &Weak<Inner>, wakeup: &Wakeup, job: Job) {
     while !wakeup.stopped() {
         let busy = match inner.upgrade() {
-            Some(inner) => inner.background_round(),
+            Some(inner) => inner.background_round(job),
             None => return,
         };
         if !busy {
@@ -108,16 +117,29 @@ fn run(inner: &Weak<Inner>, wakeup: &Wakeup) {
 }
 
 impl Inner {
-    /// One compaction if the tree needs one; true if it ran. Errors are
-    /// counted, not returned (the failure already poisoned the tier).
-    fn background_round(&self) -> bool {
+    /// One compaction if the tree needs one, or one flush if memtables
+    /// are frozen; true if it ran. Errors are counted, not returned (a
+    /// failure past the write-ahead call already poisoned the tier).
+    fn background_round(&self, job: Job) -> bool {
         if self.durable.lock().poisoned.is_some() {
+            if let Job::Flush = job {
+                self.flusher_failed.store(true, Ordering::Release);
+                self.progress.notify();
+            }
             return false;
         }
-        match self.compact_needed() {
+        let round = match job {
+            Job::Compact => self.compact_needed(),
+            Job::Flush => self.flush_frozen(),
+        };
+        match round {
             Ok(ran) => ran,
             Err(_) if self.cancel.load(Ordering::Acquire) => false,
             Err(e) => {
+                if let Job::Flush = job {
+                    self.flusher_failed.store(true, Ordering::Release);
+                    self.progress.notify();
+                }
                 bump(&self.counters.background_errors, 1);
                 if let Some(sink) = &self.opts.events {
                     sink.0.on_background_error(&e);

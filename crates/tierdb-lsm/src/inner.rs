@@ -14,12 +14,12 @@
 //! - `state`: the published memtables, version and applied sequence.
 //!   `read_view` clones them under it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use tierdb_io::{Error, Result};
-use tierdb_tier::{Progress, Seq, WriteOp};
+use tierdb_tier::{Progress, Seq, WalDurableTo, WriteOp};
 
 use crate::background::Wakeup;
 use crate::entry::{EntryKind, RangeTombstone};
@@ -106,6 +106,16 @@ pub(crate) struct Inner {
     pub(crate) cancel: AtomicBool,
     /// Wakes the background compactor.
     pub(crate) wakeup: Arc<Wakeup>,
+    /// Wakes the background flusher.
+    pub(crate) flush_wakeup: Arc<Wakeup>,
+    /// The write-ahead hook of background flushes, once the layer above
+    /// has handed it over (`Tier::persist_in_background`); until then
+    /// frozen memtables wait for `persist`.
+    pub(crate) wal_durable_to: OnceLock<WalDurableTo>,
+    /// Set when a background flush failed: writers stop waiting for the
+    /// flusher (frozen memtables then wait for `persist`, which reports
+    /// the failure).
+    pub(crate) flusher_failed: AtomicBool,
     /// Signalled after every install (stalled writers wait on it).
     pub(crate) progress: Progress,
     /// Point-read counters, shared with every view.
@@ -149,8 +159,18 @@ impl Inner {
         state.applied_seq = seq;
         if active.bytes() >= self.opts.memtable_bytes as u64 {
             freeze_active(&mut state);
+            drop(state);
+            self.flush_wakeup.wake();
         }
         Ok(())
+    }
+
+    /// True when frozen memtables are flushed by the background flusher
+    /// (a thread runs, and the write-ahead hook was handed over).
+    pub(crate) fn flushes_in_background(&self) -> bool {
+        self.opts.background_compaction
+            && self.wal_durable_to.get().is_some()
+            && !self.flusher_failed.load(Ordering::Acquire)
     }
 
     /// A view of everything applied so far.
@@ -191,10 +211,12 @@ fn superseded_removed(ops: &[WriteOp]) -> impl Iterator<Item = &WriteOp> {
     })
 }
 
-/// Moves the active memtable (if it holds anything) to the frozen list.
+/// Moves the active memtable (if it holds anything) to the frozen list,
+/// sealed at the applied sequence.
 pub(crate) fn freeze_active(state: &mut Current) {
     if !state.active.is_empty() {
         let full = std::mem::replace(&mut state.active, Arc::new(Memtable::new()));
+        full.seal(state.applied_seq);
         state.frozen.push(full);
     }
 }

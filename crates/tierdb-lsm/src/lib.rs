@@ -9,6 +9,12 @@
 //!   current when made; gets go memtables → L0 (newest first) → L1.. ;
 //!   ranges merge everything (`merge_iter.rs`) and resolve versions
 //!   (`user_iter.rs`).
+//! - **background flush** (`background_flush.rs`): once the layer above
+//!   hands over its write-ahead hook (`Tier::persist_in_background`), a
+//!   flusher thread per tier (`tierdb-lsm-flush`) writes frozen memtables
+//!   to an L0 table as soon as they freeze, and records the sequence they
+//!   were sealed at as persisted; reads then search few memtables while
+//!   the active one stays small.
 //! - **persist** (`persist.rs`) flushes every memtable to one L0 table,
 //!   commits the new version by appending one edit to the tier's manifest
 //!   log (`manifest_writer.rs`; `manifest.rs`, `manifest_log.rs`,
@@ -27,11 +33,11 @@
 //! - **write throttling** (`stall.rs`): `apply` sleeps 1 ms when L0 holds
 //!   `l0_slowdown_tables`, and waits for an install (at most
 //!   `stall_timeout`, then proceeds) when it holds `l0_stop_tables`.
-//!   Frozen memtables beyond `max_frozen_memtables` are only *recorded* as
-//!   a stall, without waiting: they are flushed by `persist` alone, which
-//!   the layer above runs (on a timer or size trigger), so waiting inside
-//!   `apply` — which runs under that layer's commit lock — could only time
-//!   out. Every slowdown and stall is counted in [`LsmStats`].
+//!   With more than `max_frozen_memtables` frozen memtables it waits for
+//!   the flusher (at most `stall_timeout`); without a flusher they are
+//!   flushed by `persist` alone, which the layer above runs under no lock
+//!   `apply` holds, so the stall is only *recorded*. Every slowdown and
+//!   stall is counted in [`LsmStats`].
 //! - **range deletes** (`range_del.rs`): a `WriteOp::DeleteRange` becomes a
 //!   range tombstone at the write set's sequence, kept beside the memtable's
 //!   skiplist and written to each SSTable's range-deletion block; reads hide
@@ -51,6 +57,7 @@ pub mod entry;
 pub mod sstable;
 
 mod background;
+mod background_flush;
 mod compact;
 mod compaction;
 mod current;

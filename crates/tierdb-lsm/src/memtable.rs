@@ -49,6 +49,10 @@ pub(crate) struct Memtable {
     range_tombstones: RwLock<Vec<RangeTombstone>>,
     bytes: AtomicU64,
     max_seq: AtomicU64,
+    /// The tier's applied sequence when this memtable was frozen: every
+    /// write set up to it is in this memtable or an older one (0 while
+    /// active).
+    sealed_seq: AtomicU64,
 }
 
 impl Memtable {
@@ -83,6 +87,17 @@ impl Memtable {
             .filter(|t| t.seq <= seq)
             .cloned()
             .collect()
+    }
+
+    /// Records that the memtable was frozen with the tier applied up to
+    /// `seq`.
+    pub(crate) fn seal(&self, seq: u64) {
+        self.sealed_seq.store(seq, AtomicOrdering::Release);
+    }
+
+    /// The applied sequence when it was frozen (see `seal`).
+    pub(crate) fn sealed_seq(&self) -> u64 {
+        self.sealed_seq.load(AtomicOrdering::Acquire)
     }
 
     /// Approximate bytes held.

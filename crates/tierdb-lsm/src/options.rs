@@ -36,10 +36,11 @@ pub struct LsmOptions {
     pub compaction_style: CompactionStyle,
     /// Bytes (keys + values + per-entry overhead) after which the active
     /// memtable is frozen and a new one started. Default 8 MiB. A read
-    /// probes every memtable not yet flushed (frozen ones flush at the next
-    /// checkpoint), so reads slow down as they pile up; 64 MiB makes reads
-    /// 2x faster but loads 35-40 % slower (docs/benchmarks.md, "LSM point
-    /// reads"), and the LSM tier is there for the writes.
+    /// probes every memtable not yet flushed; frozen ones are flushed by
+    /// the flusher thread as soon as they freeze (once the layer above
+    /// has called `Tier::persist_in_background`; before that, and without
+    /// background threads, only by `persist`). A 64 MiB memtable made
+    /// loads 35-40 % slower (docs/benchmarks.md, "LSM point reads").
     pub memtable_bytes: usize,
     /// Number of L0 tables that triggers an L0 → L1 compaction. Default 4.
     pub l0_compaction_trigger: usize,
@@ -66,8 +67,9 @@ pub struct LsmOptions {
     /// L0 tables at which `apply` waits for the compactor (at most
     /// `stall_timeout`). Default 12.
     pub l0_stop_tables: usize,
-    /// Frozen memtables above which `apply` records a stall (it cannot wait:
-    /// only `persist` flushes them). Default 4.
+    /// Frozen memtables above which `apply` waits for the flusher (at most
+    /// `stall_timeout`); without a flusher it only records a stall, as
+    /// then only `persist` flushes them. Default 2.
     pub max_frozen_memtables: usize,
     /// The longest one `apply` waits in a stall before proceeding anyway.
     /// Default 10 s.
@@ -97,7 +99,7 @@ impl Default for LsmOptions {
             compaction_bytes_per_sec: None,
             l0_slowdown_tables: 8,
             l0_stop_tables: 12,
-            max_frozen_memtables: 4,
+            max_frozen_memtables: 2,
             stall_timeout: Duration::from_secs(10),
             events: None,
             manifest_roll_bytes: 4 << 20,

@@ -79,7 +79,12 @@ impl Inner {
         (state.applied_seq, Arc::clone(&state.version))
     }
 
-    fn flush(&self, durable: &mut Durable, seq: Seq, to_flush: &[Arc<Memtable>]) -> Result<()> {
+    pub(crate) fn flush(
+        &self,
+        durable: &mut Durable,
+        seq: Seq,
+        to_flush: &[Arc<Memtable>],
+    ) -> Result<()> {
         let (horizon, version) = self.horizon_and_version();
         let mut ctx = WriteCtx {
             env: &self.env,

@@ -19,7 +19,8 @@ pub struct LsmStats {
     /// Bytes written to the manifest log and `LSM-CURRENT` since open: one
     /// edit per install, a snapshot per roll to a new log.
     pub manifest_bytes_written: u64,
-    /// Flushes that wrote a table, since open.
+    /// Flushes that wrote a table (by `persist` or the flusher thread),
+    /// since open.
     pub flushes: u64,
     /// Compactions run since open.
     pub compactions: u64,
@@ -41,7 +42,8 @@ pub struct LsmStats {
     /// persists until reopened).
     pub background_errors: u64,
     /// Applies that stalled: waited for L0 to shrink, or found too many
-    /// frozen memtables (recorded without waiting).
+    /// frozen memtables (waited for the flusher, or, without one, recorded
+    /// without waiting).
     pub stall_count: u64,
     /// Microseconds applies spent waiting in stalls.
     pub stall_micros: u64,

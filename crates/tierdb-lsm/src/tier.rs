@@ -1,19 +1,20 @@
 //! `LsmTier`: the LSM tree behind the `Tier` trait.
 //!
 //! The tier owns its shared state (`inner.rs`) and, unless
-//! `LsmOptions::background_compaction` is off, the compaction thread
-//! (`background.rs`), which is stopped and joined when the tier is dropped.
+//! `LsmOptions::background_compaction` is off, the compaction and flush
+//! threads (`background.rs`), which are stopped and joined when the tier
+//! is dropped.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use tierdb_cache::PageCache;
 use tierdb_io::{Result, Vfs};
-use tierdb_tier::{Progress, ReadView, Seq, Tier, TierStats, WriteOp};
+use tierdb_tier::{Progress, ReadView, Seq, Tier, TierStats, WalDurableTo, WriteOp};
 
-use crate::background::{Compactor, Wakeup};
+use crate::background::{Job, Wakeup, Worker};
 use crate::inner::{Counters, Current, Durable, Inner};
 use crate::manifest_writer::ManifestWriter;
 use crate::memtable::Memtable;
@@ -28,7 +29,8 @@ use crate::table::TableEnv;
 /// `docs/format/lsm-manifest.md`).
 pub struct LsmTier {
     inner: Arc<Inner>,
-    compactor: Option<Compactor>,
+    /// The compactor and the flusher (none without background work).
+    workers: Vec<Worker>,
 }
 
 impl std::fmt::Debug for LsmTier {
@@ -84,14 +86,19 @@ impl LsmTier {
             next_table: AtomicU64::new(recovered.next_table),
             cancel: AtomicBool::new(false),
             wakeup: Arc::new(Wakeup::default()),
+            flush_wakeup: Arc::new(Wakeup::default()),
+            wal_durable_to: OnceLock::new(),
+            flusher_failed: AtomicBool::new(false),
             progress: Progress::default(),
             reads: Arc::default(),
         });
-        let compactor = background.then(|| Compactor::spawn(&inner)).transpose()?;
-        if let Some(c) = &compactor {
-            c.wake();
+        let mut workers = Vec::new();
+        if background {
+            workers.push(Worker::spawn(&inner, Job::Compact)?);
+            workers.push(Worker::spawn(&inner, Job::Flush)?);
+            inner.wakeup.wake();
         }
-        Ok(LsmTier { inner, compactor })
+        Ok(LsmTier { inner, workers })
     }
 
     /// LSM-specific figures: write amplification, tables per level,
@@ -113,8 +120,8 @@ impl LsmTier {
 impl Drop for LsmTier {
     fn drop(&mut self) {
         self.inner.cancel.store(true, Ordering::Release);
-        if let Some(compactor) = self.compactor.take() {
-            compactor.stop();
+        for worker in self.workers.drain(..) {
+            worker.stop();
         }
     }
 }
@@ -138,6 +145,14 @@ impl Tier for LsmTier {
     /// without a background thread, compacts on this thread).
     fn persist(&self, wal_durable_to: &dyn Fn(Seq) -> Result<()>) -> Result<Seq> {
         self.inner.persist_now(wal_durable_to)
+    }
+
+    /// Starts flushing frozen memtables on the flusher thread (if the
+    /// tier has background threads); see `background_flush.rs`.
+    fn persist_in_background(&self, wal_durable_to: WalDurableTo) {
+        if self.inner.wal_durable_to.set(wal_durable_to).is_ok() {
+            self.inner.flush_wakeup.wake();
+        }
     }
 
     fn persisted_seq(&self) -> Seq {

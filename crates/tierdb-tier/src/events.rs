@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use tierdb_io::Error;
 
+use crate::Seq;
+
 /// A compaction that completed and was installed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -75,6 +77,13 @@ pub trait TierEvents: Send + Sync {
     fn on_compaction_begin(&self) {}
     /// A compaction completed.
     fn on_compaction_completed(&self, _event: &CompactionEvent) {}
+    /// A background flush (frozen memtables to a table, without a
+    /// `persist` asking for it) is starting: one `on_flush_completed`
+    /// follows unless it fails.
+    fn on_flush_begin(&self) {}
+    /// A background flush was installed: every write set up to
+    /// `persisted_seq` is now in the tier's files.
+    fn on_flush_completed(&self, _persisted_seq: Seq) {}
     /// A write stalled (reported when the stall ends).
     fn on_stall(&self, _event: &StallEvent) {}
     /// Background work failed.

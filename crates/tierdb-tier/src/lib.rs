@@ -19,5 +19,5 @@ mod write_op;
 pub use counter::Counter;
 pub use events::{CompactionEvent, EventSink, StallEvent, TierEvents};
 pub use progress::{Progress, micros_since, sleep_micros};
-pub use tier::{ReadView, Tier, TierIter, TierStats, ratio};
+pub use tier::{ReadView, Tier, TierIter, TierStats, WalDurableTo, ratio};
 pub use write_op::{Seq, WriteOp, range_contains, range_is_empty};

@@ -8,6 +8,11 @@ use tierdb_io::Result;
 
 use crate::{Seq, WriteOp};
 
+/// The write-ahead hook a tier calls before it makes a persist durable:
+/// returns once the WAL holds every record up to the sequence given
+/// durably (see [`Tier::persist`]).
+pub type WalDurableTo = Arc<dyn Fn(Seq) -> Result<()> + Send + Sync>;
+
 /// A double-ended iterator over `(key, value)` pairs in key order.
 pub type TierIter = Box<dyn DoubleEndedIterator<Item = Result<(Bytes, Bytes)>> + Send>;
 
@@ -172,6 +177,17 @@ pub trait Tier: Send + Sync {
     /// partitions could come back in one partition but not in another. An
     /// error from the callback aborts the persist (nothing is committed).
     fn persist(&self, wal_durable_to: &dyn Fn(Seq) -> Result<()>) -> Result<Seq>;
+
+    /// Lets the tier persist on its own, on its background threads, from
+    /// now on: an LSM tier flushes frozen memtables to L0 tables as they
+    /// fill instead of waiting for the next [`Tier::persist`]. Every such
+    /// persist follows the write-ahead rule through `wal_durable_to`, and
+    /// advances [`Tier::persisted_seq`] only to a sequence whose every
+    /// write set is in the tier's files. The layer above calls it once,
+    /// after the WAL is replayed (the recovered records are then durable
+    /// in the log); later calls are ignored. Tiers that only persist when
+    /// asked keep this default, which does nothing.
+    fn persist_in_background(&self, _wal_durable_to: WalDurableTo) {}
 
     /// The sequence of the last durable persist (or the one recovered on open).
     fn persisted_seq(&self) -> Seq;

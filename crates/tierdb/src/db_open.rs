@@ -14,7 +14,7 @@ use tierdb_btree::{BTreeOptions, BTreeTier};
 use tierdb_cache::PageCache;
 use tierdb_io::Vfs;
 use tierdb_lsm::{LsmOptions, LsmTier};
-use tierdb_tier::{EventSink, Seq, Tier as TierStore, WriteOp};
+use tierdb_tier::{EventSink, Seq, Tier as TierStore, WalDurableTo, WriteOp};
 use tierdb_wal::{Wal, WalOptions};
 
 use crate::background::Background;
@@ -65,6 +65,9 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let cache = Arc::new(PageCache::new(opts.cache_bytes));
     let partitions = open_partitions(dir, &manifest, &cache, &opts)?;
     let (wal, replayed) = replay_wal(&vfs, dir, &opts, &partitions)?;
+    for p in &partitions {
+        p.store.persist_in_background(wal_durable_to(&wal));
+    }
     if is_new {
         publish_new_database(&*vfs, dir, &manifest)?;
     }
@@ -252,6 +255,7 @@ pub(crate) fn open_tier(
             });
             let opts = LsmOptions {
                 compaction_style: opts.compaction_style,
+                memtable_bytes: opts.lsm_memtable_bytes,
                 background_compaction: opts.background_checkpoints,
                 events,
                 ..LsmOptions::default()
@@ -266,6 +270,13 @@ pub(crate) fn open_tier(
             Ok(Arc::new(tier))
         }
     }
+}
+
+/// The write-ahead hook a partition's tier calls before making a persist
+/// of its own (a background flush) durable; see `Tier::persist_in_background`.
+pub(crate) fn wal_durable_to(wal: &Arc<Wal>) -> WalDurableTo {
+    let wal = Arc::clone(wal);
+    Arc::new(move |seq| wal.sync_to(seq))
 }
 
 /// Opens the WAL and replays every record above what each partition

@@ -39,7 +39,7 @@ use tierdb_tier::{Seq, WriteOp};
 
 use crate::commit_record::PartitionWrite;
 use crate::db::{Db, DbInner};
-use crate::db_open::open_tier;
+use crate::db_open::{open_tier, wal_durable_to};
 use crate::layout::{Layout, Partition};
 use crate::manifest::{Manifest, PartitionEntry};
 use crate::partition_files::remove_partition_file;
@@ -271,6 +271,7 @@ impl DbInner {
             remove_partition_file(&**vfs, &path, &name)?;
         }
         let store = open_tier(&self.dir, entry, &self.cache, &self.opts)?;
+        store.persist_in_background(wal_durable_to(&self.wal));
         let mut ops = Vec::new();
         for item in read_range(current, lo, hi)? {
             let (key, value) = item?;

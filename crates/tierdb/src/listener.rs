@@ -65,8 +65,15 @@ pub trait EventListener: Send + Sync {
     fn on_compaction_begin(&self, _partition: PartitionId) {}
     /// An LSM partition completed a compaction.
     fn on_compaction_completed(&self, _partition: PartitionId, _event: &CompactionEvent) {}
-    /// A write to a partition stalled because its compaction fell behind
-    /// (reported when the stall ends).
+    /// An LSM partition is starting to flush its full (frozen) memtables
+    /// to a table on its own flush thread, outside any checkpoint (one
+    /// `on_flush_completed` follows unless it fails).
+    fn on_flush_begin(&self, _partition: PartitionId) {}
+    /// An LSM partition's background flush was installed: every commit up
+    /// to `persisted_seq` is in the partition's own files.
+    fn on_flush_completed(&self, _partition: PartitionId, _persisted_seq: u64) {}
+    /// A write to a partition stalled because its compaction or its
+    /// memtable flushes fell behind (reported when the stall ends).
     fn on_stall(&self, _partition: PartitionId, _event: &StallEvent) {}
 }
 
@@ -87,6 +94,18 @@ impl TierEvents for PartitionEvents {
         self.listeners
             .iter()
             .for_each(|l| l.on_compaction_completed(self.partition, event));
+    }
+
+    fn on_flush_begin(&self) {
+        self.listeners
+            .iter()
+            .for_each(|l| l.on_flush_begin(self.partition));
+    }
+
+    fn on_flush_completed(&self, persisted_seq: u64) {
+        self.listeners
+            .iter()
+            .for_each(|l| l.on_flush_completed(self.partition, persisted_seq));
     }
 
     fn on_stall(&self, event: &StallEvent) {

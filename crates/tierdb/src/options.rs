@@ -79,6 +79,7 @@ pub struct Options {
     pub(crate) recovery_mode: RecoveryMode,
     pub(crate) background_checkpoints: bool,
     pub(crate) compaction_style: CompactionStyle,
+    pub(crate) lsm_memtable_bytes: usize,
     pub(crate) vfs: Arc<dyn Vfs>,
     pub(crate) listeners: Vec<Arc<dyn EventListener>>,
     pub(crate) splits: Vec<(Bytes, Tier)>,
@@ -99,6 +100,7 @@ impl Default for Options {
             recovery_mode: RecoveryMode::Strict,
             background_checkpoints: true,
             compaction_style: CompactionStyle::Leveled,
+            lsm_memtable_bytes: 8 << 20,
             vfs: Arc::new(OsVfs::new()),
             listeners: Vec::new(),
             splits: Vec::new(),
@@ -121,6 +123,7 @@ impl fmt::Debug for Options {
             .field("recovery_mode", &self.recovery_mode)
             .field("background_checkpoints", &self.background_checkpoints)
             .field("compaction_style", &self.compaction_style)
+            .field("lsm_memtable_bytes", &self.lsm_memtable_bytes)
             .field("vfs", &self.vfs)
             .field("listeners", &self.listeners.len())
             .field("splits", &self.splits)
@@ -215,6 +218,17 @@ impl Options {
         self
     }
 
+    /// Bytes an LSM partition's memtable takes before it is frozen and
+    /// flushed to a table on the partition's flush thread (default 8 MiB).
+    /// Larger memtables mean fewer, larger L0 tables and slower loads
+    /// (docs/benchmarks.md, "LSM point reads"); memory is bounded at
+    /// about four memtables per LSM partition, writers waiting for the
+    /// flusher beyond that.
+    pub fn lsm_memtable_bytes(mut self, bytes: usize) -> Self {
+        self.lsm_memtable_bytes = bytes;
+        self
+    }
+
     /// The file system to use (default the real one, `OsVfs`). Tests pass a
     /// `SimVfs` to simulate power loss and I/O errors.
     pub fn vfs(mut self, vfs: Arc<dyn Vfs>) -> Self {
@@ -273,6 +287,11 @@ impl Options {
         if self.wal_segment_bytes < 4096 {
             return Err(Error::InvalidArgument(
                 "wal_segment_bytes must be at least 4096".into(),
+            ));
+        }
+        if self.lsm_memtable_bytes == 0 {
+            return Err(Error::InvalidArgument(
+                "lsm_memtable_bytes must be positive".into(),
             ));
         }
         self.validate_splits()?;

@@ -1,9 +1,10 @@
 //! Power loss while the LSM tier's background threads work: the database
 //! runs background checkpoints (each flushes the LSM partition: an SSTable
-//! and a manifest-log edit) and the tier's compaction thread, on a
-//! `SimVfs` session, while four committers commit; the power is cut at a
-//! random mutating operation (or, if the workload finished first, at once,
-//! with the threads still busy).
+//! and a manifest-log edit), the tier's flush thread (2 KiB memtables,
+//! each flushed to an SSTable as it fills, between checkpoints) and its
+//! compaction thread, on a `SimVfs` session, while four committers commit;
+//! the power is cut at a random mutating operation (or, if the workload
+//! finished first, at once, with the threads still busy).
 //!
 //! After reopen at sequence `s`, per committer: its commits are a prefix
 //! of what it did (every acknowledged commit at or below `s` in full, none
@@ -15,8 +16,9 @@
 //! compaction) shows.
 //!
 //! Each case records whether the crash landed while a background
-//! compaction (begun, not completed) or a checkpoint's flush was in
-//! progress; the run fails if no crash landed inside a compaction.
+//! compaction (begun, not completed), a background memtable flush or a
+//! checkpoint's flush was in progress; the run fails if no crash landed
+//! inside a compaction, or none inside a background flush.
 //! Threads make a case not bit-for-bit replayable; the seed reproduces the
 //! setup. `TIERDB_BG_CRASH_CASES=N` runs N cases (default 150).
 
@@ -44,6 +46,8 @@ struct Progress {
     compactions_done: AtomicU64,
     checkpoints_begun: AtomicU64,
     checkpoints_done: AtomicU64,
+    flushes_begun: AtomicU64,
+    flushes_done: AtomicU64,
 }
 
 impl Progress {
@@ -54,6 +58,8 @@ impl Progress {
             compactions_done: AtomicU64::new(0),
             checkpoints_begun: AtomicU64::new(0),
             checkpoints_done: AtomicU64::new(0),
+            flushes_begun: AtomicU64::new(0),
+            flushes_done: AtomicU64::new(0),
         }
     }
 
@@ -71,6 +77,10 @@ impl Progress {
     fn checkpointing(&self) -> bool {
         self.checkpoints_begun.load(Ordering::SeqCst) > self.checkpoints_done.load(Ordering::SeqCst)
     }
+
+    fn flushing(&self) -> bool {
+        self.flushes_begun.load(Ordering::SeqCst) > self.flushes_done.load(Ordering::SeqCst)
+    }
 }
 
 impl EventListener for Progress {
@@ -85,6 +95,12 @@ impl EventListener for Progress {
     }
     fn on_checkpoint_completed(&self, _event: &CheckpointEvent) {
         self.checkpoints_done.fetch_add(1, Ordering::SeqCst);
+    }
+    fn on_flush_begin(&self, _partition: PartitionId) {
+        self.begin(&self.flushes_begun);
+    }
+    fn on_flush_completed(&self, _partition: PartitionId, _persisted_seq: u64) {
+        self.flushes_done.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -167,6 +183,7 @@ fn options(sim: &SimVfs, style: CompactionStyle, background: bool) -> Options {
         .wal_segment_bytes(16 * 1024)
         .cache_bytes(256 * 1024)
         .compaction_style(style)
+        .lsm_memtable_bytes(2 * 1024)
         .background_checkpoints(background)
         .checkpoint_wal_bytes(6 * 1024)
         .buffered_sync_interval(Duration::from_secs(3600))
@@ -232,7 +249,9 @@ struct Tally {
     crashes_at_an_operation: u64,
     crashes_during_compaction: u64,
     crashes_during_checkpoint: u64,
+    crashes_during_background_flush: u64,
     compactions_completed: u64,
+    background_flushes_completed: u64,
 }
 
 fn case(seed: u64, tally: &mut Tally) -> Result<(), String> {
@@ -265,7 +284,9 @@ fn case(seed: u64, tally: &mut Tally) -> Result<(), String> {
     tally.cases += 1;
     tally.crashes_during_compaction += u64::from(progress.compacting());
     tally.crashes_during_checkpoint += u64::from(progress.checkpointing());
+    tally.crashes_during_background_flush += u64::from(progress.flushing());
     tally.compactions_completed += progress.compactions_done.load(Ordering::SeqCst);
+    tally.background_flushes_completed += progress.flushes_done.load(Ordering::SeqCst);
     drop(db);
     sim.crash_after_ops(u64::MAX);
     let db = Db::open("db", options(&sim, style, false)).map_err(|e| format!("reopen: {e}"))?;
@@ -306,5 +327,10 @@ fn power_loss_during_background_flush_and_compaction() {
     assert!(
         tally.crashes_during_compaction > 0,
         "no crash landed inside a background compaction: {tally:?}"
+    );
+    assert!(tally.background_flushes_completed > 0, "{tally:?}");
+    assert!(
+        tally.crashes_during_background_flush > 0,
+        "no crash landed inside a background flush: {tally:?}"
     );
 }
