@@ -42,7 +42,11 @@ pub struct LsmOptions {
     /// background threads, only by `persist`). A 64 MiB memtable made
     /// loads 35-40 % slower (docs/benchmarks.md, "LSM point reads").
     pub memtable_bytes: usize,
-    /// Number of L0 tables that triggers an L0 → L1 compaction. Default 4.
+    /// Number of L0 tables that triggers an L0 → L1 compaction. Default 8:
+    /// with memtables flushed one by one as they fill, 8 of them (about
+    /// 64 MiB) match `l1_target_bytes`, the shape RocksDB recommends
+    /// (L0 at its trigger about as large as L1); 4 made every L0 → L1
+    /// compaction rewrite L1 for half as much new data.
     pub l0_compaction_trigger: usize,
     /// Leveled: each level below L1 may hold this many times the bytes of
     /// the level above. Default 10. (Tiered compaction has no targets.)
@@ -62,10 +66,11 @@ pub struct LsmOptions {
     /// Bytes per second compaction may write (token bucket); `None` is
     /// unlimited. Flushes are never limited. Default `None`.
     pub compaction_bytes_per_sec: Option<u64>,
-    /// L0 tables at which each `apply` is slowed by 1 ms. Default 8.
+    /// L0 tables at which each `apply` is slowed by 1 ms. Default 20 (as
+    /// RocksDB's).
     pub l0_slowdown_tables: usize,
     /// L0 tables at which `apply` waits for the compactor (at most
-    /// `stall_timeout`). Default 12.
+    /// `stall_timeout`). Default 36 (as RocksDB's).
     pub l0_stop_tables: usize,
     /// Frozen memtables above which `apply` waits for the flusher (at most
     /// `stall_timeout`); without a flusher it only records a stall, as
@@ -90,15 +95,15 @@ impl Default for LsmOptions {
         LsmOptions {
             compaction_style: CompactionStyle::Leveled,
             memtable_bytes: 8 << 20,
-            l0_compaction_trigger: 4,
+            l0_compaction_trigger: 8,
             level_size_ratio: 10,
             l1_target_bytes: 64 << 20,
             target_file_bytes: 8 << 20,
             sst: SstOptions::default(),
             background_compaction: true,
             compaction_bytes_per_sec: None,
-            l0_slowdown_tables: 8,
-            l0_stop_tables: 12,
+            l0_slowdown_tables: 20,
+            l0_stop_tables: 36,
             max_frozen_memtables: 2,
             stall_timeout: Duration::from_secs(10),
             events: None,
