@@ -23,6 +23,7 @@ use parking_lot::{Condvar, Mutex};
 use tierdb_io::{Error, Result};
 
 use crate::inner::{Inner, bump};
+use crate::recover::remove_tables;
 
 /// How long an idle thread sleeps before looking again by itself.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -117,6 +118,15 @@ fn run(inner: &Weak<Inner>, wakeup: &Wakeup, job: Job) {
 }
 
 impl Inner {
+    /// Removes the unlisted tables open left behind, if any.
+    fn remove_garbage(&self) -> Result<()> {
+        let garbage = std::mem::take(&mut *self.garbage_tables.lock());
+        if garbage.is_empty() {
+            return Ok(());
+        }
+        remove_tables(&self.env, &garbage)
+    }
+
     /// One compaction if the tree needs one, or one flush if memtables
     /// are frozen; true if it ran. Errors are counted, not returned (a
     /// failure past the write-ahead call already poisoned the tier).
@@ -129,7 +139,7 @@ impl Inner {
             return false;
         }
         let round = match job {
-            Job::Compact => self.compact_needed(),
+            Job::Compact => self.remove_garbage().and_then(|()| self.compact_needed()),
             Job::Flush => self.flush_frozen(),
         };
         match round {

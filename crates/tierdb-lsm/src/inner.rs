@@ -116,6 +116,9 @@ pub(crate) struct Inner {
     /// flusher (frozen memtables then wait for `persist`, which reports
     /// the failure).
     pub(crate) flusher_failed: AtomicBool,
+    /// Unlisted tables found at open, removed by the compaction thread's
+    /// first round (`recover.rs`).
+    pub(crate) garbage_tables: Mutex<Vec<u64>>,
     /// Signalled after every install (stalled writers wait on it).
     pub(crate) progress: Progress,
     /// Point-read counters, shared with every view.

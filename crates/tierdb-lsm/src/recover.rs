@@ -5,8 +5,12 @@
 //! compaction that crashed before its manifest record became durable, from
 //! a roll to a new log that crashed before (or removed the old log after)
 //! the `LSM-CURRENT` switch, or from a delete that did not happen; they are
-//! removed. The next table number is past every number seen, listed or
-//! not, so a number is never reused. A directory still holding the format
+//! removed — unlisted tables by the compaction thread soon after open when
+//! the tier has one (`Recovered::garbage_tables`), since unlinking a table
+//! the crash left half-written (its pages still cached) takes long enough
+//! to show in the reopen time. The next table number is past every number
+//! seen, listed or not, so a number is never reused, and a table removed
+//! late is never one written since. A directory still holding the format
 //! 1 `LSM-MANIFEST` is refused (`Error::UnsupportedVersion`) before
 //! anything is touched.
 
@@ -33,10 +37,14 @@ pub(crate) struct Recovered {
     pub(crate) next_table: u64,
     /// The manifest log `LSM-CURRENT` names (0: none).
     pub(crate) manifest_number: u64,
+    /// Unlisted tables left for the caller to remove (only when asked to
+    /// defer their removal).
+    pub(crate) garbage_tables: Vec<u64>,
 }
 
 /// Recovers the tier in `env.dir` (creating the directory if missing).
-pub(crate) fn recover(env: &TableEnv) -> Result<Recovered> {
+/// With `defer_tables`, unlisted tables are returned rather than removed.
+pub(crate) fn recover(env: &TableEnv, defer_tables: bool) -> Result<Recovered> {
     let vfs = &*env.vfs;
     vfs.create_dir_all(&env.dir)?;
     refuse_format_1(vfs, &env.dir)?;
@@ -57,13 +65,14 @@ pub(crate) fn recover(env: &TableEnv) -> Result<Recovered> {
             "manifest lists too many levels",
         ));
     }
-    let max_seen = remove_garbage(env, &manifest, number)?;
+    let (max_seen, garbage_tables) = remove_garbage(env, &manifest, number, defer_tables)?;
     let version = open_tables(env, &manifest, &mpath)?;
     Ok(Recovered {
         version,
         persisted_seq: manifest.persisted_seq,
         next_table: manifest.next_table.max(max_seen + 1),
         manifest_number: number,
+        garbage_tables,
     })
 }
 
@@ -112,11 +121,18 @@ fn refuse_format_1(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
     }
 }
 
-/// Removes unlisted tables, manifest logs other than the live one and a
-/// stale temp `LSM-CURRENT`; returns the highest table number found.
-fn remove_garbage(env: &TableEnv, manifest: &Manifest, live_log: u64) -> Result<u64> {
+/// Removes unlisted tables (or, with `defer_tables`, returns them),
+/// manifest logs other than the live one and a stale temp `LSM-CURRENT`;
+/// returns the highest table number found.
+fn remove_garbage(
+    env: &TableEnv,
+    manifest: &Manifest,
+    live_log: u64,
+    defer_tables: bool,
+) -> Result<(u64, Vec<u64>)> {
     let listed: HashSet<u64> = manifest.levels.iter().flatten().map(|t| t.number).collect();
     let mut max_seen = 0;
+    let mut deferred = Vec::new();
     let mut removed = false;
     for name in env.vfs.list(&env.dir)? {
         let stale_log = parse_manifest_log_name(&name).is_some_and(|n| n != live_log);
@@ -125,7 +141,12 @@ fn remove_garbage(env: &TableEnv, manifest: &Manifest, live_log: u64) -> Result<
             removed = true;
         } else if let Some(number) = parse_table_name(&name) {
             max_seen = max_seen.max(number);
-            if !listed.contains(&number) {
+            if listed.contains(&number) {
+                continue;
+            }
+            if defer_tables {
+                deferred.push(number);
+            } else {
                 env.vfs.remove(&table_path(&env.dir, number))?;
                 removed = true;
             }
@@ -134,7 +155,16 @@ fn remove_garbage(env: &TableEnv, manifest: &Manifest, live_log: u64) -> Result<
     if removed {
         env.vfs.sync_dir(&env.dir)?;
     }
-    Ok(max_seen)
+    Ok((max_seen, deferred))
+}
+
+/// Removes the unlisted tables `recover` left (deferred), then syncs the
+/// directory.
+pub(crate) fn remove_tables(env: &TableEnv, numbers: &[u64]) -> Result<()> {
+    for &number in numbers {
+        env.vfs.remove(&table_path(&env.dir, number))?;
+    }
+    env.vfs.sync_dir(&env.dir)
 }
 
 fn open_tables(env: &TableEnv, manifest: &Manifest, mpath: &Path) -> Result<Version> {

@@ -44,8 +44,10 @@ impl std::fmt::Debug for LsmTier {
 impl LsmTier {
     /// Opens (creating if needed) the tier in `dir`. Table `n` uses
     /// `file_id_base + n` as its key space in the shared cache. Files left
-    /// by an interrupted flush or compaction are deleted. Starts the
-    /// compaction thread unless `opts.background_compaction` is false.
+    /// by an interrupted flush or compaction are deleted (tables by the
+    /// compaction thread's first round when there is one, see
+    /// `recover.rs`). Starts the compaction and flush threads unless
+    /// `opts.background_compaction` is false.
     pub fn open(
         vfs: Arc<dyn Vfs>,
         dir: &Path,
@@ -60,9 +62,9 @@ impl LsmTier {
             cache,
             file_id_base,
         };
-        let recovered = recover(&env)?;
-        let seq = recovered.persisted_seq;
         let background = opts.background_compaction;
+        let recovered = recover(&env, background)?;
+        let seq = recovered.persisted_seq;
         let manifest = ManifestWriter::new(recovered.manifest_number, opts.manifest_roll_bytes);
         let inner = Arc::new(Inner {
             env,
@@ -89,6 +91,7 @@ impl LsmTier {
             flush_wakeup: Arc::new(Wakeup::default()),
             wal_durable_to: OnceLock::new(),
             flusher_failed: AtomicBool::new(false),
+            garbage_tables: Mutex::new(recovered.garbage_tables),
             progress: Progress::default(),
             reads: Arc::default(),
         });
