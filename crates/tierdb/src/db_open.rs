@@ -253,9 +253,18 @@ pub(crate) fn open_tier(
                     listeners: opts.listeners.clone(),
                 }))
             });
+            // Without background threads L0 tables come from checkpoints
+            // alone, each holding every memtable since the one before, so
+            // half as many make an L0 as large as L1.
+            let l0_compaction_trigger = if opts.background_checkpoints {
+                LsmOptions::default().l0_compaction_trigger
+            } else {
+                LsmOptions::default().l0_compaction_trigger / 2
+            };
             let opts = LsmOptions {
                 compaction_style: opts.compaction_style,
                 memtable_bytes: opts.lsm_memtable_bytes,
+                l0_compaction_trigger,
                 background_compaction: opts.background_checkpoints,
                 events,
                 ..LsmOptions::default()
