@@ -285,7 +285,7 @@ pub(crate) fn open_tier(
 /// of its own (a background flush) durable; see `Tier::persist_in_background`.
 pub(crate) fn wal_durable_to(wal: &Arc<Wal>) -> WalDurableTo {
     let wal = Arc::clone(wal);
-    Arc::new(move |seq| wal.sync_to(seq))
+    Arc::new(move |seq| wal.sync_to_in_background(seq))
 }
 
 /// Opens the WAL and replays every record above what each partition
