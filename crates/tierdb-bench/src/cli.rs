@@ -107,6 +107,9 @@ pub struct Cli {
     /// Cache budget of every engine, in MiB.
     #[arg(long, default_value_t = 256)]
     pub cache_mib: usize,
+    /// tierdb's LSM memtable size in MiB (default: the library's default).
+    #[arg(long)]
+    pub lsm_memtable_mib: Option<usize>,
     /// How reads and updates choose keys.
     #[arg(long, value_enum, default_value_t = KeyDist::Zipfian)]
     pub dist: KeyDist,
@@ -187,6 +190,7 @@ impl Cli {
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig {
             cache_bytes: self.cache_mib << 20,
+            lsm_memtable_bytes: self.lsm_memtable_mib.map(|m| m << 20),
             splits: self
                 .splits
                 .iter()

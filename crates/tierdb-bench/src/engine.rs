@@ -81,6 +81,8 @@ impl Breakdown {
 pub struct EngineConfig {
     /// Memory budget for the engine's own cache of pages or blocks.
     pub cache_bytes: usize,
+    /// tierdb's LSM memtable size; `None` keeps the library's default.
+    pub lsm_memtable_bytes: Option<usize>,
     /// Extra tierdb partitions: (start key, tier). Other engines ignore it.
     pub splits: Vec<(Vec<u8>, tierdb::Tier)>,
 }

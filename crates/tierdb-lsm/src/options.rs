@@ -35,18 +35,19 @@ pub struct LsmOptions {
     /// tables within a level, newer data in lower levels).
     pub compaction_style: CompactionStyle,
     /// Bytes (keys + values + per-entry overhead) after which the active
-    /// memtable is frozen and a new one started. Default 8 MiB. A read
+    /// memtable is frozen and a new one started. Default 32 MiB (the
+    /// trade-off against 8 and 16 MiB: docs/benchmarks.md, "LSM memtable
+    /// size with background flushes"). A read
     /// probes every memtable not yet flushed; frozen ones are flushed by
     /// the flusher thread as soon as they freeze (once the layer above
     /// has called `Tier::persist_in_background`; before that, and without
-    /// background threads, only by `persist`). A 64 MiB memtable made
-    /// loads 35-40 % slower (docs/benchmarks.md, "LSM point reads").
+    /// background threads, only by `persist`).
     pub memtable_bytes: usize,
     /// Number of L0 tables that triggers an L0 → L1 compaction. Default 8:
-    /// with memtables flushed one by one as they fill, 8 of them (about
-    /// 64 MiB) match `l1_target_bytes`, the shape RocksDB recommends
-    /// (L0 at its trigger about as large as L1); 4 made every L0 → L1
-    /// compaction rewrite L1 for half as much new data.
+    /// 4 made every L0 → L1 compaction rewrite L1 for half as much new
+    /// data. With the default 32 MiB memtables 8 tables (~200 MiB) are
+    /// larger than `l1_target_bytes`, so they merge straight into the
+    /// first level whose target fits them.
     pub l0_compaction_trigger: usize,
     /// Leveled: each level below L1 may hold this many times the bytes of
     /// the level above. Default 10. (Tiered compaction has no targets.)
@@ -94,7 +95,7 @@ impl Default for LsmOptions {
     fn default() -> Self {
         LsmOptions {
             compaction_style: CompactionStyle::Leveled,
-            memtable_bytes: 8 << 20,
+            memtable_bytes: 32 << 20,
             l0_compaction_trigger: 8,
             level_size_ratio: 10,
             l1_target_bytes: 64 << 20,

@@ -25,6 +25,9 @@ fn options(kind: EngineKind, cfg: &EngineConfig) -> Options {
     for (start, tier) in &cfg.splits {
         opts = opts.partition(start, *tier);
     }
+    if let Some(bytes) = cfg.lsm_memtable_bytes {
+        opts = opts.lsm_memtable_bytes(bytes);
+    }
     opts.cache_bytes(cfg.cache_bytes)
         .durability(Durability::Sync)
 }
@@ -46,9 +49,11 @@ pub fn settings(kind: EngineKind, cfg: &EngineConfig) -> String {
         .map(|(k, t)| format!("{}={t:?}", String::from_utf8_lossy(k)))
         .collect();
     format!(
-        "{layout}{}{}; no compression; durable = Durability::Sync (group commit), else Durability::Buffered (WAL written to the OS, synced within 100 ms); page 4 KiB, checkpoint every 64 MiB of WAL",
+        "{layout}{}{}{}; no compression; durable = Durability::Sync (group commit), else Durability::Buffered (WAL written to the OS, synced within 100 ms); page 4 KiB, checkpoint every 64 MiB of WAL",
         if splits.is_empty() { "" } else { ", splits " },
         splits.join(" "),
+        cfg.lsm_memtable_bytes
+            .map_or(String::new(), |b| format!(", LSM memtable {} MiB", b >> 20)),
     )
 }
 
