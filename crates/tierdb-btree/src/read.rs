@@ -50,7 +50,7 @@ pub(crate) fn find_in(
     depth: u32,
 ) -> Result<Option<Value>> {
     match &node.body {
-        Body::Leaf(_) => leaf_value(store, node, key, copy_small),
+        Body::Leaf(_) => leaf_value(store, node, key),
         Body::Branch(_) if depth >= HEIGHT_MAX => Err(too_deep(store)),
         Body::Branch(branch) => {
             let index = node.child_index(key);
@@ -63,8 +63,7 @@ pub(crate) fn find_in(
                     }
                     // A cached leaf is searched where it sits (the usual
                     // last step); anything else is descended from.
-                    let search = |leaf: &Node| leaf_value(store, leaf, key, copy_small);
-                    match store.search_leaf(*disk, search)? {
+                    match store.search_leaf(*disk, |leaf| leaf_value(store, leaf, key))? {
                         Searched::Leaf(found) => found,
                         Searched::Node(child) => {
                             resident::keep(node, index, &child);
@@ -78,30 +77,8 @@ pub(crate) fn find_in(
     }
 }
 
-/// Values up to this long are copied out of a cached leaf rather than
-/// shared with it.
-const COPY_MAX: usize = 1024;
-
-/// `value`, copied if it is a small inline one: a hot leaf's buffer is
-/// shared by every reader thread, and a slice of it costs two atomic
-/// writes (count up, count down) on one line they all write, where a copy
-/// writes only this thread's memory.
-fn copy_small(value: &Value) -> Value {
-    match value {
-        Value::Inline(bytes) if bytes.len() <= COPY_MAX => {
-            Value::Inline(bytes::Bytes::copy_from_slice(bytes))
-        }
-        other => other.clone(),
-    }
-}
-
-/// The value of `key` in the leaf `node`, if present, taken out by `take`.
-fn leaf_value(
-    store: &Store,
-    node: &Node,
-    key: &[u8],
-    take: fn(&Value) -> Value,
-) -> Result<Option<Value>> {
+/// The value of `key` in the leaf `node`, if present.
+fn leaf_value(store: &Store, node: &Node, key: &[u8]) -> Result<Option<Value>> {
     let Body::Leaf(leaf) = &node.body else {
         return Err(internal(store, "not a leaf"));
     };
@@ -109,7 +86,7 @@ fn leaf_value(
         Ok(index) => leaf
             .entries
             .get(index)
-            .map(|entry| Some(take(&entry.value)))
+            .map(|entry| Some(entry.value.clone()))
             .ok_or_else(|| internal(store, "entry index")),
         Err(_) => Ok(None),
     }
