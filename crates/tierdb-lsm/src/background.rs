@@ -127,15 +127,21 @@ impl Inner {
         remove_tables(&self.env, &garbage)
     }
 
+    /// After a failed or refused round: a flusher that cannot flush
+    /// releases the writers waiting for it (they stop waiting on it).
+    fn note_failure(&self, job: Job) {
+        if let Job::Flush = job {
+            self.flusher_failed.store(true, Ordering::Release);
+            self.progress.notify();
+        }
+    }
+
     /// One compaction if the tree needs one, or one flush if memtables
     /// are frozen; true if it ran. Errors are counted, not returned (a
     /// failure past the write-ahead call already poisoned the tier).
     fn background_round(&self, job: Job) -> bool {
         if self.durable.lock().poisoned.is_some() {
-            if let Job::Flush = job {
-                self.flusher_failed.store(true, Ordering::Release);
-                self.progress.notify();
-            }
+            self.note_failure(job);
             return false;
         }
         let round = match job {
@@ -146,10 +152,7 @@ impl Inner {
             Ok(ran) => ran,
             Err(_) if self.cancel.load(Ordering::Acquire) => false,
             Err(e) => {
-                if let Job::Flush = job {
-                    self.flusher_failed.store(true, Ordering::Release);
-                    self.progress.notify();
-                }
+                self.note_failure(job);
                 bump(&self.counters.background_errors, 1);
                 if let Some(sink) = &self.opts.events {
                     sink.0.on_background_error(&e);

@@ -128,20 +128,14 @@ impl Engine for Tierdb {
         );
         written.push(("meta".to_string(), t.metadata_bytes_written));
         let mut space = vec![("wal".to_string(), stats.wal_file_bytes)];
-        let btree: u64 = stats
-            .partitions
-            .iter()
-            .filter(|p| p.tier == Tier::BTree)
-            .map(|p| p.stats.disk_bytes)
-            .sum();
+        let btree_sum = |field: fn(&tierdb::PartitionStats) -> u64| -> u64 {
+            let btrees = stats.partitions.iter().filter(|p| p.tier == Tier::BTree);
+            btrees.map(|p| field(&p.stats)).sum()
+        };
+        let btree = btree_sum(|s| s.disk_bytes);
         if btree > 0 {
             space.push(("btree".to_string(), btree));
-            let live: u64 = stats
-                .partitions
-                .iter()
-                .filter(|p| p.tier == Tier::BTree)
-                .map(|p| p.stats.live_bytes)
-                .sum();
+            let live = btree_sum(|s| s.live_bytes);
             space.push(("btree-free".to_string(), btree.saturating_sub(live)));
         }
         let levels = t.level_disk_bytes.iter().enumerate();
