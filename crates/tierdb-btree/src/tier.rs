@@ -168,19 +168,22 @@ impl BTreeTier {
 
     /// `apply` while the database opens: the write set goes into the
     /// overlay (no page read, no path copy).
-    fn apply_recovered_to_overlay(&self, seq: Seq, ops: &[WriteOp]) -> Result<()> {
+    fn apply_recovered_to_overlay(&self, sets: &[(Seq, Vec<WriteOp>)]) -> Result<()> {
         let _writer = self.writer.lock();
         let tree = self.tree.lock();
         let mut overlay = self.overlay.lock();
-        let applied = overlay.as_ref().map_or(tree.seq, |o| o.seq);
-        if seq <= applied {
-            return Err(Error::InvalidArgument(format!(
-                "apply at sequence {seq}, already applied {applied}"
-            )));
-        }
+        let mut applied = overlay.as_ref().map_or(tree.seq, |o| o.seq);
         let overlay = Arc::make_mut(overlay.get_or_insert_default());
         let before = overlay.bytes;
-        overlay.add(seq, ops);
+        for (seq, ops) in sets {
+            if *seq <= applied {
+                return Err(Error::InvalidArgument(format!(
+                    "apply at sequence {seq}, already applied {applied}"
+                )));
+            }
+            overlay.add(*seq, ops);
+            applied = *seq;
+        }
         self.dirty_bytes
             .fetch_add(overlay.bytes - before, Ordering::Relaxed);
         Ok(())
@@ -339,8 +342,8 @@ impl Tier for BTreeTier {
         self.apply_ops(seq, ops)
     }
 
-    fn apply_recovered(&self, seq: Seq, ops: &[WriteOp]) -> Result<()> {
-        self.apply_recovered_to_overlay(seq, ops)
+    fn apply_recovered(&self, sets: &[(Seq, Vec<WriteOp>)]) -> Result<()> {
+        self.apply_recovered_to_overlay(sets)
     }
 
     fn finish_recovery(&self) -> Result<()> {

@@ -141,11 +141,17 @@ fn replay_into_overlay(
     key_space: u64,
     context: &str,
 ) {
+    let mut sets = Vec::new();
     for _ in 0..rng.below(8) {
         *seq += 1;
         let ops = random_batch(rng, *seq, key_space);
-        tier.apply_recovered(*seq, &ops).expect("apply_recovered");
+        sets.push((*seq, ops.clone()));
         apply_to_model(model, ops);
+    }
+    // In one call or in two, as replay hands them over in chunks.
+    let (first, second) = sets.split_at(rng.below(sets.len() as u64 + 1) as usize);
+    for chunk in [first, second] {
+        tier.apply_recovered(chunk).expect("apply_recovered");
     }
     assert_eq!(tier.applied_seq(), *seq, "{context}: replayed");
     spot_check(&*tier.read_view(), model, rng, key_space, context);

@@ -139,25 +139,19 @@ impl Inner {
                 "apply at sequence {seq}, already applied {applied}"
             )));
         }
-        let mut bytes = 0u64;
-        for op in superseded_removed(ops) {
-            let (kind, value) = match op {
-                WriteOp::Put { value, .. } => (EntryKind::Put, value.clone()),
-                WriteOp::Delete { .. } => (EntryKind::Delete, bytes::Bytes::new()),
-                WriteOp::DeleteRange { start, end } => {
-                    bytes += (start.len() + end.as_ref().map_or(0, |e| e.len())) as u64;
-                    active.insert_range_tombstone(RangeTombstone {
-                        start: start.clone(),
-                        end: end.clone(),
-                        seq,
-                    });
-                    continue;
-                }
-            };
-            bytes += (op.key().len() + value.len()) as u64;
-            active.insert(op.key().clone(), seq, kind, value);
+        let mut points = Vec::new();
+        let bytes = split_write_set(&active, seq, ops, &mut points);
+        for point in points {
+            point.insert_into(&active);
         }
         bump(&self.counters.bytes_applied, bytes);
+        self.publish_applied(&active, seq);
+        Ok(())
+    }
+
+    /// Publishes `seq` as applied, after its write sets went into
+    /// `active`; freezes `active` once it is full.
+    pub(crate) fn publish_applied(&self, active: &Memtable, seq: Seq) {
         let mut state = self.state.lock();
         state.applied_seq = seq;
         if active.bytes() >= self.opts.memtable_bytes as u64 {
@@ -165,7 +159,6 @@ impl Inner {
             drop(state);
             self.flush_wakeup.wake();
         }
-        Ok(())
     }
 
     /// True when frozen memtables are flushed by the background flusher
@@ -191,6 +184,55 @@ impl Inner {
             reads: Arc::clone(&self.reads),
         }
     }
+}
+
+/// One point write of a write set, on its way into a memtable.
+pub(crate) struct PointWrite<'a> {
+    pub(crate) key: &'a bytes::Bytes,
+    pub(crate) seq: Seq,
+    kind: EntryKind,
+    value: bytes::Bytes,
+}
+
+impl PointWrite<'_> {
+    pub(crate) fn insert_into(self, memtable: &Memtable) {
+        memtable.insert(self.key.clone(), self.seq, self.kind, self.value);
+    }
+}
+
+/// Puts the range deletes of write set `seq` into `memtable` and its point
+/// writes (those no later range delete of the set removes) into `points`.
+/// Returns the bytes of keys and values applied.
+pub(crate) fn split_write_set<'a>(
+    memtable: &Memtable,
+    seq: Seq,
+    ops: &'a [WriteOp],
+    points: &mut Vec<PointWrite<'a>>,
+) -> u64 {
+    let mut bytes = 0u64;
+    for op in superseded_removed(ops) {
+        let (kind, value) = match op {
+            WriteOp::Put { value, .. } => (EntryKind::Put, value.clone()),
+            WriteOp::Delete { .. } => (EntryKind::Delete, bytes::Bytes::new()),
+            WriteOp::DeleteRange { start, end } => {
+                bytes += (start.len() + end.as_ref().map_or(0, |e| e.len())) as u64;
+                memtable.insert_range_tombstone(RangeTombstone {
+                    start: start.clone(),
+                    end: end.clone(),
+                    seq,
+                });
+                continue;
+            }
+        };
+        bytes += (op.key().len() + value.len()) as u64;
+        points.push(PointWrite {
+            key: op.key(),
+            seq,
+            kind,
+            value,
+        });
+    }
+    bytes
 }
 
 /// The ops of a write set without the point writes a later range delete

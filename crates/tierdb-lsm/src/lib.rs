@@ -76,6 +76,7 @@ mod persist;
 mod range_del;
 mod rate_limiter;
 mod recover;
+mod replay_apply;
 mod retain;
 mod stall;
 mod stamp;

@@ -21,7 +21,7 @@ use crate::entry::{Entry, EntryKind, InternalIter, RangeTombstone, internal_cmp}
 
 /// Bytes charged per entry on top of its key and value (skiplist node,
 /// sequence, kind).
-const ENTRY_OVERHEAD_BYTES: u64 = 48;
+pub(crate) const ENTRY_OVERHEAD_BYTES: u64 = 48;
 
 /// An internal key: user key ascending, then sequence descending.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -136,6 +136,13 @@ impl Tier for LsmTier {
         self.inner.apply_ops(seq, ops)
     }
 
+    /// Each run of sets that fits in the active memtable is inserted in
+    /// key order (`replay_apply.rs`); no throttling: the open must not
+    /// wait on a compaction.
+    fn apply_recovered(&self, sets: &[(Seq, Vec<WriteOp>)]) -> Result<()> {
+        self.inner.apply_recovered_sets(sets)
+    }
+
     fn read_view(&self) -> Arc<dyn ReadView> {
         Arc::new(self.inner.view())
     }

@@ -1,7 +1,8 @@
 //! Random operation sequences against a `BTreeMap` model: puts and deletes,
 //! gets and ranges both ways (and from both ends at once), views held
 //! across applies, persists (flushes + compactions), `compact_all` and
-//! reopens. A reopened tier equals the model as of the persisted sequence;
+//! reopens, write sets replayed as at a database open (`apply_recovered`).
+//! A reopened tier equals the model as of the persisted sequence;
 //! a held view stays exact whatever happens after it was made.
 
 mod common;
@@ -64,7 +65,8 @@ impl Run {
 
     fn step(&mut self, context: &str) {
         match self.rng.below(100) {
-            0..=64 => {
+            0..=7 => self.replay(context),
+            8..=64 => {
                 self.seq += 1;
                 let ops = random_batch(&mut self.rng, self.seq, self.key_space);
                 let tier = self.tier.as_ref().expect("tier open");
@@ -86,6 +88,22 @@ impl Run {
             90..=95 => self.check_held(context),
             _ => self.reopen(context),
         }
+    }
+
+    /// Write sets as a database open replays them (`apply_recovered`: a
+    /// run at a time, inserted in key order, frozen at the memtable size).
+    fn replay(&mut self, context: &str) {
+        let mut sets = Vec::new();
+        for _ in 0..1 + self.rng.below(12) {
+            self.seq += 1;
+            let ops = random_batch(&mut self.rng, self.seq, self.key_space);
+            sets.push((self.seq, ops.clone()));
+            apply_to_model(&mut self.model, ops);
+        }
+        self.tier().apply_recovered(&sets).expect("apply_recovered");
+        assert_eq!(self.tier().applied_seq(), self.seq, "{context}: replayed");
+        let stale = self.tier().apply_recovered(&sets[..1]);
+        assert!(stale.is_err(), "{context}: a replayed set applied twice");
     }
 
     fn hold_view(&mut self, context: &str) {

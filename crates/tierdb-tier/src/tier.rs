@@ -140,15 +140,17 @@ pub trait Tier: Send + Sync {
     /// sequence applied before. After it returns, `read_view` reflects it.
     fn apply(&self, seq: Seq, ops: &[WriteOp]) -> Result<()>;
 
-    /// Applies a write set recovered from the WAL while the database opens
-    /// (before any read view or persist): same contract and result as
-    /// [`Tier::apply`], but a tier may hold it aside in a cheaper form
+    /// Applies write sets recovered from the WAL while the database opens
+    /// (before any read view or persist), `(seq, ops)` in ascending `seq`:
+    /// same contract and result as [`Tier::apply`] of each in turn, but a
+    /// tier may apply a run of them at once (the LSM inserts a run into
+    /// its memtable in key order) or hold them aside in a cheaper form
     /// (the B+tree keeps recovered writes in an in-memory overlay instead
     /// of reading and copying a leaf per write) until
     /// [`Tier::finish_recovery`], the next `apply` or the next `persist`.
     /// Tiers with nothing to gain keep this default.
-    fn apply_recovered(&self, seq: Seq, ops: &[WriteOp]) -> Result<()> {
-        self.apply(seq, ops)
+    fn apply_recovered(&self, sets: &[(Seq, Vec<WriteOp>)]) -> Result<()> {
+        sets.iter().try_for_each(|(seq, ops)| self.apply(*seq, ops))
     }
 
     /// Merges whatever [`Tier::apply_recovered`] held aside into the tier's

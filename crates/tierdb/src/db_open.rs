@@ -14,7 +14,7 @@ use tierdb_btree::{BTreeOptions, BTreeTier};
 use tierdb_cache::PageCache;
 use tierdb_io::Vfs;
 use tierdb_lsm::{LsmOptions, LsmTier};
-use tierdb_tier::{EventSink, Seq, Tier as TierStore, WalDurableTo, WriteOp};
+use tierdb_tier::{EventSink, Tier as TierStore, WalDurableTo};
 use tierdb_wal::{Wal, WalOptions};
 
 use crate::background::Background;
@@ -29,6 +29,7 @@ use crate::partition_files::{
     remove_unlisted_partition_files,
 };
 use crate::version::Version;
+use crate::wal_replay::replay_wal;
 use crate::{Error, Options, PartitionId, Result, Tier};
 
 /// The lock file; held for as long as the database is open.
@@ -64,7 +65,8 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Db> {
     };
     let cache = Arc::new(PageCache::new(opts.cache_bytes));
     let partitions = open_partitions(dir, &manifest, &cache, &opts)?;
-    let (wal, replayed) = replay_wal(&vfs, dir, &opts, &partitions)?;
+    let wal_opts = wal_options(dir, &opts);
+    let (wal, replayed) = replay_wal(&vfs, wal_opts, &partitions)?;
     for p in &partitions {
         p.store.persist_in_background(wal_durable_to(&wal));
     }
@@ -281,63 +283,17 @@ pub(crate) fn open_tier(
     }
 }
 
+fn wal_options(dir: &Path, opts: &Options) -> WalOptions {
+    let mut wal_opts = WalOptions::new(dir.join(WAL_DIR));
+    wal_opts.segment_bytes = opts.wal_segment_bytes;
+    wal_opts.recovery = opts.recovery_mode;
+    wal_opts.sync_interval = opts.buffered_sync_interval;
+    wal_opts
+}
+
 /// The write-ahead hook a partition's tier calls before making a persist
 /// of its own (a background flush) durable; see `Tier::persist_in_background`.
 pub(crate) fn wal_durable_to(wal: &Arc<Wal>) -> WalDurableTo {
     let wal = Arc::clone(wal);
     Arc::new(move |seq| wal.sync_to_in_background(seq))
-}
-
-/// Opens the WAL and replays every record above what each partition
-/// persisted. Returns the WAL and the number of records replayed.
-fn replay_wal(
-    vfs: &Arc<dyn Vfs>,
-    dir: &Path,
-    opts: &Options,
-    partitions: &[Partition],
-) -> Result<(Arc<Wal>, u64)> {
-    let replay_after: Seq = partitions
-        .iter()
-        .map(|p| p.store.persisted_seq())
-        .min()
-        .unwrap_or(0);
-    let wal_dir = dir.join(WAL_DIR);
-    let mut wal_opts = WalOptions::new(&wal_dir);
-    wal_opts.segment_bytes = opts.wal_segment_bytes;
-    wal_opts.recovery = opts.recovery_mode;
-    wal_opts.sync_interval = opts.buffered_sync_interval;
-    let mut replayed = 0u64;
-    let mut replay = |lsn: u64, payload: &[u8]| -> Result<()> {
-        let writes = crate::commit_record::decode(payload, &wal_dir, lsn)?;
-        // Routed by key with the layout of the manifest. A record written
-        // before a layout change may name a partition id that no longer
-        // exists, or whose range changed; every partition rebuilt by that
-        // change persisted past the record, so it is skipped there.
-        // A range delete is cut again at today's partition boundaries.
-        let mut ops: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
-        for w in writes {
-            if let WriteOp::DeleteRange { start, end } = &w.op {
-                let starts: Vec<&bytes::Bytes> =
-                    partitions.iter().map(|p| &p.entry.start).collect();
-                for (i, op) in crate::range_delete::clip(&starts, start, end.as_ref()) {
-                    ops.entry(i).or_default().push(op);
-                }
-                continue;
-            }
-            let i = partitions
-                .partition_point(|p| p.entry.start[..] <= w.op.key()[..])
-                .saturating_sub(1);
-            ops.entry(i).or_default().push(w.op);
-        }
-        for (i, ops) in ops {
-            let store = &partitions[i].store;
-            if lsn > store.applied_seq() {
-                store.apply_recovered(lsn, &ops)?;
-            }
-        }
-        replayed += 1;
-        Ok(())
-    };
-    let (wal, _recovered) = Wal::open(vfs.clone(), wal_opts, replay_after, &mut replay)?;
-    Ok((wal, replayed))
 }

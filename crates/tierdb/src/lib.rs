@@ -62,6 +62,7 @@ mod snapshot;
 mod stats;
 mod txn;
 mod version;
+mod wal_replay;
 mod write_batch;
 mod write_capture;
 mod write_stall;

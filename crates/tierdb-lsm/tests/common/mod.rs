@@ -13,7 +13,8 @@ use tierdb_lsm::sstable::SstOptions;
 use tierdb_lsm::{LsmOptions, LsmTier};
 use tierdb_tier::testing;
 pub use tierdb_tier::testing::{
-    Model, Rng, apply, assert_equal, collect, collect_rev, no_wal, random_delete_range, seed, value,
+    Model, Rng, apply, apply_to_model, assert_equal, collect, collect_rev, no_wal,
+    random_delete_range, seed, value,
 };
 use tierdb_tier::{ReadView, Seq, Tier};
 
