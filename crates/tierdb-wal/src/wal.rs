@@ -282,6 +282,13 @@ impl Wal {
         self.counters.live_bytes.load(Ordering::Relaxed)
     }
 
+    /// Bytes written to segment files since open (`WalStats::bytes_written`),
+    /// for the DB's "checkpoint when N bytes were logged since the last
+    /// one" trigger.
+    pub fn bytes_written(&self) -> u64 {
+        self.counters.bytes_written.load(Ordering::Relaxed)
+    }
+
     /// Bytes appended but not yet taken by a group write.
     pub fn buffered_bytes(&self) -> u64 {
         self.pending.lock().batch.size_bytes() as u64

@@ -53,6 +53,7 @@ impl DbInner {
     }
 
     fn persist_all(&self) -> Result<CheckpointInfo> {
+        let logged = self.wal.bytes_written();
         self.advance_idle_partitions()?;
         let mut persisted = Seq::MAX;
         let wal = &self.wal;
@@ -67,6 +68,9 @@ impl DbInner {
             persisted = 0;
         }
         wal.release_upto(persisted).map_err(|e| self.poison(e))?;
+        self.counters
+            .checkpoint_wal_mark
+            .store(logged, Ordering::Relaxed);
         self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
         self.counters
             .checkpoint_seq
@@ -109,9 +113,19 @@ impl DbInner {
         if self.version.load().seq <= checkpointed {
             return false;
         }
-        if self.wal.live_bytes() > self.opts.checkpoint_wal_bytes {
+        if self.wal_over_bound() {
             return true;
         }
         self.dirty_bytes() > self.opts.checkpoint_dirty_bytes
+    }
+
+    /// Whether more than `checkpoint_wal_bytes` were logged since the last
+    /// checkpoint began: a reopen after a crash would replay about that
+    /// much. (Not the live WAL: its oldest segment also holds records the
+    /// checkpoint covered, and the active segment is never removed, so a
+    /// bound below a segment would checkpoint on every commit.)
+    pub fn wal_over_bound(&self) -> bool {
+        let mark = self.counters.checkpoint_wal_mark.load(Ordering::Relaxed);
+        self.wal.bytes_written().saturating_sub(mark) > self.opts.checkpoint_wal_bytes
     }
 }

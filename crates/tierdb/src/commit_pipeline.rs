@@ -141,7 +141,7 @@ impl DbInner {
         };
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
         self.wait_durable(seq, durability)?;
-        if self.wal.live_bytes() > self.opts.checkpoint_wal_bytes {
+        if self.wal_over_bound() {
             self.background.wake();
         }
         Ok(CommitInfo { seq, durability })

@@ -97,6 +97,9 @@ pub(crate) struct Counters {
     pub conflicts: AtomicU64,
     pub checkpoints: AtomicU64,
     pub checkpoint_seq: AtomicU64,
+    /// `Wal::bytes_written` when the last checkpoint began: what was
+    /// logged after it is what a reopen may have to replay.
+    pub checkpoint_wal_mark: AtomicU64,
     pub background_errors: AtomicU64,
     pub stalls: crate::write_stall::StallCounters,
 }

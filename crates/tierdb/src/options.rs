@@ -166,9 +166,11 @@ impl Options {
         self
     }
 
-    /// A checkpoint runs in the background when the live WAL passes this
-    /// many bytes (default 64 MiB), which bounds the time a reopen spends
-    /// replaying the log whatever the uptime.
+    /// A checkpoint runs in the background once this many bytes were
+    /// logged since the last one began (default 64 MiB), which bounds what
+    /// a reopen after a crash replays, whatever the uptime, to about this
+    /// plus what is logged while a checkpoint runs. The live WAL stays
+    /// within about this plus one segment.
     pub fn checkpoint_wal_bytes(mut self, bytes: u64) -> Self {
         self.checkpoint_wal_bytes = bytes;
         self

@@ -59,6 +59,61 @@ fn wal_stays_bounded_and_reopen_replays_little() {
     db.close().unwrap();
 }
 
+/// The bound counts the WAL logged since the last checkpoint began, not
+/// the live segments (the active one is never removed, and its start was
+/// checkpointed): a bound well below the segment size neither checkpoints
+/// on every commit nor lets a reopen replay much more than the bound.
+#[test]
+fn wal_bound_below_the_segment_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let bound = 64 * 1024;
+    let opts = || {
+        Options::default()
+            .durability(Durability::Buffered)
+            .wal_segment_bytes(8 << 20)
+            .checkpoint_wal_bytes(bound)
+    };
+    let db = Db::open(&path, opts()).unwrap();
+    let value = vec![b'v'; 200];
+    // ~2.2 KiB of log per commit: ~29 commits per bound.
+    let commit = |db: &Db, round: u64| {
+        let mut batch = WriteBatch::new();
+        for i in 0..10u64 {
+            batch.put(format!("k/{:06}", (round * 10 + i) % 2000), &value);
+        }
+        db.write(batch).unwrap();
+    };
+    // Spaced, so that the worker could keep up with one checkpoint per
+    // commit if the bound asked for it.
+    let commits = 300u64;
+    for round in 0..commits {
+        commit(&db, round);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = db.stats();
+    assert!(stats.checkpoints >= 3, "checkpoints ran: {stats:?}");
+    assert!(
+        stats.checkpoints < commits / 5,
+        "{} checkpoints for {commits} commits",
+        stats.checkpoints
+    );
+    // Less than the bound after the last checkpoint: none is due.
+    for round in commits..commits + 10 {
+        commit(&db, round);
+    }
+    drop(db);
+    let db = Db::open(&path, opts()).unwrap();
+    let replayed = db.stats().open_replayed_records;
+    assert!(
+        replayed <= 10 + 2 * 29,
+        "replayed {replayed} commits for a bound of ~29"
+    );
+    assert_eq!(db.range(..).unwrap().count(), 2000);
+    db.close().unwrap();
+}
+
 /// Regression: the background worker used to keep the database (and its
 /// lock) alive for the length of a checkpoint after the last handle was
 /// dropped, so an immediate reopen failed with `Error::Locked`.
