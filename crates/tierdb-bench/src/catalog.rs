@@ -346,6 +346,13 @@ fn kill_child_at_work(cli: &Cli, kind: EngineKind, dir: &Path, n: u64) -> Result
         .args(["--cache-mib", &cli.cache_mib.to_string()])
         .args(["--seed", &cli.seed.to_string()])
         .stdout(Stdio::piped());
+    // The child runs with the parent's engine settings.
+    if let Some(mib) = cli.lsm_memtable_mib {
+        cmd.args(["--lsm-memtable-mib", &mib.to_string()]);
+    }
+    if let Some(mib) = cli.checkpoint_wal_mib {
+        cmd.args(["--checkpoint-wal-mib", &mib.to_string()]);
+    }
     for (prefix, tier) in &cli.splits {
         let tier = if *tier == tierdb::Tier::Lsm {
             "lsm"

@@ -110,6 +110,9 @@ pub struct Cli {
     /// tierdb's LSM memtable size in MiB (default: the library's default).
     #[arg(long)]
     pub lsm_memtable_mib: Option<usize>,
+    /// tierdb's `checkpoint_wal_bytes` in MiB (default: the library's).
+    #[arg(long)]
+    pub checkpoint_wal_mib: Option<u64>,
     /// How reads and updates choose keys.
     #[arg(long, value_enum, default_value_t = KeyDist::Zipfian)]
     pub dist: KeyDist,
@@ -191,6 +194,7 @@ impl Cli {
         EngineConfig {
             cache_bytes: self.cache_mib << 20,
             lsm_memtable_bytes: self.lsm_memtable_mib.map(|m| m << 20),
+            checkpoint_wal_bytes: self.checkpoint_wal_mib.map(|m| m << 20),
             splits: self
                 .splits
                 .iter()

@@ -83,6 +83,9 @@ pub struct EngineConfig {
     pub cache_bytes: usize,
     /// tierdb's LSM memtable size; `None` keeps the library's default.
     pub lsm_memtable_bytes: Option<usize>,
+    /// tierdb's checkpoint trigger on the WAL logged since the last
+    /// checkpoint; `None` keeps the library's default.
+    pub checkpoint_wal_bytes: Option<u64>,
     /// Extra tierdb partitions: (start key, tier). Other engines ignore it.
     pub splits: Vec<(Vec<u8>, tierdb::Tier)>,
 }

@@ -28,6 +28,9 @@ fn options(kind: EngineKind, cfg: &EngineConfig) -> Options {
     if let Some(bytes) = cfg.lsm_memtable_bytes {
         opts = opts.lsm_memtable_bytes(bytes);
     }
+    if let Some(bytes) = cfg.checkpoint_wal_bytes {
+        opts = opts.checkpoint_wal_bytes(bytes);
+    }
     opts.cache_bytes(cfg.cache_bytes)
         .durability(Durability::Sync)
 }
@@ -49,11 +52,13 @@ pub fn settings(kind: EngineKind, cfg: &EngineConfig) -> String {
         .map(|(k, t)| format!("{}={t:?}", String::from_utf8_lossy(k)))
         .collect();
     format!(
-        "{layout}{}{}{}; no compression; durable = Durability::Sync (group commit), else Durability::Buffered (WAL written to the OS, synced within 100 ms); page 4 KiB, checkpoint every 64 MiB of WAL",
+        "{layout}{}{}{}; no compression; durable = Durability::Sync (group commit), else Durability::Buffered (WAL written to the OS, synced within 100 ms); page 4 KiB, checkpoint after {} of WAL logged",
         if splits.is_empty() { "" } else { ", splits " },
         splits.join(" "),
         cfg.lsm_memtable_bytes
             .map_or(String::new(), |b| format!(", LSM memtable {} MiB", b >> 20)),
+        cfg.checkpoint_wal_bytes
+            .map_or("the default".to_string(), |b| format!("{} MiB", b >> 20)),
     )
 }
 
