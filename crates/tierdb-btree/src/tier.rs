@@ -173,16 +173,21 @@ impl BTreeTier {
         let tree = self.tree.lock();
         let mut overlay = self.overlay.lock();
         let mut applied = overlay.as_ref().map_or(tree.seq, |o| o.seq);
-        let overlay = Arc::make_mut(overlay.get_or_insert_default());
-        let before = overlay.bytes;
-        for (seq, ops) in sets {
+        for (seq, _) in sets {
             if *seq <= applied {
                 return Err(Error::InvalidArgument(format!(
                     "apply at sequence {seq}, already applied {applied}"
                 )));
             }
-            overlay.add(*seq, ops);
             applied = *seq;
+        }
+        if sets.is_empty() {
+            return Ok(());
+        }
+        let overlay = Arc::make_mut(overlay.get_or_insert_default());
+        let before = overlay.bytes;
+        for (seq, ops) in sets {
+            overlay.add(*seq, ops);
         }
         self.dirty_bytes
             .fetch_add(overlay.bytes - before, Ordering::Relaxed);

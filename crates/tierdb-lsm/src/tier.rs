@@ -143,6 +143,13 @@ impl Tier for LsmTier {
         self.inner.apply_recovered_sets(sets)
     }
 
+    /// A memtable's worth, up to 8 MiB: the longer a key-ordered run,
+    /// the more its inserts share their path; the decoded writes of a run
+    /// are held twice (run and memtable) until it is applied.
+    fn recovery_run_bytes(&self) -> usize {
+        self.inner.opts.memtable_bytes.min(8 << 20)
+    }
+
     fn read_view(&self) -> Arc<dyn ReadView> {
         Arc::new(self.inner.view())
     }

@@ -153,6 +153,13 @@ pub trait Tier: Send + Sync {
         sets.iter().try_for_each(|(seq, ops)| self.apply(*seq, ops))
     }
 
+    /// Bytes of keys and values the replay should gather for this tier
+    /// before a call to [`Tier::apply_recovered`] (0, the default: every
+    /// write set at once, while its keys are still in cache).
+    fn recovery_run_bytes(&self) -> usize {
+        0
+    }
+
     /// Merges whatever [`Tier::apply_recovered`] held aside into the tier's
     /// own structure (the background worker calls it after open). Reads
     /// give the same answers before and after.

@@ -1,34 +1,27 @@
 //! Replaying the WAL at open: every commit record above what a partition
 //! persisted goes back into that partition's tier.
 //!
-//! Two threads share the work, so an open after a crash takes the longer
-//! of the two halves rather than their sum: this one reads the segments,
-//! checks them (`Wal::open`), decodes the commit records and routes their
-//! writes by key; an applier thread hands them to the tiers a chunk at a
-//! time (`Tier::apply_recovered`, which the LSM tier inserts in key order
-//! and the B+tree keeps in its overlay). Partitions are independent, so
-//! only each partition's own order matters, and the chunks keep it.
+//! Records are decoded and their writes routed by key. Each partition
+//! gathers write sets up to its tier's `Tier::recovery_run_bytes` before
+//! handing them over (`Tier::apply_recovered`): the LSM inserts a run of a
+//! memtable's worth in key order (in arrival order every skiplist insert
+//! walks cold nodes); the B+tree takes each set at once, while its keys
+//! are still in cache (a sorted run merged into its overlay gained
+//! nothing measurable).
+//!
+//! On this thread: an applier thread fed by this one (tried) made B+tree
+//! opens slower (a set's keys, decoded on one core, were compared on the
+//! other) and gained little for the LSM.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, sync_channel};
 
 use tierdb_io::Vfs;
 use tierdb_tier::{Seq, WriteOp};
 use tierdb_wal::{Wal, WalOptions};
 
+use crate::Result;
 use crate::layout::Partition;
-use crate::{Error, Result};
-
-/// Payload bytes of WAL records decoded before they go to the applier:
-/// large enough for a key-ordered run to pay, small enough for the
-/// applier to start early.
-const CHUNK_BYTES: usize = 4 << 20;
-/// Chunks decoded ahead of the applier (bounds the memory in flight).
-const CHUNKS_IN_FLIGHT: usize = 2;
-
-/// Write sets for each partition (by index in the layout), ascending.
-type Chunk = Vec<Vec<(Seq, Vec<WriteOp>)>>;
 
 /// Opens the WAL and replays every record above what each partition
 /// persisted. Returns the WAL and the number of records replayed.
@@ -42,76 +35,76 @@ pub(crate) fn replay_wal(
         .map(|p| p.store.persisted_seq())
         .min()
         .unwrap_or(0);
-    // A partition takes the records above its own applied sequence.
-    let applied: Vec<Seq> = partitions.iter().map(|p| p.store.applied_seq()).collect();
     let wal_dir = wal_opts.dir.clone();
-    std::thread::scope(|scope| {
-        let (to_applier, chunks) = sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
-        let applier = std::thread::Builder::new()
-            .name("tierdb-replay".into())
-            .spawn_scoped(scope, || apply_chunks(partitions, chunks))
-            .map_err(|e| Error::io(&wal_dir, e))?;
-        let mut router = Router {
-            partitions,
-            applied: &applied,
-            wal_dir: &wal_dir,
-            chunk: empty_chunk(partitions.len()),
-            chunk_bytes: 0,
-            replayed: 0,
-        };
-        let mut replay = |lsn: u64, payload: &[u8]| -> Result<()> {
-            router.route(lsn, payload)?;
-            if router.chunk_bytes >= CHUNK_BYTES {
-                let chunk = router.take_chunk();
-                // Fails only once the applier stopped on an error, which
-                // `join` below reports.
-                to_applier.send(chunk).map_err(|_| applier_stopped())?;
-            }
-            Ok(())
-        };
-        let opened = Wal::open(vfs.clone(), wal_opts, replay_after, &mut replay);
-        let last = router.take_chunk();
-        let sent = to_applier.send(last);
-        drop(to_applier);
-        let applied = applier
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        // The applier's error first: a failed send or an `applier_stopped`
-        // from `Wal::open` only echo it.
-        applied?;
-        let (wal, _recovered) = opened?;
-        sent.map_err(|_| applier_stopped())?;
-        Ok((wal, router.replayed))
-    })
+    let mut router = Router {
+        runs: partitions.iter().map(Run::new).collect(),
+        partitions,
+        wal_dir: &wal_dir,
+        replayed: 0,
+    };
+    let mut replay = |lsn: u64, payload: &[u8]| router.route(lsn, payload);
+    let (wal, _recovered) = Wal::open(vfs.clone(), wal_opts, replay_after, &mut replay)?;
+    for (run, partition) in router.runs.iter_mut().zip(partitions) {
+        run.hand_over(partition)?;
+    }
+    Ok((wal, router.replayed))
 }
 
-/// The applier thread: each chunk's write sets to their partitions.
-fn apply_chunks(partitions: &[Partition], chunks: Receiver<Chunk>) -> Result<()> {
-    for chunk in chunks {
-        for (partition, sets) in partitions.iter().zip(chunk) {
-            if !sets.is_empty() {
-                partition.store.apply_recovered(&sets)?;
-            }
+/// One partition's write sets not yet handed to its tier.
+struct Run {
+    /// The partition takes the records above its own applied sequence.
+    applied: Seq,
+    /// `Tier::recovery_run_bytes`.
+    limit: usize,
+    sets: Vec<(Seq, Vec<WriteOp>)>,
+    bytes: usize,
+}
+
+impl Run {
+    fn new(partition: &Partition) -> Run {
+        Run {
+            applied: partition.store.applied_seq(),
+            limit: partition.store.recovery_run_bytes(),
+            sets: Vec::new(),
+            bytes: 0,
         }
     }
-    Ok(())
+
+    fn push(&mut self, partition: &Partition, lsn: Seq, ops: Vec<WriteOp>) -> Result<()> {
+        if lsn <= self.applied {
+            return Ok(());
+        }
+        self.bytes += ops.iter().map(op_bytes).sum::<usize>();
+        self.sets.push((lsn, ops));
+        if self.bytes >= self.limit {
+            self.hand_over(partition)?;
+        }
+        Ok(())
+    }
+
+    fn hand_over(&mut self, partition: &Partition) -> Result<()> {
+        if !self.sets.is_empty() {
+            partition.store.apply_recovered(&self.sets)?;
+        }
+        self.sets.clear();
+        self.bytes = 0;
+        Ok(())
+    }
 }
 
-fn empty_chunk(partitions: usize) -> Chunk {
-    vec![Vec::new(); partitions]
+fn op_bytes(op: &WriteOp) -> usize {
+    match op {
+        WriteOp::Put { key, value } => key.len() + value.len(),
+        WriteOp::Delete { key } => key.len(),
+        WriteOp::DeleteRange { start, end } => start.len() + end.as_ref().map_or(0, |e| e.len()),
+    }
 }
 
-fn applier_stopped() -> Error {
-    Error::InvalidArgument("the WAL replay's applier stopped".into())
-}
-
-/// Decodes commit records and sorts their writes into a chunk.
+/// Decodes commit records and routes their writes to the partitions' runs.
 struct Router<'a> {
     partitions: &'a [Partition],
-    applied: &'a [Seq],
+    runs: Vec<Run>,
     wal_dir: &'a Path,
-    chunk: Chunk,
-    chunk_bytes: usize,
     replayed: u64,
 }
 
@@ -139,18 +132,12 @@ impl Router<'_> {
                 .saturating_sub(1);
             ops[i].push(w.op);
         }
-        for (i, ops) in ops.into_iter().enumerate() {
-            if !ops.is_empty() && lsn > self.applied[i] {
-                self.chunk[i].push((lsn, ops));
+        for ((ops, run), partition) in ops.into_iter().zip(&mut self.runs).zip(self.partitions) {
+            if !ops.is_empty() {
+                run.push(partition, lsn, ops)?;
             }
         }
-        self.chunk_bytes += payload.len();
         self.replayed += 1;
         Ok(())
-    }
-
-    fn take_chunk(&mut self) -> Chunk {
-        self.chunk_bytes = 0;
-        std::mem::replace(&mut self.chunk, empty_chunk(self.partitions.len()))
     }
 }
