@@ -94,7 +94,7 @@ impl Default for Options {
             durability: Durability::Sync,
             page_size: 4096,
             wal_segment_bytes: 16 << 20,
-            checkpoint_wal_bytes: 64 << 20,
+            checkpoint_wal_bytes: 16 << 20,
             checkpoint_dirty_bytes: 64 << 20,
             buffered_sync_interval: Duration::from_millis(100),
             recovery_mode: RecoveryMode::Strict,
@@ -167,7 +167,7 @@ impl Options {
     }
 
     /// A checkpoint runs in the background once this many bytes were
-    /// logged since the last one began (default 64 MiB), which bounds what
+    /// logged since the last one began (default 16 MiB), which bounds what
     /// a reopen after a crash replays, whatever the uptime, to about this
     /// plus what is logged while a checkpoint runs. The live WAL stays
     /// within about this plus one segment.

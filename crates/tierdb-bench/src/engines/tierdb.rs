@@ -58,7 +58,7 @@ pub fn settings(kind: EngineKind, cfg: &EngineConfig) -> String {
         cfg.lsm_memtable_bytes
             .map_or(String::new(), |b| format!(", LSM memtable {} MiB", b >> 20)),
         cfg.checkpoint_wal_bytes
-            .map_or("the default".to_string(), |b| format!("{} MiB", b >> 20)),
+            .map_or("16 MiB".to_string(), |b| format!("{} MiB", b >> 20)),
     )
 }
 
