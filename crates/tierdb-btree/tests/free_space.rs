@@ -206,7 +206,7 @@ fn ascending_inserts_leave_full_leaves() {
 }
 
 #[test]
-fn random_inserts_leave_leaves_three_quarters_full() {
+fn random_inserts_leave_leaves_more_than_four_fifths_full() {
     let mut rng = Rng::new(7);
     let mut ids: Vec<u64> = (0..20_000).collect();
     for i in (1..ids.len()).rev() {
@@ -214,5 +214,6 @@ fn random_inserts_leave_leaves_three_quarters_full() {
     }
     let fill = leaf_fill_after_inserting(ids.into_iter());
     eprintln!("leaf fill after random inserts: {fill:.3}");
-    assert!(fill > 0.75, "{fill}");
+    // 0.814 with two-into-three splits, 0.837 recutting three into four.
+    assert!(fill > 0.83, "{fill}");
 }
