@@ -93,7 +93,7 @@ impl Default for Options {
             default_tier: Tier::BTree,
             durability: Durability::Sync,
             page_size: 4096,
-            wal_segment_bytes: 16 << 20,
+            wal_segment_bytes: 4 << 20,
             checkpoint_wal_bytes: 16 << 20,
             checkpoint_dirty_bytes: 64 << 20,
             buffered_sync_interval: Duration::from_millis(100),
@@ -158,7 +158,7 @@ impl Options {
         self
     }
 
-    /// Size at which the WAL starts a new segment (default 16 MiB). Whole
+    /// Size at which the WAL starts a new segment (default 4 MiB). Whole
     /// segments are deleted once checkpointed, so smaller segments free
     /// space sooner.
     pub fn wal_segment_bytes(mut self, bytes: u64) -> Self {
