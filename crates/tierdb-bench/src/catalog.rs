@@ -84,7 +84,8 @@ pub fn fsync_baseline(cli: &Cli, out: &mut Output) -> Result<()> {
 /// Runs every catalog phase on `kind` with `n` products.
 pub fn run(cli: &Cli, kind: EngineKind, n: u64, out: &mut Output) -> Result<()> {
     let dir = cli.base_dir().join(format!("catalog-{kind}-{n}"));
-    if dir.exists() {
+    let reuse = cli.reuse && dir.exists();
+    if dir.exists() && !reuse {
         std::fs::remove_dir_all(&dir)?;
     }
     let cfg = cli.engine_config();
@@ -98,11 +99,14 @@ pub fn run(cli: &Cli, kind: EngineKind, n: u64, out: &mut Output) -> Result<()> 
         out,
     };
     let engine = kind.open(&dir, &cfg)?;
+    if !reuse {
+        load(cli, engine.as_ref(), n, &mut rec)?;
+    }
     live_phases(cli, engine.as_ref(), n, &mut rec)?;
 
     engine.close()?;
     reopens(cli, kind, &dir, n, &mut rec)?;
-    if !cli.keep {
+    if !cli.keep && !cli.reuse {
         std::fs::remove_dir_all(&dir)?;
     }
     Ok(())
@@ -144,12 +148,10 @@ fn reopens(cli: &Cli, kind: EngineKind, dir: &Path, n: u64, rec: &mut Recorder) 
     Ok(())
 }
 
-/// Everything but the reopens, on an open store.
-fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result<()> {
+/// Bulk load in random order, batches of `--batch` products (with their
+/// stock rows), not durable one by one; one sync at the end.
+fn load(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result<()> {
     let src = ValueSource::new(cli.seed);
-
-    // Bulk load in random order, batches of `--batch` products (with their
-    // stock rows), not durable one by one; one sync at the end.
     let mut ids: Vec<u64> = (0..n).collect();
     ids.shuffle(&mut StdRng::seed_from_u64(cli.seed));
     let chunks: Vec<&[u64]> = ids.chunks(cli.batch.max(1)).collect();
@@ -179,7 +181,12 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
 
     // Let the OS write back what the load left dirty (untimed), so that
     // the fsyncs below do not queue behind it, whichever engine runs.
-    settle()?;
+    settle()
+}
+
+/// Everything but the load and the reopens, on an open loaded store.
+fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result<()> {
+    let src = ValueSource::new(cli.seed);
 
     // Durable single-key stock updates (the inventory feed): one thread,
     // then `--threads` (group commit).
@@ -231,6 +238,7 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
     // Zipfian point reads of products.
     let chooser = KeyChooser::new(cli.dist, n);
     if cli.runs("point-reads") {
+        let before = db.breakdown();
         let start = PhaseStart::now();
         let o = runner::run(
             "point-reads",
@@ -246,11 +254,13 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
             },
         )?;
         rec.record("point-reads", "reads", 1, &start, &o, Duration::ZERO)?;
+        print_breakdown(db, &before);
     }
 
     // Category range scans: `--scan-len` products of a category, from a
     // random product on.
     if cli.runs("scans") {
+        let before = db.breakdown();
         let start = PhaseStart::now();
         let o = runner::run("scans", cli.threads, stop, cli.seed + 4, |_, _, rng| {
             let cat = rng.random_range(0..CATEGORIES.min(n));
@@ -268,6 +278,7 @@ fn live_phases(cli: &Cli, db: &dyn Engine, n: u64, rec: &mut Recorder) -> Result
             Ok(0)
         })?;
         rec.record("scans", "scans", 1, &start, &o, Duration::ZERO)?;
+        print_breakdown(db, &before);
     }
 
     // 90/10 read/update mix.

@@ -129,6 +129,11 @@ pub struct Cli {
     /// Keep the stores.
     #[arg(long)]
     pub keep: bool,
+    /// Catalog only: reopen a store an earlier `--keep` run left in `--dir`
+    /// instead of loading a new one (the cache starts cold; for iterating
+    /// on read paths, not for published figures). Implies `--keep`.
+    #[arg(long)]
+    pub reuse: bool,
     /// Catalog only: run just these phases (comma list of load, sync-1,
     /// sync-n, batched, point-reads, scans, mix-90-10, reopen-clean,
     /// reopen-kill; the load always runs, as the others need its data).

@@ -42,6 +42,9 @@ pub trait Engine: Send + Sync {
 pub struct Breakdown {
     pub written: Vec<(String, u64)>,
     pub space: Vec<(String, u64)>,
+    /// Page cache lookups (hits, misses) so far and bytes held now, for
+    /// engines that report them.
+    pub cache: Option<(u64, u64, u64)>,
 }
 
 impl Breakdown {
@@ -68,8 +71,19 @@ impl Breakdown {
             .iter()
             .map(|(name, b)| format!("{name} {:.1}", mib(*b)))
             .collect();
+        let cache = match (self.cache, before.cache) {
+            (Some((hits, misses, used)), Some((hits_was, misses_was, _))) => {
+                let (hits, misses) = (hits - hits_was, misses - misses_was);
+                let ratio = hits as f64 / (hits + misses).max(1) as f64;
+                format!(
+                    "; cache hit ratio {ratio:.4} ({misses} misses), holds {:.1} MiB",
+                    mib(used)
+                )
+            }
+            _ => String::new(),
+        };
         Some(format!(
-            "   wrote MiB: {}; files MiB: {}",
+            "   wrote MiB: {}; files MiB: {}{cache}",
             written.join(", "),
             space.join(", ")
         ))

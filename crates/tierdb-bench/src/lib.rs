@@ -42,7 +42,7 @@ pub fn run(cli: &Cli) -> Result<()> {
     let created_base = !base.exists();
     let mut out = Output::create(&cli.out)?;
     let result = run_workload(cli, &mut out);
-    if created_base && !cli.keep {
+    if created_base && !cli.keep && !cli.reuse {
         let _ = std::fs::remove_dir(&base);
     }
     result?;

@@ -20,7 +20,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 use tierdb_io::{Error, Result};
 use tierdb_tier::Seq;
@@ -29,9 +28,9 @@ use crate::free_list::{encode_chain, pages_needed};
 use crate::header::Header;
 use crate::layout::Layout;
 use crate::node::{Body, Child, DiskRef, Entry, Leaf, Node, RunRef, Value};
-use crate::page_format::{Image, ValueCell, decode_node, encode_branch, encode_leaf, parse_header};
+use crate::page_format::{Image, ValueCell, encode_branch, encode_leaf, parse_header};
 use crate::space::{PageRun, Space};
-use crate::store::Store;
+use crate::store::{Page, Store, decode_page};
 
 /// A node this checkpoint wrote.
 #[derive(Debug)]
@@ -159,7 +158,7 @@ impl NodeWriter<'_> {
         // commits, and a reader checks a cached node's page and checksum
         // against its parent's pointer, so an early entry is never wrong.
         let decoded = self.decode_written(image, extent.start)?;
-        self.store.cache_node(&Arc::new(decoded));
+        self.store.cache_page(&decoded);
         runs.push(extent);
         let disk = DiskRef {
             page: extent.start,
@@ -237,11 +236,11 @@ impl NodeWriter<'_> {
     /// check that the encoding round-trips.
     /// Takes the image's bytes: the decoded node's keys and values are
     /// slices of them.
-    fn decode_written(&self, image: Image, page: u64) -> Result<Node> {
-        let mut first = Bytes::from(image.bytes);
+    fn decode_written(&self, image: Image, page: u64) -> Result<Page> {
+        let mut first = image.bytes;
         let tail = first.split_off(self.layout.page_size.min(first.len()));
         let header = parse_header(&first).map_err(|r| self.bug(r))?;
-        decode_node(self.layout, &first, &tail, &header)
+        decode_page(self.layout, first, tail, &header)
             .map_err(|r| self.bug(format!("page {page}: {r}")))
     }
 

@@ -20,6 +20,11 @@ impl<'a> Reader<'a> {
         Reader { buf, pos }
     }
 
+    /// Where the next read starts.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     /// The next `len` bytes.
     pub(crate) fn bytes(&mut self, len: usize) -> DecodeResult<&'a [u8]> {
         let end = self

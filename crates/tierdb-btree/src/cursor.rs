@@ -12,11 +12,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tierdb_io::Result;
 
+use crate::leaf_page::LeafPage;
 use crate::mutate::HEIGHT_MAX;
-use crate::node::{Body, Child, Entry, Node, Value};
+use crate::node::{Body, Branch, Child, Entry, Leaf, Node, Value};
 use crate::read::too_deep;
 use crate::resident;
-use crate::store::Store;
+use crate::store::{Page, Store};
 use crate::view::ViewPin;
 
 /// Which way a cursor moves.
@@ -30,11 +31,28 @@ enum Direction {
 /// visited; for the leaf frame, the next entry (forward) or one past it
 /// (backward).
 struct Cursor {
-    stack: Vec<(Arc<Node>, usize)>,
+    stack: Vec<(Page, usize)>,
     direction: Direction,
     /// Whether `step` has yielded an entry (then the leaf frame on top
     /// holds it, next to `index`).
     yielded: bool,
+}
+
+/// A frame's node: a branch, or a leaf (decoded or read in place).
+enum Frame<'a> {
+    Branch(&'a Node, &'a Branch),
+    Leaf(&'a Leaf),
+    Page(&'a LeafPage),
+}
+
+fn frame(page: &Page) -> Frame<'_> {
+    match page {
+        Page::Leaf(leaf) => Frame::Page(leaf),
+        Page::Node(node) => match &node.body {
+            Body::Leaf(leaf) => Frame::Leaf(leaf),
+            Body::Branch(branch) => Frame::Branch(node, branch),
+        },
+    }
 }
 
 impl Cursor {
@@ -50,71 +68,81 @@ impl Cursor {
             direction,
             yielded: false,
         };
-        let mut node = store.resolve(root)?;
+        let mut page = store.resolve(root)?;
         loop {
             if cursor.stack.len() >= HEIGHT_MAX as usize {
                 return Err(too_deep(store));
             }
-            let next = match &node.body {
-                Body::Leaf(leaf) => {
-                    let index = leaf_position(&node, leaf.entries.len(), bound, direction);
-                    cursor.stack.push((node, index));
+            let (node, branch) = match frame(&page) {
+                Frame::Branch(node, branch) => (node, branch),
+                leaf => {
+                    let index = leaf_position(store, &page, leaf, bound, direction)?;
+                    cursor.stack.push((page, index));
                     return Ok(cursor);
                 }
-                Body::Branch(branch) => {
-                    let index = match bound {
-                        Bound::Unbounded if direction == Direction::Forward => 0,
-                        Bound::Unbounded => branch.children.len().saturating_sub(1),
-                        Bound::Included(key) | Bound::Excluded(key) => node.child_index(key),
-                    };
-                    let child = branch.children.get(index).cloned();
-                    (index, child)
-                }
             };
-            let (index, child) = next;
-            let child =
-                child.ok_or_else(|| crate::mutate::internal(store, "branch without children"))?;
-            let child = resident::child_arc(store, &node, index, &child)?;
-            cursor.stack.push((node, index));
-            node = child;
+            let index = match bound {
+                Bound::Unbounded if direction == Direction::Forward => 0,
+                Bound::Unbounded => branch.children.len().saturating_sub(1),
+                Bound::Included(key) | Bound::Excluded(key) => node.child_index(key),
+            };
+            let child = branch
+                .children
+                .get(index)
+                .ok_or_else(|| crate::mutate::internal(store, "branch without children"))?;
+            let child = resident::child_page(store, node, index, child)?;
+            cursor.stack.push((page, index));
+            page = child;
         }
     }
 
     /// The next entry in this cursor's direction, or `None` at the end.
     fn step(&mut self, store: &Store) -> Result<Option<Entry>> {
-        while let Some((node, index)) = self.stack.last_mut() {
-            match &node.body {
-                Body::Leaf(leaf) => {
-                    let entry = match self.direction {
-                        Direction::Forward => leaf.entries.get(*index).inspect(|_| *index += 1),
-                        Direction::Backward => index
-                            .checked_sub(1)
-                            .and_then(|i| leaf.entries.get(i))
-                            .inspect(|_| *index -= 1),
-                    };
-                    if let Some(entry) = entry {
-                        self.yielded = true;
-                        return Ok(Some(entry.clone()));
-                    }
-                    self.stack.pop();
-                }
-                Body::Branch(branch) => {
+        while let Some((page, index)) = self.stack.last_mut() {
+            let at = match self.direction {
+                Direction::Forward => Some(*index),
+                Direction::Backward => index.checked_sub(1),
+            };
+            let entry = match frame(page) {
+                Frame::Branch(node, branch) => {
                     let next = match self.direction {
                         Direction::Forward => {
                             index.checked_add(1).filter(|i| *i < branch.children.len())
                         }
                         Direction::Backward => index.checked_sub(1),
                     };
-                    match next.and_then(|i| branch.children.get(i).cloned().map(|c| (i, c))) {
+                    match next.and_then(|i| branch.children.get(i).map(|c| (i, c))) {
                         Some((i, child)) => {
                             *index = i;
-                            let child = resident::child_arc(store, node, i, &child)?;
+                            let child = resident::child_page(store, node, i, child)?;
                             self.descend_edge(store, child)?;
                         }
                         None => {
                             self.stack.pop();
                         }
                     }
+                    continue;
+                }
+                Frame::Leaf(leaf) => at.and_then(|i| leaf.entries.get(i)).cloned(),
+                Frame::Page(leaf) => match at.filter(|i| *i < leaf.len()) {
+                    Some(i) => Some(
+                        leaf.entry(i)
+                            .map_err(|r| store.corrupt_page(leaf.page(), r))?,
+                    ),
+                    None => None,
+                },
+            };
+            match entry {
+                Some(entry) => {
+                    match self.direction {
+                        Direction::Forward => *index += 1,
+                        Direction::Backward => *index -= 1,
+                    }
+                    self.yielded = true;
+                    return Ok(Some(entry));
+                }
+                None => {
+                    self.stack.pop();
                 }
             }
         }
@@ -123,66 +151,90 @@ impl Cursor {
 
     /// The key of the entry `step` yielded last, if any (read in place: the
     /// scan does not keep a copy per entry).
-    fn last_key(&self) -> Option<&Bytes> {
-        let (node, index) = self.stack.last().filter(|_| self.yielded)?;
-        let Body::Leaf(leaf) = &node.body else {
-            return None;
-        };
+    fn last_key(&self) -> Option<&[u8]> {
+        let (page, index) = self.stack.last().filter(|_| self.yielded)?;
         let at = match self.direction {
             Direction::Forward => index.checked_sub(1)?,
             Direction::Backward => *index,
         };
-        leaf.entries.get(at).map(|e| &e.key)
+        match frame(page) {
+            Frame::Branch(..) => None,
+            Frame::Leaf(leaf) => leaf.entries.get(at).map(|e| e.key.as_ref()),
+            // Read once already by `step`, so it parses.
+            Frame::Page(leaf) => leaf.key(at).ok(),
+        }
     }
 
-    /// Pushes the leftmost (forward) or rightmost (backward) path from `node`.
-    fn descend_edge(&mut self, store: &Store, mut node: Arc<Node>) -> Result<()> {
+    /// Pushes the leftmost (forward) or rightmost (backward) path from `page`.
+    fn descend_edge(&mut self, store: &Store, mut page: Page) -> Result<()> {
+        let forward = self.direction == Direction::Forward;
         loop {
             if self.stack.len() >= HEIGHT_MAX as usize {
                 return Err(too_deep(store));
             }
-            let forward = self.direction == Direction::Forward;
-            let next = match &node.body {
-                Body::Leaf(leaf) => {
+            let (node, branch) = match frame(&page) {
+                Frame::Branch(node, branch) => (node, branch),
+                Frame::Leaf(leaf) => {
                     let index = if forward { 0 } else { leaf.entries.len() };
-                    self.stack.push((node, index));
+                    self.stack.push((page, index));
                     return Ok(());
                 }
-                Body::Branch(branch) => {
-                    let index = if forward {
-                        0
-                    } else {
-                        branch.children.len().saturating_sub(1)
-                    };
-                    (index, branch.children.get(index).cloned())
+                Frame::Page(leaf) => {
+                    let index = if forward { 0 } else { leaf.len() };
+                    self.stack.push((page, index));
+                    return Ok(());
                 }
             };
-            let (index, child) = next;
-            let child =
-                child.ok_or_else(|| crate::mutate::internal(store, "branch without children"))?;
-            let child = resident::child_arc(store, &node, index, &child)?;
-            self.stack.push((node, index));
-            node = child;
+            let index = if forward {
+                0
+            } else {
+                branch.children.len().saturating_sub(1)
+            };
+            let child = branch
+                .children
+                .get(index)
+                .ok_or_else(|| crate::mutate::internal(store, "branch without children"))?;
+            let child = resident::child_page(store, node, index, child)?;
+            self.stack.push((page, index));
+            page = child;
         }
     }
 }
 
-/// Where a cursor starts in a leaf of `len` entries: the first entry inside
-/// `bound` forward, or one past the last entry inside it backward.
-fn leaf_position(leaf: &Node, len: usize, bound: Bound<&[u8]>, direction: Direction) -> usize {
+/// Where a cursor starts in a leaf: the first entry inside `bound`
+/// forward, or one past the last entry inside it backward.
+fn leaf_position(
+    store: &Store,
+    page: &Page,
+    leaf: Frame<'_>,
+    bound: Bound<&[u8]>,
+    direction: Direction,
+) -> Result<usize> {
+    let len = match leaf {
+        Frame::Leaf(leaf) => leaf.entries.len(),
+        Frame::Page(leaf) => leaf.len(),
+        Frame::Branch(..) => return Err(crate::mutate::internal(store, "not a leaf")),
+    };
     let (key, included) = match bound {
-        Bound::Unbounded if direction == Direction::Forward => return 0,
-        Bound::Unbounded => return len,
+        Bound::Unbounded if direction == Direction::Forward => return Ok(0),
+        Bound::Unbounded => return Ok(len),
         Bound::Included(k) => (k, true),
         Bound::Excluded(k) => (k, false),
     };
-    match leaf.search(key) {
+    let found = match (page, leaf) {
+        (Page::Node(node), _) => node.search(key),
+        (_, Frame::Page(leaf)) => leaf
+            .search(key)
+            .map_err(|r| store.corrupt_page(leaf.page(), r))?,
+        _ => return Err(crate::mutate::internal(store, "not a leaf")),
+    };
+    Ok(match found {
         // The key itself is inside the bound: forward starts at it,
         // backward just past it; outside, the other way round.
         Ok(i) if included == (direction == Direction::Forward) => i,
         Ok(i) => i + 1,
         Err(i) => i,
-    }
+    })
 }
 
 fn as_ref(bound: &Bound<Bytes>) -> Bound<&[u8]> {
@@ -252,7 +304,7 @@ impl RangeIter {
                         .back
                         .as_ref()
                         .and_then(Cursor::last_key)
-                        .is_some_and(|b| key >= b)
+                        .is_some_and(|b| key.as_ref() >= b)
             }
             Direction::Backward => {
                 let past_bound = match &self.lower {
@@ -265,7 +317,7 @@ impl RangeIter {
                         .front
                         .as_ref()
                         .and_then(Cursor::last_key)
-                        .is_some_and(|f| key <= f)
+                        .is_some_and(|f| key.as_ref() <= f)
             }
         }
     }

@@ -118,6 +118,7 @@ pub mod fuzz_api;
 mod header;
 mod key_heads;
 mod layout;
+mod leaf_page;
 mod mutate;
 mod node;
 mod open;

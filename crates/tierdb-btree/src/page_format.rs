@@ -10,6 +10,7 @@
 //! and reports any failure as a reason string (the caller adds file and
 //! offset). Nothing here panics on bad bytes.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -352,32 +353,90 @@ fn decode_leaf(first: &Bytes, tail: &Bytes, count: usize) -> DecodeResult<Leaf> 
     let mut entries: Vec<Entry> = Vec::with_capacity(count);
     for i in 0..count {
         let mut r = cell_reader(first, count, i)?;
-        let flags = r.u8()?;
-        if flags & !(FLAG_KEY_IN_TAIL | FLAG_VALUE_IN_RUN) != 0 {
-            return Err(format!("leaf cell {i} has unknown flags {flags:#x}"));
-        }
+        let flags = leaf_flags(&mut r, i)?;
         let key = read_key(&mut r, first, tail, flags)?;
         check_order(entries.last().map(|e| &e.key), &key, i)?;
-        let value = if flags & FLAG_VALUE_IN_RUN == 0 {
-            let len = to_usize(u64::from(r.u32()?))?;
-            Value::Inline(first.slice_ref(r.bytes(len)?))
-        } else {
-            let run = RunRef {
-                start_page: r.u64()?,
-                len: r.u64()?,
-                checksum: r.u32()?,
-            };
-            if run.start_page < 2 {
-                return Err(format!(
-                    "leaf cell {i} overflow run starts at page {}",
-                    run.start_page
-                ));
-            }
-            Value::Overflow(run)
+        let value = match read_value(&mut r, flags, i)? {
+            Ok(range) => Value::Inline(first.slice(range)),
+            Err(run) => Value::Overflow(run),
         };
         entries.push(Entry { key, value });
     }
     Ok(Leaf { entries })
+}
+
+/// A leaf cell's flags, checked.
+fn leaf_flags(r: &mut Reader<'_>, index: usize) -> DecodeResult<u8> {
+    let flags = r.u8()?;
+    if flags & !(FLAG_KEY_IN_TAIL | FLAG_VALUE_IN_RUN) != 0 {
+        return Err(format!("leaf cell {index} has unknown flags {flags:#x}"));
+    }
+    Ok(flags)
+}
+
+/// A leaf cell's value: where its bytes are in the page, or its run.
+fn read_value(
+    r: &mut Reader<'_>,
+    flags: u8,
+    index: usize,
+) -> DecodeResult<Result<Range<usize>, RunRef>> {
+    if flags & FLAG_VALUE_IN_RUN == 0 {
+        let len = to_usize(u64::from(r.u32()?))?;
+        let start = r.position();
+        r.bytes(len)?;
+        return Ok(Ok(start..start + len));
+    }
+    let run = RunRef {
+        start_page: r.u64()?,
+        len: r.u64()?,
+        checksum: r.u32()?,
+    };
+    if run.start_page < 2 {
+        return Err(format!(
+            "leaf cell {index} overflow run starts at page {}",
+            run.start_page
+        ));
+    }
+    Ok(Err(run))
+}
+
+/// A leaf cell whose key is in the page (see `leaf_page.rs`), as
+/// positions in the page.
+pub(crate) struct LeafCell {
+    /// The key's bytes.
+    pub(crate) key: Range<usize>,
+    /// The value's bytes, or its overflow run.
+    pub(crate) value: Result<Range<usize>, RunRef>,
+    /// One past the cell's last byte.
+    pub(crate) end: usize,
+}
+
+/// Cell `index` of the `count` cells of a leaf page without tail pages.
+pub(crate) fn leaf_cell(page: &[u8], count: usize, index: usize) -> DecodeResult<LeafCell> {
+    let mut r = cell_reader(page, count, index)?;
+    let flags = leaf_flags(&mut r, index)?;
+    if flags & FLAG_KEY_IN_TAIL != 0 {
+        return Err(format!("leaf cell {index} has its key in a tail page"));
+    }
+    let len = usize::from(r.u16()?);
+    let start = r.position();
+    r.bytes(len)?;
+    let value = read_value(&mut r, flags, index)?;
+    Ok(LeafCell {
+        key: start..start + len,
+        value,
+        end: r.position(),
+    })
+}
+
+/// The key of [`leaf_cell`] `index`, without parsing the value.
+pub(crate) fn leaf_cell_key(page: &[u8], count: usize, index: usize) -> DecodeResult<&[u8]> {
+    let mut r = cell_reader(page, count, index)?;
+    if leaf_flags(&mut r, index)? & FLAG_KEY_IN_TAIL != 0 {
+        return Err(format!("leaf cell {index} has its key in a tail page"));
+    }
+    let len = usize::from(r.u16()?);
+    r.bytes(len)
 }
 
 fn decode_branch(first: &Bytes, tail: &Bytes, count: usize) -> DecodeResult<Branch> {

@@ -63,8 +63,9 @@ pub(crate) fn find_in(
                     }
                     // A cached leaf is searched where it sits (the usual
                     // last step); anything else is descended from.
-                    match store.search_leaf(*disk, |leaf| leaf_value(store, leaf, key))? {
-                        Searched::Leaf(found) => found,
+                    let search = |leaf: &Node| leaf_value(store, leaf, key);
+                    match store.search_leaf(*disk, key, search)? {
+                        Searched::Leaf(found) => Ok(found),
                         Searched::Node(child) => {
                             resident::keep(node, index, &child);
                             find_in(store, &child, key, pages, depth + 1)

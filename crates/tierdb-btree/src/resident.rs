@@ -12,46 +12,12 @@
 //! pointer (page and checksum) on each use, as a cache entry is, and
 //! [`Node::edit`] clears the slots of a node it changes.
 
-use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
 use tierdb_io::Result;
 
 use crate::node::{Body, Child, DiskRef, Node};
-use crate::store::Store;
-
-/// A child node: borrowed from its parent's slot, or loaded through the
-/// cache.
-pub(crate) enum ChildNode<'a> {
-    Kept(&'a Arc<Node>),
-    Loaded(Arc<Node>),
-}
-
-impl Deref for ChildNode<'_> {
-    type Target = Node;
-
-    fn deref(&self) -> &Node {
-        match self {
-            ChildNode::Kept(node) => node,
-            ChildNode::Loaded(node) => node,
-        }
-    }
-}
-
-/// Child `index` of `parent`, which points at it with `disk`.
-pub(crate) fn child<'a>(
-    store: &Store,
-    parent: &'a Node,
-    index: usize,
-    disk: DiskRef,
-) -> Result<ChildNode<'a>> {
-    if let Some(node) = kept(store, parent, index, disk) {
-        return Ok(ChildNode::Kept(node));
-    }
-    let node = store.load_node(disk)?;
-    keep(parent, index, &node);
-    Ok(ChildNode::Loaded(node))
-}
+use crate::store::{Page, Store};
 
 /// Child `index` of `parent`, if its slot holds the node `disk` points at
 /// (counted as a cache hit).
@@ -87,18 +53,22 @@ pub(crate) fn keep(parent: &Node, index: usize, node: &Arc<Node>) {
 }
 
 /// Child `index` of `parent` as an owned handle (for cursors, which outlive
-/// the walk).
-pub(crate) fn child_arc(
+/// the walk), as the cache holds it.
+pub(crate) fn child_page(
     store: &Store,
     parent: &Node,
     index: usize,
     child: &Child,
-) -> Result<Arc<Node>> {
-    match child {
-        Child::Mem(node) => Ok(Arc::clone(node)),
-        Child::Disk(disk) => Ok(match self::child(store, parent, index, *disk)? {
-            ChildNode::Kept(node) => Arc::clone(node),
-            ChildNode::Loaded(node) => node,
-        }),
+) -> Result<Page> {
+    let Child::Disk(disk) = child else {
+        return store.resolve(child);
+    };
+    if let Some(node) = kept(store, parent, index, *disk) {
+        return Ok(Page::Node(Arc::clone(node)));
     }
+    let page = store.load_page(*disk)?;
+    if let Page::Node(node) = &page {
+        keep(parent, index, node);
+    }
+    Ok(page)
 }

@@ -5,19 +5,22 @@
 //! the file and the byte offset of the page (a read past the end of the file
 //! included: a truncated file is corrupt, not an I/O error).
 
+use std::any::Any;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use tierdb_cache::{PageCache, PageKey};
+use tierdb_cache::{CacheValue, PageCache, PageKey};
 use tierdb_io::{Error, Result, VfsFile};
 use tierdb_tier::Counter;
 
+use crate::codec::DecodeResult;
 use crate::layout::Layout;
-use crate::node::{Body, Child, DiskRef, Node, RunRef};
-use crate::page_format::{PAGE_TYPE_BRANCH, PAGE_TYPE_LEAF, decode_node, parse_header};
+use crate::leaf_page::LeafPage;
+use crate::node::{Body, Child, DiskRef, Node, Origin, RunRef, Value};
+use crate::page_format::{PAGE_TYPE_BRANCH, PAGE_TYPE_LEAF, PageHeader, decode_node, parse_header};
 
 /// Overflow values up to this many bytes are kept in the shared cache.
 const CACHED_VALUE_BYTES_MAX: u64 = 256 * 1024;
@@ -211,84 +214,134 @@ impl Store {
         self.cache.remove(self.key(page));
     }
 
-    /// Puts a node just written at `node.origin` into the cache.
-    pub(crate) fn cache_node(&self, node: &Arc<Node>) {
-        if let Some(origin) = node.origin {
-            let charge = self.charge(origin.page_count, node);
-            self.cache
-                .insert(self.key(origin.page), Arc::clone(node), charge);
+    /// Puts a node just written into the cache.
+    pub(crate) fn cache_page(&self, page: &Page) {
+        let (key, charge) = (self.key(page.page()), self.charge(page));
+        match page {
+            Page::Node(node) => self.cache.insert(key, Arc::clone(node), charge),
+            Page::Leaf(leaf) => self.cache.insert(key, Arc::clone(leaf), charge),
         }
     }
 
     /// What a cached node costs: the memory it holds (see
-    /// [`Node::heap_bytes`]), at least its pages.
-    fn charge(&self, pages: u64, node: &Node) -> usize {
-        usize::try_from(pages)
-            .unwrap_or(usize::MAX)
-            .saturating_mul(self.layout.page_size)
-            .max(node.heap_bytes())
+    /// [`Node::heap_bytes`] and [`LeafPage::charge`]), a decoded node at
+    /// least its pages.
+    fn charge(&self, page: &Page) -> usize {
+        match page {
+            Page::Leaf(leaf) => leaf.charge(),
+            Page::Node(node) => usize::try_from(node.origin.map_or(1, |o| o.page_count))
+                .unwrap_or(usize::MAX)
+                .saturating_mul(self.layout.page_size)
+                .max(node.heap_bytes()),
+        }
     }
 
-    /// The node a child points at.
-    pub(crate) fn resolve(&self, child: &Child) -> Result<Arc<Node>> {
+    /// The node a child points at, as the cache holds it.
+    pub(crate) fn resolve(&self, child: &Child) -> Result<Page> {
         match child {
-            Child::Mem(node) => Ok(Arc::clone(node)),
-            Child::Disk(disk) => self.load_node(*disk),
+            Child::Mem(node) => Ok(Page::Node(Arc::clone(node))),
+            Child::Disk(disk) => self.load_page(*disk),
         }
     }
 
     /// Loads the node at `disk` through the cache, verifying its checksum
-    /// against the parent's pointer.
+    /// against the parent's pointer; a leaf cached as its page is decoded
+    /// (not read again).
     pub(crate) fn load_node(&self, disk: DiskRef) -> Result<Arc<Node>> {
+        match self.load_page(disk)? {
+            Page::Node(node) => Ok(node),
+            Page::Leaf(leaf) => leaf
+                .to_node()
+                .map(Arc::new)
+                .map_err(|r| self.corrupt_page(disk.page, r)),
+        }
+    }
+
+    /// Loads the node at `disk` through the cache, as the cache holds it.
+    pub(crate) fn load_page(&self, disk: DiskRef) -> Result<Page> {
         let mut loaded = false;
-        let node = self.cache.get_or_load(self.key(disk.page), || {
+        let value = self.cache.get_or_load_value(self.key(disk.page), || {
             loaded = true;
-            let node = self.read_node(disk)?;
-            let charge = self.charge(node.origin.map_or(1, |o| o.page_count), &node);
-            Ok::<_, Error>((Arc::new(node), charge))
+            let page = self.read_page(disk)?;
+            let charge = self.charge(&page);
+            Ok::<_, Error>((page.value(), charge))
         })?;
-        if node.is_at(disk) {
+        if let Some(page) = Page::from_value(value).filter(|p| p.is_at(disk)) {
             let counter = if loaded { &self.misses } else { &self.hits };
             counter.add(1);
-            return Ok(node);
+            return Ok(page);
         }
         // A stale entry from before the page was reused: read it afresh.
         self.cache.remove(self.key(disk.page));
         self.misses.add(1);
-        let node = Arc::new(self.read_node(disk)?);
-        self.cache_node(&node);
-        Ok(node)
+        let page = self.read_page(disk)?;
+        self.cache_page(&page);
+        Ok(page)
     }
 
-    /// For a point read: runs `search` on the node at `disk` if it is a
-    /// leaf in the cache, in place under the cache shard's read lock, so
-    /// readers of a hot leaf touch neither its reference count nor a lock
-    /// that excludes other readers. A branch, or a node not in the cache
-    /// (loaded then, as [`load_node`](Self::load_node) does), is returned.
-    pub(crate) fn search_leaf<R>(
+    /// For a point read of `key`: searches the leaf at `disk` if it is in
+    /// the cache, in place under the cache shard's read lock, so readers of
+    /// a hot leaf touch neither its reference count nor a lock that excludes
+    /// other readers (`search` searches a leaf cached as a node). A leaf
+    /// read from the file is searched too; a branch is returned.
+    pub(crate) fn search_leaf(
         &self,
         disk: DiskRef,
-        search: impl FnOnce(&Node) -> R,
-    ) -> Result<Searched<R>> {
-        let in_place = |node: &Node| {
+        key: &[u8],
+        search: impl FnOnce(&Node) -> Result<Option<Value>>,
+    ) -> Result<Searched> {
+        let in_place = |value: &(dyn Any + Send + Sync)| {
+            if let Some(leaf) = value.downcast_ref::<LeafPage>() {
+                return leaf.is_at(disk).then(|| self.value_in(leaf, key));
+            }
+            let node = value.downcast_ref::<Node>()?;
             (node.is_at(disk) && matches!(node.body, Body::Leaf(_))).then(|| search(node))
         };
-        match self.cache.borrow_or_get(self.key(disk.page), in_place) {
+        let cached = match self.cache.borrow_or_get(self.key(disk.page), in_place) {
             Some(Ok(found)) => {
                 self.hits.add(1);
-                Ok(Searched::Leaf(found))
+                return Ok(Searched::Leaf(found?));
             }
-            Some(Err(node)) if node.is_at(disk) => {
+            Some(Err(value)) => Page::from_value(value).filter(|p| p.is_at(disk)),
+            None => None,
+        };
+        // A branch (counted here), or not cached or stale (the load counts).
+        let page = match cached {
+            Some(page) => {
                 self.hits.add(1);
-                Ok(Searched::Node(node))
+                page
             }
-            // Not cached (the miss is counted by the load) or stale.
-            _ => self.load_node(disk).map(Searched::Node),
+            None => self.load_page(disk)?,
+        };
+        match page {
+            Page::Leaf(leaf) => Ok(Searched::Leaf(self.value_in(&leaf, key)?)),
+            Page::Node(node) => Ok(Searched::Node(node)),
         }
+    }
+
+    /// The value of `key` in a cached leaf.
+    fn value_in(&self, leaf: &LeafPage, key: &[u8]) -> Result<Option<Value>> {
+        leaf.value_of(key)
+            .map_err(|r| self.corrupt_page(leaf.page(), r))
+    }
+
+    /// Reads the node at `disk` from the file (no cache), as the cache
+    /// holds it.
+    fn read_page(&self, disk: DiskRef) -> Result<Page> {
+        let (first, tail, header) = self.read_extent(disk)?;
+        decode_page(self.layout, first, tail, &header).map_err(|r| self.corrupt_page(disk.page, r))
     }
 
     /// Reads and decodes the node at `disk` from the file (no cache).
     pub(crate) fn read_node(&self, disk: DiskRef) -> Result<Node> {
+        let (first, tail, header) = self.read_extent(disk)?;
+        decode_node(self.layout, &first.into(), &tail.into(), &header)
+            .map_err(|r| self.corrupt_page(disk.page, r))
+    }
+
+    /// Reads the pages of the node at `disk`: the first, checked against
+    /// the parent's pointer, and its tail.
+    fn read_extent(&self, disk: DiskRef) -> Result<(Vec<u8>, Vec<u8>, PageHeader)> {
         let page_size = self.layout.page_size as u64;
         let offset = self.offset_of(disk.page)?;
         let first = self.read_at(offset, page_size, disk.page)?;
@@ -303,8 +356,7 @@ impl Store {
                 .ok_or_else(|| self.corrupt_page(disk.page, "tail too long"))?;
             self.read_at(offset + page_size, tail_len, disk.page)?
         };
-        decode_node(self.layout, &first.into(), &tail.into(), &header)
-            .map_err(|r| self.corrupt_page(disk.page, r))
+        Ok((first, tail, header))
     }
 
     fn check_node_header(&self, disk: DiskRef, page: u64, crc: u32, page_type: u8) -> Result<()> {
@@ -370,9 +422,80 @@ impl Store {
 }
 
 /// What [`Store::search_leaf`] found.
-pub(crate) enum Searched<R> {
-    /// The node was a cached leaf: what the search returned.
-    Leaf(R),
-    /// The node, to search or descend from.
+pub(crate) enum Searched {
+    /// The node was a leaf: the value of the key, if present.
+    Leaf(Option<Value>),
+    /// A branch, to descend from.
     Node(Arc<Node>),
+}
+
+/// A tree node as the cache holds it.
+#[derive(Clone, Debug)]
+pub(crate) enum Page {
+    /// A branch, a leaf with tail pages, or an in-memory node: decoded.
+    Node(Arc<Node>),
+    /// A leaf read in place (see `leaf_page.rs`).
+    Leaf(Arc<LeafPage>),
+}
+
+impl Page {
+    /// Whether this is the node `disk` points at (same page and checksum).
+    pub(crate) fn is_at(&self, disk: DiskRef) -> bool {
+        match self {
+            Page::Node(node) => node.is_at(disk),
+            Page::Leaf(leaf) => leaf.is_at(disk),
+        }
+    }
+
+    /// The first page of a node decoded from disk (0 for in-memory nodes,
+    /// which are never cached).
+    fn page(&self) -> u64 {
+        match self {
+            Page::Node(node) => node.origin.map_or(0, |o| o.page),
+            Page::Leaf(leaf) => leaf.page(),
+        }
+    }
+
+    fn value(&self) -> CacheValue {
+        match self {
+            Page::Node(node) => Arc::clone(node) as CacheValue,
+            Page::Leaf(leaf) => Arc::clone(leaf) as CacheValue,
+        }
+    }
+
+    /// The node a cache entry holds, if it holds one.
+    fn from_value(value: CacheValue) -> Option<Page> {
+        match value.downcast::<LeafPage>() {
+            Ok(leaf) => Some(Page::Leaf(leaf)),
+            Err(value) => value.downcast::<Node>().ok().map(Page::Node),
+        }
+    }
+}
+
+/// Decodes a node's verified pages into the form the cache holds: a leaf
+/// without tail pages in place, anything else decoded.
+pub(crate) fn decode_page(
+    layout: Layout,
+    first: Vec<u8>,
+    tail: Vec<u8>,
+    header: &PageHeader,
+) -> DecodeResult<Page> {
+    if header.page_type == PAGE_TYPE_LEAF && header.tail_pages == 0 {
+        let origin = Origin {
+            page: header.page,
+            page_count: 1,
+            checksum: header.crc,
+        };
+        if first.len() != layout.page_size {
+            return Err(format!(
+                "page of {} bytes, expected {}",
+                first.len(),
+                layout.page_size
+            ));
+        }
+        let leaf = LeafPage::new(layout, &first, header.count, origin)?;
+        return Ok(Page::Leaf(Arc::new(leaf)));
+    }
+    let node = decode_node(layout, &first.into(), &tail.into(), header)?;
+    Ok(Page::Node(Arc::new(node)))
 }

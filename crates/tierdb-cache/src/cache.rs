@@ -54,22 +54,22 @@ impl PageCache {
         self.shard(key).read().get(key)
     }
 
-    /// Runs `f` on the cached value of `key`, if it is a `T`, under the
-    /// shard's read lock, without cloning the value's `Arc`: readers of one
-    /// hot entry then write no shared reference count, and concurrent
-    /// readers of a shard never wait for each other (eviction waits for
-    /// `f`: keep it short, and do not touch the cache from it). Where `f`
-    /// declines (returns `None`), returns the value's `Arc` instead, as
-    /// `get` would. `None` if `key` holds no `T`.
+    /// Runs `f` on the cached value of `key` (of any type: `f` downcasts)
+    /// under the shard's read lock, without cloning the value's `Arc`:
+    /// readers of one hot entry then write no shared reference count, and
+    /// concurrent readers of a shard never wait for each other (eviction
+    /// waits for `f`: keep it short, and do not touch the cache from it).
+    /// Where `f` declines (returns `None`), returns the value's `Arc`
+    /// instead. `None` if `key` is not cached.
     ///
     /// Counts a hit as `get` does, but not a miss: the caller is expected
-    /// to load through [`get_or_load`](Self::get_or_load) next, which
-    /// counts it.
-    pub fn borrow_or_get<T: Any + Send + Sync, R>(
+    /// to load through [`get_or_load_value`](Self::get_or_load_value) next,
+    /// which counts it.
+    pub fn borrow_or_get<R>(
         &self,
         key: PageKey,
-        f: impl FnOnce(&T) -> Option<R>,
-    ) -> Option<Result<R, Arc<T>>> {
+        f: impl FnOnce(&(dyn Any + Send + Sync)) -> Option<R>,
+    ) -> Option<Result<R, CacheValue>> {
         self.shard(key).read().borrow_or_get(key, f)
     }
 
@@ -105,6 +105,27 @@ impl PageCache {
             return Ok(winner);
         }
         shard.insert(key, Arc::clone(&value) as CacheValue, charge);
+        Ok(value)
+    }
+
+    /// [`get_or_load`](Self::get_or_load) for a cache holding values of
+    /// several types under one kind of key (a B+tree's leaves and
+    /// branches): whatever `key` holds, of any type, or what `load` returns.
+    pub fn get_or_load_value<E>(
+        &self,
+        key: PageKey,
+        load: impl FnOnce() -> Result<(CacheValue, usize), E>,
+    ) -> Result<CacheValue, E> {
+        let shard = self.shard(key);
+        if let Some(value) = shard.read().get_value(key) {
+            return Ok(value);
+        }
+        let (value, charge) = load()?;
+        let mut shard = shard.write();
+        if let Some(winner) = shard.peek_value(key) {
+            return Ok(winner);
+        }
+        shard.insert(key, Arc::clone(&value), charge);
         Ok(value)
     }
 

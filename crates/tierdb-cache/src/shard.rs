@@ -103,18 +103,18 @@ impl Shard {
         Arc::clone(value).downcast::<T>().ok()
     }
 
-    /// `f` on the resident value of `key` if it is a `T`, borrowed; where
-    /// `f` declines (`None`), the value's `Arc` instead. Counts a hit as
-    /// `get` does, but not a miss (see `PageCache::borrow_or_get`).
-    pub(crate) fn borrow_or_get<T: Any + Send + Sync, R>(
+    /// `f` on the resident value of `key`, borrowed; where `f` declines
+    /// (`None`), the value's `Arc` instead. Counts a hit as `get` does, but
+    /// not a miss (see `PageCache::borrow_or_get`).
+    pub(crate) fn borrow_or_get<R>(
         &self,
         key: PageKey,
-        f: impl FnOnce(&T) -> Option<R>,
-    ) -> Option<Result<R, Arc<T>>> {
-        let value = self.hit::<T>(key, false)?;
-        match value.downcast_ref::<T>().and_then(f) {
+        f: impl FnOnce(&(dyn Any + Send + Sync)) -> Option<R>,
+    ) -> Option<Result<R, CacheValue>> {
+        let value = self.hit_where(key, false, |_| true)?;
+        match f(value.as_ref()) {
             Some(r) => Some(Ok(r)),
-            None => Arc::clone(value).downcast::<T>().ok().map(Err),
+            None => Some(Err(Arc::clone(value))),
         }
     }
 
@@ -122,10 +122,21 @@ impl Shard {
     /// the entry's frequency, or counts a miss if `count_miss`. Needs only
     /// the read lock.
     fn hit<T: Any + Send + Sync>(&self, key: PageKey, count_miss: bool) -> Option<&CacheValue> {
+        self.hit_where(key, count_miss, |value| value.is::<T>())
+    }
+
+    /// The resident value of `key` if `accept` takes it, counted as
+    /// [`hit`](Self::hit) does.
+    fn hit_where(
+        &self,
+        key: PageKey,
+        count_miss: bool,
+        accept: impl Fn(&CacheValue) -> bool,
+    ) -> Option<&CacheValue> {
         let found = self
             .entries
             .get(&key)
-            .filter(|entry| entry.value.is::<T>())
+            .filter(|entry| accept(&entry.value))
             .inspect(|entry| {
                 let freq = entry.freq.load(Ordering::Relaxed);
                 if freq < FREQ_MAX {
@@ -139,6 +150,16 @@ impl Shard {
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
         }
         found.map(|entry| &entry.value)
+    }
+
+    /// The resident value of `key`, of any type, counted as `get` counts.
+    pub(crate) fn get_value(&self, key: PageKey) -> Option<CacheValue> {
+        self.hit_where(key, true, |_| true).map(Arc::clone)
+    }
+
+    /// The resident value of `key`, of any type, without counting.
+    pub(crate) fn peek_value(&self, key: PageKey) -> Option<CacheValue> {
+        self.entries.get(&key).map(|entry| Arc::clone(&entry.value))
     }
 
     /// Returns the resident value of type `T` without counting a hit or a

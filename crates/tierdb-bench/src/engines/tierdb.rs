@@ -149,6 +149,11 @@ impl Engine for Tierdb {
                 .filter(|(_, b)| **b > 0)
                 .map(|(l, b)| (format!("L{l}"), *b)),
         );
-        Breakdown { written, space }
+        let cache = Some((t.cache_hits, t.cache_misses, stats.cache_used_bytes));
+        Breakdown {
+            written,
+            space,
+            cache,
+        }
     }
 }

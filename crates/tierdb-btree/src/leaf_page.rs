@@ -1,0 +1,230 @@
+//! A cached leaf kept as the bytes of its page and read in place.
+//!
+//! Decoding a leaf into a [`Node`] costs four allocations (entry vector,
+//! packed key/value buffer, search index, the node) and about 90 bytes of
+//! handles and index per entry on top of its data; a point read then needs
+//! one key of it. A leaf whose keys all sit in its page (no tail pages) is
+//! cached instead as its page's header, slot array and cells — the free
+//! space after the cells cut off — in one exact-size buffer, checked once
+//! when it enters the cache (checksum by the caller, then every cell's
+//! offsets and lengths and the key order here). Reads binary-search the
+//! slot array and hand out keys and values as slices of that buffer.
+//! Writers that need a [`Node`] get one decoded from these bytes
+//! ([`LeafPage::to_node`]), without reading or verifying the page again.
+//!
+//! The accessors still check every offset (a bug must not become a panic)
+//! and report failures as reason strings, as the page decoder does.
+
+use std::cmp::Ordering;
+
+use bytes::Bytes;
+
+use crate::codec::DecodeResult;
+use crate::layout::{Layout, PAGE_HEADER_BYTES, SLOT_BYTES};
+use crate::node::{Body, DiskRef, Entry, Leaf, Node, Origin, Value};
+use crate::page_format::{LeafCell, leaf_cell, leaf_cell_key};
+
+/// Memory a cached leaf holds besides its bytes: the `Arc` allocation
+/// with this struct, the allocator's headers of both allocations, the
+/// cache's map and queue slots (charged so the budget is real memory).
+const OVERHEAD_BYTES: usize = 160;
+
+/// A verified leaf page without tail pages (see the module docs).
+#[derive(Debug)]
+pub(crate) struct LeafPage {
+    /// Header, slot array and cells of the page.
+    bytes: Bytes,
+    count: usize,
+    origin: Origin,
+}
+
+impl LeafPage {
+    /// Checks the cells of a leaf page whose checksum and header were
+    /// verified (`count` cells, at `origin`, no tail pages) and keeps what
+    /// they use of `page`, copied into a buffer of its own.
+    pub(crate) fn new(
+        layout: Layout,
+        page: &[u8],
+        count: usize,
+        origin: Origin,
+    ) -> DecodeResult<Self> {
+        if count > (layout.page_size - PAGE_HEADER_BYTES) / SLOT_BYTES {
+            return Err(format!("cell count {count} too large"));
+        }
+        let mut used = PAGE_HEADER_BYTES + SLOT_BYTES * count;
+        let mut prev: Option<&[u8]> = None;
+        for i in 0..count {
+            let cell = leaf_cell(page, count, i)?;
+            let key = &page[cell.key.clone()];
+            if prev.is_some_and(|p| p >= key) {
+                return Err(format!("key {i} out of order"));
+            }
+            prev = Some(key);
+            used = used.max(cell.end);
+        }
+        let bytes = Bytes::copy_from_slice(page.get(..used).ok_or("cells past the page")?);
+        Ok(LeafPage {
+            bytes,
+            count,
+            origin,
+        })
+    }
+
+    /// Entries.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether this is the page `disk` points at (same page, same
+    /// checksum).
+    pub(crate) fn is_at(&self, disk: DiskRef) -> bool {
+        self.origin.page == disk.page && self.origin.checksum == disk.checksum
+    }
+
+    /// The page this leaf was read from.
+    pub(crate) fn page(&self) -> u64 {
+        self.origin.page
+    }
+
+    /// What the cache is charged: the bytes and their bookkeeping.
+    pub(crate) fn charge(&self) -> usize {
+        self.bytes.len() + OVERHEAD_BYTES
+    }
+
+    /// The key of entry `index`.
+    pub(crate) fn key(&self, index: usize) -> DecodeResult<&[u8]> {
+        leaf_cell_key(&self.bytes, self.count, index)
+    }
+
+    /// Entry `index`: key and value as slices of the page's buffer.
+    pub(crate) fn entry(&self, index: usize) -> DecodeResult<Entry> {
+        let LeafCell { key, value, .. } = leaf_cell(&self.bytes, self.count, index)?;
+        let value = match value {
+            Ok(range) => Value::Inline(self.bytes.slice(range)),
+            Err(run) => Value::Overflow(run),
+        };
+        Ok(Entry {
+            key: self.bytes.slice(key),
+            value,
+        })
+    }
+
+    /// `Ok(index)` of `key`, or `Err(index)` where it would go.
+    pub(crate) fn search(&self, key: &[u8]) -> DecodeResult<Result<usize, usize>> {
+        let (mut low, mut high) = (0, self.count);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            match self.key(mid)?.cmp(key) {
+                Ordering::Less => low = mid + 1,
+                Ordering::Greater => high = mid,
+                Ordering::Equal => return Ok(Ok(mid)),
+            }
+        }
+        Ok(Err(low))
+    }
+
+    /// The value of `key`, if the leaf holds it.
+    pub(crate) fn value_of(&self, key: &[u8]) -> DecodeResult<Option<Value>> {
+        match self.search(key)? {
+            Ok(index) => self.entry(index).map(|e| Some(e.value)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The leaf as a node (for writers and whole-tree walks), its keys
+    /// and values sharing this page's buffer.
+    pub(crate) fn to_node(&self) -> DecodeResult<Node> {
+        let entries = (0..self.count)
+            .map(|i| self.entry(i))
+            .collect::<DecodeResult<Vec<Entry>>>()?;
+        Ok(Node::decoded(Body::Leaf(Leaf { entries }), self.origin))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::RunRef;
+    use crate::page_format::{ValueCell, encode_leaf, parse_header};
+
+    fn page(entries: &[(&[u8], ValueCell<'_>)]) -> (Vec<u8>, usize, Origin) {
+        let layout = Layout::new(4096);
+        let mut image = encode_leaf(layout, entries).unwrap();
+        let crc = image.seal(9, 4096);
+        let header = parse_header(&image.bytes).unwrap();
+        let origin = Origin {
+            page: 9,
+            page_count: 1,
+            checksum: crc,
+        };
+        (image.bytes, header.count, origin)
+    }
+
+    #[test]
+    fn reads_keys_and_values_in_place_and_decodes_the_same_node() {
+        let run = RunRef {
+            start_page: 40,
+            len: 9000,
+            checksum: 7,
+        };
+        let (bytes, count, origin) = page(&[
+            (b"p/001/a", ValueCell::Inline(b"one")),
+            (b"p/001/b", ValueCell::Run(run)),
+            (b"p/002/c", ValueCell::Inline(b"")),
+        ]);
+        let leaf = LeafPage::new(Layout::new(4096), &bytes, count, origin).unwrap();
+        assert_eq!(leaf.len(), 3);
+        assert!(leaf.charge() < 4096 / 2, "free space is not kept");
+        assert_eq!(
+            leaf.value_of(b"p/001/a").unwrap(),
+            Some(Value::Inline(Bytes::from_static(b"one")))
+        );
+        assert_eq!(
+            leaf.value_of(b"p/001/b").unwrap(),
+            Some(Value::Overflow(run))
+        );
+        assert_eq!(leaf.value_of(b"p/001/c").unwrap(), None);
+        assert_eq!(leaf.search(b"p/000").unwrap(), Err(0));
+        assert_eq!(leaf.search(b"p/002/c").unwrap(), Ok(2));
+        assert_eq!(leaf.search(b"q").unwrap(), Err(3));
+        let node = leaf.to_node().unwrap();
+        let Body::Leaf(decoded) = &node.body else {
+            panic!("leaf expected")
+        };
+        assert_eq!(decoded.entries.len(), 3);
+        assert_eq!(decoded.entries[2].key, &b"p/002/c"[..]);
+        assert!(node.is_at(DiskRef {
+            page: 9,
+            checksum: origin.checksum
+        }));
+    }
+
+    #[test]
+    fn bad_cells_are_refused_not_panicked_on() {
+        let (bytes, count, origin) = page(&[
+            (b"a", ValueCell::Inline(b"1")),
+            (b"b", ValueCell::Inline(b"2")),
+        ]);
+        let layout = Layout::new(4096);
+        // Every single-byte change of the used part either still parses
+        // or is refused; none panics.
+        for at in 4..PAGE_HEADER_BYTES + 40 {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0xff;
+            if let Ok(leaf) = LeafPage::new(layout, &bad, count, origin) {
+                let _ = leaf.to_node();
+                let _ = leaf.value_of(b"b");
+            }
+        }
+        // Keys out of order.
+        let mut swapped = bytes.clone();
+        let (s0, s1) = (PAGE_HEADER_BYTES, PAGE_HEADER_BYTES + SLOT_BYTES);
+        let first: [u8; 2] = swapped[s0..s0 + 2].try_into().unwrap();
+        let second: [u8; 2] = swapped[s1..s1 + 2].try_into().unwrap();
+        swapped[s0..s0 + 2].copy_from_slice(&second);
+        swapped[s1..s1 + 2].copy_from_slice(&first);
+        let err = LeafPage::new(layout, &swapped, count, origin).unwrap_err();
+        assert!(err.contains("out of order"), "{err}");
+        assert!(LeafPage::new(layout, &bytes, 5000, origin).is_err());
+    }
+}
