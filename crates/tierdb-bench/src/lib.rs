@@ -68,7 +68,9 @@ fn finish(cli: &Cli, out: &Output) -> Result<()> {
 fn run_workload(cli: &Cli, out: &mut Output) -> Result<()> {
     match cli.workload {
         Workload::Catalog | Workload::Growth => {
-            catalog::fsync_baseline(cli, out)?;
+            if !cli.reuse {
+                catalog::fsync_baseline(cli, out)?;
+            }
             let sizes = if cli.workload == Workload::Growth {
                 cli.sizes.clone()
             } else {

@@ -25,44 +25,58 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
-    /// The next `len` bytes.
+    /// The next `len` bytes. Inlined, its failure kept out of line: pages
+    /// read in place (`leaf_page.rs`) parse a cell per key they compare.
+    #[inline]
     pub(crate) fn bytes(&mut self, len: usize) -> DecodeResult<&'a [u8]> {
-        let end = self
+        let slice = self
             .pos
             .checked_add(len)
-            .ok_or_else(|| format!("length {len} overflows"))?;
-        let slice = self.buf.get(self.pos..end).ok_or_else(|| {
-            format!(
-                "{len} bytes at {} run past the end ({})",
-                self.pos,
-                self.buf.len()
-            )
-        })?;
-        self.pos = end;
-        Ok(slice)
+            .and_then(|end| self.buf.get(self.pos..end));
+        match slice {
+            Some(slice) => {
+                self.pos += len;
+                Ok(slice)
+            }
+            None => Err(self.past_end(len)),
+        }
     }
 
+    #[cold]
+    fn past_end(&self, len: usize) -> String {
+        format!(
+            "{len} bytes at {} run past the end ({})",
+            self.pos,
+            self.buf.len()
+        )
+    }
+
+    #[inline]
     fn array<const N: usize>(&mut self) -> DecodeResult<[u8; N]> {
         let slice = self.bytes(N)?;
         <[u8; N]>::try_from(slice).map_err(|_| "short read".to_string())
     }
 
     /// One byte.
+    #[inline]
     pub(crate) fn u8(&mut self) -> DecodeResult<u8> {
         Ok(self.array::<1>()?[0])
     }
 
     /// A little-endian u16.
+    #[inline]
     pub(crate) fn u16(&mut self) -> DecodeResult<u16> {
         Ok(u16::from_le_bytes(self.array()?))
     }
 
     /// A little-endian u32.
+    #[inline]
     pub(crate) fn u32(&mut self) -> DecodeResult<u32> {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
     /// A little-endian u64.
+    #[inline]
     pub(crate) fn u64(&mut self) -> DecodeResult<u64> {
         Ok(u64::from_le_bytes(self.array()?))
     }

@@ -317,6 +317,7 @@ pub(crate) fn decode_node(
     Ok(Node::decoded(body, origin))
 }
 
+#[inline]
 fn cell_reader<'a>(first: &'a [u8], count: usize, index: usize) -> DecodeResult<Reader<'a>> {
     let slot_at = PAGE_HEADER_BYTES + SLOT_BYTES * index;
     let offset = usize::from(Reader::at(first, slot_at).u16()?);
@@ -366,6 +367,7 @@ fn decode_leaf(first: &Bytes, tail: &Bytes, count: usize) -> DecodeResult<Leaf> 
 }
 
 /// A leaf cell's flags, checked.
+#[inline]
 fn leaf_flags(r: &mut Reader<'_>, index: usize) -> DecodeResult<u8> {
     let flags = r.u8()?;
     if flags & !(FLAG_KEY_IN_TAIL | FLAG_VALUE_IN_RUN) != 0 {
@@ -430,6 +432,7 @@ pub(crate) fn leaf_cell(page: &[u8], count: usize, index: usize) -> DecodeResult
 }
 
 /// The key of [`leaf_cell`] `index`, without parsing the value.
+#[inline]
 pub(crate) fn leaf_cell_key(page: &[u8], count: usize, index: usize) -> DecodeResult<&[u8]> {
     let mut r = cell_reader(page, count, index)?;
     if leaf_flags(&mut r, index)? & FLAG_KEY_IN_TAIL != 0 {
