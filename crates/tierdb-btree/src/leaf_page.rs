@@ -7,8 +7,11 @@
 //! cached instead as its page's header, slot array and cells — the free
 //! space after the cells cut off — in one exact-size buffer, checked once
 //! when it enters the cache (checksum by the caller, then every cell's
-//! offsets and lengths and the key order here). Reads binary-search the
-//! slot array and hand out keys and values as slices of that buffer.
+//! offsets and lengths and the key order here), with an 8-byte index entry
+//! per cell saying where its key and value are. Reads binary-search the
+//! index and hand out keys and values as slices of that buffer; a scan
+//! reads the index densely instead of each cell's header (a cold cache line
+//! per entry, 8-10 % slower scans without the index).
 //! Writers that need a [`Node`] get one decoded from these bytes
 //! ([`LeafPage::to_node`]), without reading or verifying the page again.
 //!
@@ -22,7 +25,7 @@ use bytes::Bytes;
 use crate::codec::DecodeResult;
 use crate::layout::{Layout, PAGE_HEADER_BYTES, SLOT_BYTES};
 use crate::node::{Body, DiskRef, Entry, Leaf, Node, Origin, Value};
-use crate::page_format::{LeafCell, leaf_cell, leaf_cell_key};
+use crate::page_format::leaf_cell;
 
 /// Memory a cached leaf holds besides its bytes: the `Arc` allocation
 /// with this struct, the allocator's headers of both allocations, the
@@ -34,9 +37,24 @@ const OVERHEAD_BYTES: usize = 160;
 pub(crate) struct LeafPage {
     /// Header, slot array and cells of the page.
     bytes: Bytes,
-    count: usize,
+    /// Per cell, where its key and value are in `bytes`.
+    cells: Box<[CellAt]>,
     origin: Origin,
 }
+
+/// Where a cell's key and value are (offsets into a page, which is at most
+/// 64 KiB).
+#[derive(Clone, Copy, Debug)]
+struct CellAt {
+    key_at: u16,
+    key_len: u16,
+    value_at: u16,
+    /// [`IN_RUN`]: the value is in an overflow run, parsed from the cell.
+    value_len: u16,
+}
+
+/// `CellAt::value_len` of a value in an overflow run.
+const IN_RUN: u16 = u16::MAX;
 
 impl LeafPage {
     /// Checks the cells of a leaf page whose checksum and header were
@@ -53,6 +71,8 @@ impl LeafPage {
         }
         let mut used = PAGE_HEADER_BYTES + SLOT_BYTES * count;
         let mut prev: Option<&[u8]> = None;
+        let mut cells = Vec::with_capacity(count);
+        let offset = |at: usize| u16::try_from(at).map_err(|_| format!("offset {at} past 64 KiB"));
         for i in 0..count {
             let cell = leaf_cell(page, count, i)?;
             let key = &page[cell.key.clone()];
@@ -61,18 +81,47 @@ impl LeafPage {
             }
             prev = Some(key);
             used = used.max(cell.end);
+            let (value_at, value_len) = match cell.value {
+                Ok(value) if value.len() < usize::from(IN_RUN) => {
+                    (offset(value.start)?, offset(value.len())?)
+                }
+                Ok(_) => return Err(format!("leaf cell {i} value too long")),
+                Err(_) => (0, IN_RUN),
+            };
+            cells.push(CellAt {
+                key_at: offset(cell.key.start)?,
+                key_len: offset(cell.key.len())?,
+                value_at,
+                value_len,
+            });
         }
         let bytes = Bytes::copy_from_slice(page.get(..used).ok_or("cells past the page")?);
         Ok(LeafPage {
             bytes,
-            count,
+            cells: cells.into_boxed_slice(),
             origin,
         })
     }
 
     /// Entries.
     pub(crate) fn len(&self) -> usize {
-        self.count
+        self.cells.len()
+    }
+
+    fn cell(&self, index: usize) -> DecodeResult<CellAt> {
+        self.cells
+            .get(index)
+            .copied()
+            .ok_or_else(|| format!("entry {index} of {}", self.cells.len()))
+    }
+
+    fn range(&self, at: u16, len: u16) -> DecodeResult<std::ops::Range<usize>> {
+        let (at, len) = (usize::from(at), usize::from(len));
+        if at + len <= self.bytes.len() {
+            Ok(at..at + len)
+        } else {
+            Err(format!("{len} bytes at {at} past the leaf"))
+        }
     }
 
     /// Whether this is the page `disk` points at (same page, same
@@ -86,32 +135,38 @@ impl LeafPage {
         self.origin.page
     }
 
-    /// What the cache is charged: the bytes and their bookkeeping.
+    /// What the cache is charged: the bytes, the index and their
+    /// bookkeeping.
     pub(crate) fn charge(&self) -> usize {
-        self.bytes.len() + OVERHEAD_BYTES
+        self.bytes.len() + size_of_val(&*self.cells) + OVERHEAD_BYTES
     }
 
     /// The key of entry `index`.
     pub(crate) fn key(&self, index: usize) -> DecodeResult<&[u8]> {
-        leaf_cell_key(&self.bytes, self.count, index)
+        let cell = self.cell(index)?;
+        Ok(&self.bytes[self.range(cell.key_at, cell.key_len)?])
     }
 
     /// Entry `index`: key and value as slices of the page's buffer.
     pub(crate) fn entry(&self, index: usize) -> DecodeResult<Entry> {
-        let LeafCell { key, value, .. } = leaf_cell(&self.bytes, self.count, index)?;
-        let value = match value {
-            Ok(range) => Value::Inline(self.bytes.slice(range)),
-            Err(run) => Value::Overflow(run),
+        let cell = self.cell(index)?;
+        let value = if cell.value_len == IN_RUN {
+            match leaf_cell(&self.bytes, self.len(), index)?.value {
+                Err(run) => Value::Overflow(run),
+                Ok(_) => return Err(format!("leaf cell {index} changed")),
+            }
+        } else {
+            Value::Inline(self.bytes.slice(self.range(cell.value_at, cell.value_len)?))
         };
         Ok(Entry {
-            key: self.bytes.slice(key),
+            key: self.bytes.slice(self.range(cell.key_at, cell.key_len)?),
             value,
         })
     }
 
     /// `Ok(index)` of `key`, or `Err(index)` where it would go.
     pub(crate) fn search(&self, key: &[u8]) -> DecodeResult<Result<usize, usize>> {
-        let (mut low, mut high) = (0, self.count);
+        let (mut low, mut high) = (0, self.len());
         while low < high {
             let mid = low + (high - low) / 2;
             match self.key(mid)?.cmp(key) {
@@ -134,7 +189,7 @@ impl LeafPage {
     /// The leaf as a node (for writers and whole-tree walks), its keys
     /// and values sharing this page's buffer.
     pub(crate) fn to_node(&self) -> DecodeResult<Node> {
-        let entries = (0..self.count)
+        let entries = (0..self.len())
             .map(|i| self.entry(i))
             .collect::<DecodeResult<Vec<Entry>>>()?;
         Ok(Node::decoded(Body::Leaf(Leaf { entries }), self.origin))

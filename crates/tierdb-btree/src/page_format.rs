@@ -431,17 +431,6 @@ pub(crate) fn leaf_cell(page: &[u8], count: usize, index: usize) -> DecodeResult
     })
 }
 
-/// The key of [`leaf_cell`] `index`, without parsing the value.
-#[inline]
-pub(crate) fn leaf_cell_key(page: &[u8], count: usize, index: usize) -> DecodeResult<&[u8]> {
-    let mut r = cell_reader(page, count, index)?;
-    if leaf_flags(&mut r, index)? & FLAG_KEY_IN_TAIL != 0 {
-        return Err(format!("leaf cell {index} has its key in a tail page"));
-    }
-    let len = usize::from(r.u16()?);
-    r.bytes(len)
-}
-
 fn decode_branch(first: &Bytes, tail: &Bytes, count: usize) -> DecodeResult<Branch> {
     if count == 0 {
         return Err("branch without children".to_string());
