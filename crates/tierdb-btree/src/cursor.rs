@@ -86,11 +86,7 @@ impl Cursor {
                 Bound::Unbounded => branch.children.len().saturating_sub(1),
                 Bound::Included(key) | Bound::Excluded(key) => node.child_index(key),
             };
-            let child = branch
-                .children
-                .get(index)
-                .ok_or_else(|| crate::mutate::internal(store, "branch without children"))?;
-            let child = resident::child_page(store, node, index, child)?;
+            let child = child_of(store, node, branch, index)?;
             cursor.stack.push((page, index));
             page = child;
         }
@@ -190,15 +186,20 @@ impl Cursor {
             } else {
                 branch.children.len().saturating_sub(1)
             };
-            let child = branch
-                .children
-                .get(index)
-                .ok_or_else(|| crate::mutate::internal(store, "branch without children"))?;
-            let child = resident::child_page(store, node, index, child)?;
+            let child = child_of(store, node, branch, index)?;
             self.stack.push((page, index));
             page = child;
         }
     }
+}
+
+/// Child `index` of the branch `node`.
+fn child_of(store: &Store, node: &Node, branch: &Branch, index: usize) -> Result<Page> {
+    let child = branch
+        .children
+        .get(index)
+        .ok_or_else(|| crate::mutate::internal(store, "branch without children"))?;
+    resident::child_page(store, node, index, child)
 }
 
 /// Where a cursor starts in a leaf: the first entry inside `bound`

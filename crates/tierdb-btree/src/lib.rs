@@ -29,7 +29,8 @@
 //! A node in memory is a `Leaf` (sorted key/value entries) or a `Branch`
 //! (separators and children). A child is `Disk { page, checksum }` (load it
 //! through the shared [`PageCache`](tierdb_cache::PageCache), which holds
-//! decoded nodes) or `Mem(Arc<Node>)` (changed since the last checkpoint). On
+//! decoded branches and leaves kept as their verified page bytes, see
+//! `leaf_page.rs`) or `Mem(Arc<Node>)` (changed since the last checkpoint). On
 //! disk a node is a slotted page; a cell larger than a quarter page spills
 //! its value to an overflow run and, if the key alone is too big, its key to
 //! the node's tail pages, so 16 KiB keys and 64 MiB values work with 4 KiB

@@ -256,3 +256,34 @@ fn new_uses_fewer_shards_for_small_caches() {
         }
     );
 }
+
+#[test]
+fn untyped_lookups_see_values_of_every_type() {
+    let cache = PageCache::with_shards(1000, 1);
+    cache.insert(key(1, 1), Arc::new(Page(11)), 10);
+    cache.insert(key(1, 2), Arc::new("text".to_string()), 10);
+    // borrow_or_get: `f` downcasts; declining hands back the value.
+    let found = cache.borrow_or_get(key(1, 1), |v| v.downcast_ref::<Page>().map(|p| p.0));
+    assert_eq!(found.map(Result::ok), Some(Some(11)));
+    let declined = cache.borrow_or_get(key(1, 2), |v| v.downcast_ref::<Page>().map(|p| p.0));
+    let value = declined.and_then(Result::err).expect("the value back");
+    assert_eq!(
+        value.downcast_ref::<String>().map(String::as_str),
+        Some("text")
+    );
+    assert!(cache.borrow_or_get(key(1, 3), |_| Some(())).is_none());
+    // get_or_load_value: a hit of any type, or the loaded value, inserted.
+    let mut loads = 0;
+    let mut load = |n: u64| {
+        loads += 1;
+        Ok::<_, ()>((Arc::new(Page(n)) as tierdb_cache::CacheValue, 7))
+    };
+    let text = cache.get_or_load_value(key(1, 2), || load(0)).unwrap();
+    assert!(text.is::<String>());
+    let loaded = cache.get_or_load_value(key(1, 3), || load(13)).unwrap();
+    assert_eq!(loaded.downcast_ref::<Page>(), Some(&Page(13)));
+    assert_eq!(cache.get::<Page>(key(1, 3)).as_deref(), Some(&Page(13)));
+    assert_eq!(loads, 1);
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (4, 1, 3));
+}
