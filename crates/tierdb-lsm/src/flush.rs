@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tierdb_io::Result;
 
 use crate::entry::InternalIter;
-use crate::memtable::{MemIter, Memtable};
+use crate::memtable::{FrozenIter, Memtable};
 use crate::merge_iter::MergeIter;
 use crate::range_del::fragment;
 use crate::retain::Retain;
@@ -19,7 +19,8 @@ use crate::table::Table;
 use crate::table_builder::{RangeDels, TableBuilder, WriteCtx};
 
 /// Writes `memtables` (any order) to at most one new L0 table; `None` if
-/// they hold nothing.
+/// they hold nothing. They are frozen, so each is read by walking its
+/// skiplist (`FrozenIter`) rather than by a search per entry.
 pub(crate) fn write_l0(
     ctx: &mut WriteCtx<'_>,
     memtables: &[Arc<Memtable>],
@@ -27,7 +28,7 @@ pub(crate) fn write_l0(
 ) -> Result<Option<Arc<Table>>> {
     let children = memtables
         .iter()
-        .map(|m| Box::new(MemIter::new(Arc::clone(m))) as Box<dyn InternalIter>)
+        .map(|m| Box::new(FrozenIter::new(m)) as Box<dyn InternalIter + '_>)
         .collect();
     let mut merged = MergeIter::new(children);
     let mut retain = Retain::new(horizon, false);

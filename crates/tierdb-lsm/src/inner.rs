@@ -22,9 +22,9 @@ use tierdb_io::{Error, Result};
 use tierdb_tier::{Progress, Seq, WalDurableTo, WriteOp};
 
 use crate::background::Wakeup;
-use crate::entry::{EntryKind, RangeTombstone};
+use crate::entry::{EntryKind, RangeTombstone, internal_cmp};
 use crate::manifest_writer::ManifestWriter;
-use crate::memtable::Memtable;
+use crate::memtable::{Memtable, head_of};
 use crate::options::LsmOptions;
 use crate::rate_limiter::RateLimiter;
 use crate::stats::ReadCounters;
@@ -141,6 +141,10 @@ impl Inner {
         }
         let mut points = Vec::new();
         let bytes = split_write_set(&active, seq, ops, &mut points);
+        // In key order: each skiplist search then walks the nodes the
+        // previous insert just loaded instead of missing the cache at
+        // every level (`sort_in_key_order`).
+        sort_in_key_order(&mut points);
         for point in points {
             point.insert_into(&active);
         }
@@ -186,18 +190,37 @@ impl Inner {
     }
 }
 
+/// The value of a tombstone.
+static NO_VALUE: bytes::Bytes = bytes::Bytes::new();
+
 /// One point write of a write set, on its way into a memtable.
 pub(crate) struct PointWrite<'a> {
+    /// The key's first 16 bytes as the memtable compares them first.
+    head: [u64; 2],
     pub(crate) key: &'a bytes::Bytes,
     pub(crate) seq: Seq,
     kind: EntryKind,
-    value: bytes::Bytes,
+    value: &'a bytes::Bytes,
 }
 
 impl PointWrite<'_> {
+    /// Copies the write into `memtable` (its arena).
     pub(crate) fn insert_into(self, memtable: &Memtable) {
-        memtable.insert(self.key.clone(), self.seq, self.kind, self.value);
+        memtable.insert(self.key, self.seq, self.kind, self.value);
     }
+}
+
+/// Sorts `points` into internal-key order (key ascending, then sequence
+/// descending), stably: of two writes of one key in one set, the later is
+/// inserted last and replaces the first, as inserting them in arrival
+/// order would. Key heads are compared first, so most comparisons need
+/// no `memcmp`.
+pub(crate) fn sort_in_key_order(points: &mut [PointWrite<'_>]) {
+    points.sort_by(|a, b| {
+        a.head
+            .cmp(&b.head)
+            .then_with(|| internal_cmp(a.key, a.seq, b.key, b.seq))
+    });
 }
 
 /// Puts the range deletes of write set `seq` into `memtable` and its point
@@ -212,8 +235,8 @@ pub(crate) fn split_write_set<'a>(
     let mut bytes = 0u64;
     for op in superseded_removed(ops) {
         let (kind, value) = match op {
-            WriteOp::Put { value, .. } => (EntryKind::Put, value.clone()),
-            WriteOp::Delete { .. } => (EntryKind::Delete, bytes::Bytes::new()),
+            WriteOp::Put { value, .. } => (EntryKind::Put, value),
+            WriteOp::Delete { .. } => (EntryKind::Delete, &NO_VALUE),
             WriteOp::DeleteRange { start, end } => {
                 bytes += (start.len() + end.as_ref().map_or(0, |e| e.len())) as u64;
                 memtable.insert_range_tombstone(RangeTombstone {
@@ -226,6 +249,7 @@ pub(crate) fn split_write_set<'a>(
         };
         bytes += (op.key().len() + value.len()) as u64;
         points.push(PointWrite {
+            head: head_of(op.key()),
             key: op.key(),
             seq,
             kind,

@@ -12,9 +12,9 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use crossbeam_skiplist::SkipMap;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tierdb_io::Result;
 
 use crate::entry::{Entry, EntryKind, InternalIter, RangeTombstone, internal_cmp};
@@ -23,16 +23,83 @@ use crate::entry::{Entry, EntryKind, InternalIter, RangeTombstone, internal_cmp}
 /// sequence, kind).
 pub(crate) const ENTRY_OVERHEAD_BYTES: u64 = 48;
 
+/// Bytes of one arena chunk: small enough that a value a reader keeps
+/// (a `Bytes` slice of the chunk) pins little memory, large enough that a
+/// 32 MiB memtable is a few hundred allocations.
+const ARENA_CHUNK_BYTES: usize = 64 << 10;
+
+/// Keys and values of one memtable, copied back to back into shared
+/// chunks: an insert is a copy and a reference count instead of two
+/// allocations (the `Bytes` of a write set become shared on their first
+/// clone), and freeing a flushed memtable frees a few hundred chunks
+/// instead of two allocations per version. Slices of more than a quarter
+/// of a chunk keep their own allocation (the caller's, not copied).
+#[derive(Debug, Default)]
+struct Arena {
+    chunk: BytesMut,
+}
+
+impl Arena {
+    /// `data` as a slice of the current chunk (a new one when full).
+    fn copy(&mut self, data: &Bytes) -> Bytes {
+        if data.is_empty() || data.len() > ARENA_CHUNK_BYTES / 4 {
+            return data.clone();
+        }
+        if self.chunk.capacity() < data.len() {
+            self.chunk = BytesMut::with_capacity(ARENA_CHUNK_BYTES);
+        }
+        self.chunk.extend_from_slice(data);
+        self.chunk.split().freeze()
+    }
+}
+
 /// An internal key: user key ascending, then sequence descending.
+///
+/// `head` is the key's first 16 bytes, zero-padded, as two big-endian
+/// words, kept in the skiplist node beside the key: two keys whose heads
+/// differ are ordered by their heads (a zero pad sorts before any byte a
+/// longer key has there, as a shorter key sorts before its extensions), so
+/// most comparisons of an insert or a search never load the key bytes, a
+/// cache miss per skiplist level otherwise (the memcmp was ~30 % of a
+/// catalog load's writer thread). Equal heads fall back to the whole key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct MemKey {
+    head: [u64; 2],
     key: Bytes,
     seq: u64,
 }
 
+impl MemKey {
+    fn new(key: Bytes, seq: u64) -> Self {
+        MemKey {
+            head: head_of(&key),
+            key,
+            seq,
+        }
+    }
+}
+
+/// The first 16 bytes of `key`, zero-padded, as two big-endian words.
+/// Two keys with different heads are ordered as their heads are.
+pub(crate) fn head_of(key: &[u8]) -> [u64; 2] {
+    let mut padded = [0u8; 16];
+    let n = key.len().min(16);
+    padded[..n].copy_from_slice(&key[..n]);
+    let (hi, lo) = padded.split_at(8);
+    [word(hi), word(lo)]
+}
+
+fn word(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(bytes);
+    u64::from_be_bytes(w)
+}
+
 impl Ord for MemKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        internal_cmp(&self.key, self.seq, &other.key, other.seq)
+        self.head
+            .cmp(&other.head)
+            .then_with(|| internal_cmp(&self.key, self.seq, &other.key, other.seq))
     }
 }
 
@@ -53,6 +120,8 @@ pub(crate) struct Memtable {
     /// write set up to it is in this memtable or an older one (0 while
     /// active).
     sealed_seq: AtomicU64,
+    /// Where inserted keys and values are copied to (`Arena`).
+    arena: Mutex<Arena>,
 }
 
 impl Memtable {
@@ -62,9 +131,13 @@ impl Memtable {
     }
 
     /// Adds one version.
-    pub(crate) fn insert(&self, key: Bytes, seq: u64, kind: EntryKind, value: Bytes) {
+    pub(crate) fn insert(&self, key: &Bytes, seq: u64, kind: EntryKind, value: &Bytes) {
         let charge = key.len() as u64 + value.len() as u64 + ENTRY_OVERHEAD_BYTES;
-        self.map.insert(MemKey { key, seq }, (kind, value));
+        let (key, value) = {
+            let mut arena = self.arena.lock();
+            (arena.copy(key), arena.copy(value))
+        };
+        self.map.insert(MemKey::new(key, seq), (kind, value));
         self.bytes.fetch_add(charge, AtomicOrdering::Relaxed);
         self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
     }
@@ -118,10 +191,7 @@ impl Memtable {
     /// The newest version of `key` with sequence `<= seq`, if any; a
     /// tombstone if a range tombstone newer than it covers the key.
     pub(crate) fn get(&self, key: &[u8], seq: u64) -> Option<Entry> {
-        let probe = MemKey {
-            key: Bytes::copy_from_slice(key),
-            seq,
-        };
+        let probe = MemKey::new(Bytes::copy_from_slice(key), seq);
         let found = self
             .map
             .lower_bound(Bound::Included(&probe))
@@ -144,6 +214,81 @@ fn to_entry(key: &MemKey, value: &(EntryKind, Bytes)) -> Entry {
         seq: key.seq,
         kind: value.0,
         value: value.1.clone(),
+    }
+}
+
+/// A borrowing iterator over one memtable that steps along the skiplist's
+/// links (a search per entry, as `MemIter` does, cost a flush ~3× more).
+/// Sees inserts made after it was positioned, so it is meant for frozen
+/// memtables (flushes).
+pub(crate) struct FrozenIter<'a> {
+    table: &'a Memtable,
+    at: Option<crossbeam_skiplist::map::Entry<'a, MemKey, (EntryKind, Bytes)>>,
+    current: Option<Entry>,
+}
+
+impl<'a> FrozenIter<'a> {
+    /// An unpositioned iterator over `table`.
+    pub(crate) fn new(table: &'a Memtable) -> Self {
+        FrozenIter {
+            table,
+            at: None,
+            current: None,
+        }
+    }
+
+    fn set(&mut self, at: Option<crossbeam_skiplist::map::Entry<'a, MemKey, (EntryKind, Bytes)>>) {
+        self.current = at.as_ref().map(|e| to_entry(e.key(), e.value()));
+        self.at = at;
+    }
+}
+
+impl InternalIter for FrozenIter<'_> {
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.set(self.table.map.front());
+        Ok(())
+    }
+
+    fn seek_to_last(&mut self) -> Result<()> {
+        self.set(self.table.map.back());
+        Ok(())
+    }
+
+    fn seek(&mut self, key: &[u8]) -> Result<()> {
+        let probe = MemKey::new(Bytes::copy_from_slice(key), u64::MAX);
+        self.set(self.table.map.lower_bound(Bound::Included(&probe)));
+        Ok(())
+    }
+
+    fn seek_for_prev(&mut self, key: &[u8]) -> Result<()> {
+        let probe = MemKey::new(Bytes::copy_from_slice(key), 0);
+        self.set(self.table.map.upper_bound(Bound::Included(&probe)));
+        Ok(())
+    }
+
+    fn valid(&self) -> bool {
+        self.current.is_some()
+    }
+
+    #[allow(clippy::expect_used)]
+    fn entry(&self) -> &Entry {
+        self.current
+            .as_ref()
+            .expect("FrozenIter::entry called while not valid")
+    }
+
+    fn next(&mut self) -> Result<()> {
+        if let Some(at) = self.at.take() {
+            self.set(at.next());
+        }
+        Ok(())
+    }
+
+    fn prev(&mut self) -> Result<()> {
+        if let Some(at) = self.at.take() {
+            self.set(at.prev());
+        }
+        Ok(())
     }
 }
 
@@ -180,10 +325,9 @@ impl MemIter {
     }
 
     fn current_key(&self) -> Option<MemKey> {
-        self.current.as_ref().map(|e| MemKey {
-            key: e.key.clone(),
-            seq: e.seq,
-        })
+        self.current
+            .as_ref()
+            .map(|e| MemKey::new(e.key.clone(), e.seq))
     }
 }
 
@@ -199,19 +343,13 @@ impl InternalIter for MemIter {
     }
 
     fn seek(&mut self, key: &[u8]) -> Result<()> {
-        let probe = MemKey {
-            key: Bytes::copy_from_slice(key),
-            seq: u64::MAX,
-        };
+        let probe = MemKey::new(Bytes::copy_from_slice(key), u64::MAX);
         self.set_lower(Bound::Included(&probe));
         Ok(())
     }
 
     fn seek_for_prev(&mut self, key: &[u8]) -> Result<()> {
-        let probe = MemKey {
-            key: Bytes::copy_from_slice(key),
-            seq: 0,
-        };
+        let probe = MemKey::new(Bytes::copy_from_slice(key), 0);
         self.set_upper(Bound::Included(&probe));
         Ok(())
     }
@@ -239,5 +377,29 @@ impl InternalIter for MemIter {
             self.set_upper(Bound::Excluded(&key));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key_bytes() -> impl Strategy<Value = Vec<u8>> {
+        // Short alphabets with zero bytes, so that heads tie, pads meet
+        // real zeros and keys extend one another.
+        prop::collection::vec(prop::sample::select(vec![0u8, 1, b'a', 0xff]), 0..24)
+    }
+
+    proptest! {
+        /// The head-first order is exactly the internal-key order.
+        #[test]
+        fn mem_key_order_is_internal_order(
+            a in key_bytes(), b in key_bytes(), sa in 0u64..3, sb in 0u64..3,
+        ) {
+            let ka = MemKey::new(Bytes::from(a.clone()), sa);
+            let kb = MemKey::new(Bytes::from(b.clone()), sb);
+            prop_assert_eq!(ka.cmp(&kb), internal_cmp(&a, sa, &b, sb));
+        }
     }
 }

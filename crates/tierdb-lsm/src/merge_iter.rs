@@ -21,8 +21,8 @@ enum Direction {
 }
 
 /// Merges children (each in internal order) into one internal order.
-pub(crate) struct MergeIter {
-    children: Vec<Box<dyn InternalIter>>,
+pub(crate) struct MergeIter<'a> {
+    children: Vec<Box<dyn InternalIter + 'a>>,
     current: Option<usize>,
     direction: Direction,
 }
@@ -31,9 +31,9 @@ fn cmp_entries(a: &Entry, b: &Entry) -> Ordering {
     internal_cmp(&a.key, a.seq, &b.key, b.seq)
 }
 
-impl MergeIter {
+impl<'a> MergeIter<'a> {
     /// A merge of `children`; position it before use.
-    pub(crate) fn new(children: Vec<Box<dyn InternalIter>>) -> Self {
+    pub(crate) fn new(children: Vec<Box<dyn InternalIter + 'a>>) -> Self {
         MergeIter {
             children,
             current: None,
@@ -97,7 +97,7 @@ impl MergeIter {
     }
 }
 
-impl InternalIter for MergeIter {
+impl InternalIter for MergeIter<'_> {
     fn seek_to_first(&mut self) -> Result<()> {
         for child in &mut self.children {
             child.seek_to_first()?;

@@ -14,8 +14,7 @@ use std::sync::Arc;
 use tierdb_io::{Error, Result};
 use tierdb_tier::{Seq, WriteOp};
 
-use crate::entry::internal_cmp;
-use crate::inner::{Inner, bump, split_write_set};
+use crate::inner::{Inner, bump, sort_in_key_order, split_write_set};
 use crate::memtable::ENTRY_OVERHEAD_BYTES;
 
 impl Inner {
@@ -46,9 +45,7 @@ impl Inner {
                     break;
                 }
             }
-            // Stable: of two writes of one key in one set, the later one
-            // is inserted last and replaces the first, as in `apply`.
-            points.sort_by(|a, b| internal_cmp(a.key, a.seq, b.key, b.seq));
+            sort_in_key_order(&mut points);
             for point in points {
                 point.insert_into(&active);
             }

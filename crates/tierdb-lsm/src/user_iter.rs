@@ -33,7 +33,7 @@ pub(crate) struct Sources {
 }
 
 impl Sources {
-    fn merge(&self, lower: &Bound<Bytes>, upper: &Bound<Bytes>) -> MergeIter {
+    fn merge(&self, lower: &Bound<Bytes>, upper: &Bound<Bytes>) -> MergeIter<'static> {
         let mut children: Vec<Box<dyn InternalIter>> = self
             .memtables
             .iter()
@@ -62,8 +62,8 @@ pub(crate) struct UserIter {
     upper: Bound<Bytes>,
     sources: Sources,
     coverage: Coverage,
-    front: Option<MergeIter>,
-    back: Option<MergeIter>,
+    front: Option<MergeIter<'static>>,
+    back: Option<MergeIter<'static>>,
     /// The largest key the front end has handled.
     front_to: Option<Bytes>,
     /// The smallest key the back end has handled.
@@ -104,7 +104,7 @@ impl UserIter {
         }
     }
 
-    fn front_iter(&mut self) -> Result<&mut MergeIter> {
+    fn front_iter(&mut self) -> Result<&mut MergeIter<'static>> {
         if self.front.is_none() {
             let mut merge = self.sources.merge(&self.lower, &self.upper);
             match &self.lower {
@@ -116,7 +116,7 @@ impl UserIter {
         Ok(self.front.get_or_insert_with(|| MergeIter::new(Vec::new())))
     }
 
-    fn back_iter(&mut self) -> Result<&mut MergeIter> {
+    fn back_iter(&mut self) -> Result<&mut MergeIter<'static>> {
         if self.back.is_none() {
             let mut merge = self.sources.merge(&self.lower, &self.upper);
             match &self.upper {
