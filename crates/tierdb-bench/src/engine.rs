@@ -45,6 +45,9 @@ pub struct Breakdown {
     /// Page cache lookups (hits, misses) so far and bytes held now, for
     /// engines that report them.
     pub cache: Option<(u64, u64, u64)>,
+    /// Microseconds writers spent stalled or slowed down since open, per
+    /// cause (differences give a phase's share, printed in ms).
+    pub stalled_micros: Vec<(String, u64)>,
 }
 
 impl Breakdown {
@@ -54,18 +57,15 @@ impl Breakdown {
             return None;
         }
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
-        let written: Vec<String> = self
-            .written
-            .iter()
-            .map(|(name, now)| {
-                let was = before
-                    .written
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map_or(0, |(_, b)| *b);
-                format!("{name} {:.1}", mib(now.saturating_sub(was)))
-            })
-            .collect();
+        let since = |now: &[(String, u64)], was: &[(String, u64)], unit: f64| -> Vec<String> {
+            now.iter()
+                .map(|(name, now)| {
+                    let was = was.iter().find(|(n, _)| n == name).map_or(0, |(_, b)| *b);
+                    format!("{name} {:.1}", now.saturating_sub(was) as f64 / unit)
+                })
+                .collect()
+        };
+        let written = since(&self.written, &before.written, (1 << 20) as f64);
         let space: Vec<String> = self
             .space
             .iter()
@@ -82,11 +82,16 @@ impl Breakdown {
             }
             _ => String::new(),
         };
-        Some(format!(
+        let mut line = format!(
             "   wrote MiB: {}; files MiB: {}{cache}",
             written.join(", "),
             space.join(", ")
-        ))
+        );
+        if !self.stalled_micros.is_empty() {
+            let stalled = since(&self.stalled_micros, &before.stalled_micros, 1000.0);
+            line += &format!("; stalled ms: {}", stalled.join(", "));
+        }
+        Some(line)
     }
 }
 

@@ -150,10 +150,18 @@ impl Engine for Tierdb {
                 .map(|(l, b)| (format!("L{l}"), *b)),
         );
         let cache = Some((t.cache_hits, t.cache_misses, stats.cache_used_bytes));
+        // Commits held by the database's dirty-memory bound, and applies
+        // held by the tiers (LSM: L0 slowdowns and stops, frozen
+        // memtables waiting for the flusher).
+        let stalled_micros = vec![
+            ("db".to_string(), stats.write_stall_micros),
+            ("tiers".to_string(), t.stall_micros),
+        ];
         Breakdown {
             written,
             space,
             cache,
+            stalled_micros,
         }
     }
 }
