@@ -5,7 +5,10 @@
 //! needs a lock. Once frozen (full, or taken by a flush) a memtable is only
 //! read. Range tombstones are kept apart, in a short list behind a lock
 //! (range deletes are rare; readers copy the ones they see when they
-//! start).
+//! start). Keys and values are copied into the memtable's own chunks
+//! (`Arena`); nodes keep each key's first 16 bytes for cheap comparisons
+//! (`MemKey`). Flushes read a frozen memtable with `FrozenIter`, reads
+//! with `MemIter`.
 
 use std::cmp::Ordering;
 use std::ops::Bound;
@@ -60,8 +63,8 @@ impl Arena {
 /// differ are ordered by their heads (a zero pad sorts before any byte a
 /// longer key has there, as a shorter key sorts before its extensions), so
 /// most comparisons of an insert or a search never load the key bytes, a
-/// cache miss per skiplist level otherwise (the memcmp was ~30 % of a
-/// catalog load's writer thread). Equal heads fall back to the whole key.
+/// cache miss per skiplist level otherwise (`memcmp` was ~25 % of the
+/// writing thread's time in a catalog load). Equal heads fall back to the whole key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct MemKey {
     head: [u64; 2],
@@ -218,7 +221,9 @@ fn to_entry(key: &MemKey, value: &(EntryKind, Bytes)) -> Entry {
 }
 
 /// A borrowing iterator over one memtable that steps along the skiplist's
-/// links (a search per entry, as `MemIter` does, cost a flush ~3× more).
+/// links instead of searching for every entry as `MemIter` does (with
+/// the arena, the flusher's CPU for a catalog load at N = 1M fell from
+/// ~1.7 s to ~1.0 s).
 /// Sees inserts made after it was positioned, so it is meant for frozen
 /// memtables (flushes).
 pub(crate) struct FrozenIter<'a> {
