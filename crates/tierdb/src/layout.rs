@@ -44,11 +44,13 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    /// Index of the partition holding `key`.
+    /// Index of the partition holding `key`. The first partition starts
+    /// at the empty key, so only the later starts are compared (a
+    /// one-partition layout compares none: two per op of every commit).
     pub fn index(&self, key: &[u8]) -> usize {
-        self.partitions
-            .partition_point(|p| &p.entry.start[..] <= key)
-            .saturating_sub(1)
+        self.partitions.get(1..).map_or(0, |later| {
+            later.partition_point(|p| &p.entry.start[..] <= key)
+        })
     }
 
     /// `ops` grouped by the index of the partition each goes to; a range
