@@ -115,7 +115,7 @@ impl FuzzBlock {
     /// The first entry whose internal key is `>= target`, if any.
     pub fn seek(&self, target: &[u8]) -> Result<Option<(Vec<u8>, Bytes)>> {
         let mut iter = BlockIter::new(Arc::clone(&self.0));
-        iter.seek(target)?;
+        iter.seek(&crate::sstable::ikey::SeekKey::new(target))?;
         Ok(iter.valid().then(|| (iter.key().to_vec(), iter.value())))
     }
 }
@@ -148,8 +148,8 @@ pub fn decode_index(
 ) -> Result<Vec<IndexRow>> {
     let index = Index::decode(contents, &Arc::from(path), offset, 0..data_end)?;
     Ok((0..index.len())
-        .filter_map(|i| index.get(i))
-        .map(|e| (e.last_key.clone(), e.handle.offset, e.handle.size))
+        .filter_map(|i| Some((index.block_last_key(i)?.to_vec(), index.handle(i)?)))
+        .map(|(key, handle)| (key, handle.offset, handle.size))
         .collect())
 }
 
@@ -318,8 +318,8 @@ fn find_table_blocks(bytes: &mut [u8], found: &mut Vec<(TableBlock, BlockHandle)
     }
     for (contents, data) in lists {
         if let Ok(index) = Index::decode(contents, &path, 0, data) {
-            for entry in (0..index.len()).filter_map(|i| index.get(i)) {
-                reseal(bytes, TableBlock::Data, entry.handle);
+            for handle in (0..index.len()).filter_map(|i| index.handle(i)) {
+                reseal(bytes, TableBlock::Data, handle);
             }
         }
     }

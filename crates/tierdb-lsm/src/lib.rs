@@ -66,6 +66,7 @@ mod flush;
 #[doc(hidden)]
 pub mod fuzz_api;
 mod inner;
+mod level_iter;
 mod manifest;
 mod manifest_log;
 mod manifest_writer;

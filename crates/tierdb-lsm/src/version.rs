@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tierdb_io::Result;
 
 use crate::entry::{Entry, EntryKind, InternalIter, RangeTombstone};
+use crate::level_iter::LevelIter;
 use crate::sstable::GetCost;
 use crate::table::{Table, upper_below};
 
@@ -144,16 +145,27 @@ impl Version {
             .collect()
     }
 
-    /// Iterators over every table that may hold keys within the bounds.
+    /// Iterators over the tables that may hold keys within the bounds: one
+    /// per L0 table (their spans overlap), one per deeper level (a
+    /// [`LevelIter`] opening its tables one at a time).
     pub(crate) fn iters(
         &self,
         lower: &Bound<Bytes>,
         upper: &Bound<Bytes>,
     ) -> Vec<Box<dyn InternalIter>> {
-        self.all_tables()
-            .filter(|t| t.has_entries() && in_bounds(t, lower, upper))
+        let wanted = |t: &&Arc<Table>| t.has_entries() && in_bounds(t, lower, upper);
+        let mut iters: Vec<Box<dyn InternalIter>> = self.levels[0]
+            .iter()
+            .filter(wanted)
             .map(|t| Box::new(t.reader.iter()) as Box<dyn InternalIter>)
-            .collect()
+            .collect();
+        for level in &self.levels[1..] {
+            let tables: Vec<Arc<Table>> = level.iter().filter(wanted).cloned().collect();
+            if !tables.is_empty() {
+                iters.push(Box::new(LevelIter::new(tables)));
+            }
+        }
+        iters
     }
 }
 

@@ -52,6 +52,28 @@ impl Block {
         Error::corruption(&*self.file, self.offset, reason)
     }
 
+    /// The internal key of the entry at restart point `index`: a restart
+    /// entry shares nothing with the one before, so its key lies whole in
+    /// the block and is read in place.
+    fn restart_key(&self, index: usize) -> Result<&[u8], Reason> {
+        let start = self.restart_point(index);
+        let entries = self.data.get(..self.restarts_at).unwrap_or_default();
+        let mut dec = Decoder::new(
+            entries
+                .get(start..)
+                .ok_or("restart point past the entries")?,
+        );
+        let shared = dec.varint32()?;
+        let unshared = dec.varint32()?;
+        dec.varint32()?;
+        if shared != 0 {
+            return Err("bad shared key length");
+        }
+        let key = dec.bytes(unshared)?;
+        ikey::parse(key)?;
+        Ok(key)
+    }
+
     fn restart_point(&self, index: usize) -> usize {
         let at = self.restarts_at + 4 * index;
         let bytes = self
@@ -191,13 +213,22 @@ impl BlockIter {
         }
     }
 
-    /// Positions at the first entry whose internal key is `>= target`.
-    pub(crate) fn seek(&mut self, target: &[u8]) -> Result<()> {
+    /// Positions at the first entry whose internal key is `>= target`:
+    /// a binary search over the restart keys, read in place, then a walk
+    /// through one restart interval.
+    pub(crate) fn seek(&mut self, target: &ikey::SeekKey<'_>) -> Result<()> {
         let mut left = 0;
         let mut right = self.block.restart_count - 1;
         while left < right {
             let mid = left + (right - left).div_ceil(2);
-            if self.restart_key_cmp(mid, target)? == Ordering::Less {
+            let key = match self.block.restart_key(mid) {
+                Ok(key) => key,
+                Err(reason) => {
+                    self.invalidate();
+                    return Err(self.block.corruption(reason));
+                }
+            };
+            if target.compare_key(key) == Ordering::Less {
                 left = mid;
             } else {
                 right = mid - 1;
@@ -206,19 +237,10 @@ impl BlockIter {
         self.seek_to_restart(left);
         loop {
             self.parse_next()?;
-            if !self.valid() || ikey::compare(&self.key, target) != Ordering::Less {
+            if !self.valid() || target.compare_key(&self.key) != Ordering::Less {
                 return Ok(());
             }
         }
-    }
-
-    fn restart_key_cmp(&mut self, index: usize, target: &[u8]) -> Result<Ordering> {
-        self.seek_to_restart(index);
-        self.parse_next()?;
-        if !self.valid() {
-            return Err(self.block.corruption("restart point past the entries"));
-        }
-        Ok(ikey::compare(&self.key, target))
     }
 
     fn seek_to_restart(&mut self, index: usize) {
@@ -351,11 +373,12 @@ mod tests {
             backward.reverse();
             assert_eq!(backward, keys);
             for (i, key) in keys.iter().enumerate() {
-                iter.seek(key).unwrap();
+                iter.seek(&ikey::SeekKey::new(key)).unwrap();
                 assert_eq!(iter.key(), &key[..]);
                 assert_eq!(&iter.value()[..], format!("v{i}").as_bytes());
             }
-            iter.seek(&ikey::encode(b"zzz", 1, EntryKind::Put)).unwrap();
+            let past = ikey::encode(b"zzz", 1, EntryKind::Put);
+            iter.seek(&ikey::SeekKey::new(&past)).unwrap();
             assert!(!iter.valid());
         }
     }
@@ -440,7 +463,7 @@ mod tests {
                 let mut iter = BlockIter::new(Arc::new(block));
                 let _ = iter.seek_to_first().and_then(|()| iter.next()).and_then(|()| iter.prev());
                 let _ = iter.seek_to_last().and_then(|()| iter.prev());
-                let _ = iter.seek(&keys[7]);
+                let _ = iter.seek(&ikey::SeekKey::new(&keys[7]));
             }
         }
     }

@@ -3,8 +3,9 @@
 //! would pass `SstOptions::index_partition_bytes` — a two-level index: a
 //! small top-level block kept in memory whose entries point at *index
 //! partitions* (ordinary index blocks, each listing a run of consecutive
-//! data blocks), read on demand through the shared page cache like data
-//! blocks.
+//! data blocks), each read and verified on first use and then kept
+//! decoded (pinned) while the table is open, outside the page cache: a
+//! point read then costs one cache lookup (its data block), not two.
 //!
 //! Top-level entry (restart interval 1), one per partition in file order:
 //!
@@ -21,10 +22,9 @@
 use std::cmp::Ordering;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use tierdb_cache::{PageCache, PageKey};
 use tierdb_io::{Error, Result, VfsFile};
 
 use super::block::{Block, BlockIter};
@@ -73,11 +73,12 @@ struct Partition {
 #[derive(Debug)]
 pub(crate) struct PartitionedIndex {
     partitions: Vec<Partition>,
+    /// Partition `i` once read and verified (pinned while the table is
+    /// open).
+    loaded: Vec<OnceLock<Index>>,
     blocks: usize,
     file: Arc<dyn VfsFile>,
     path: Arc<Path>,
-    cache: Arc<PageCache>,
-    file_id: u64,
 }
 
 /// Where a reader finds data blocks.
@@ -109,33 +110,35 @@ impl BlockIndex {
     /// there is none. A partition fetched on the way is added to `cost`.
     pub(crate) fn locate(
         &self,
-        target: &[u8],
+        target: &ikey::SeekKey<'_>,
         cost: &mut GetCost,
     ) -> Result<Option<(usize, BlockHandle)>> {
         match self {
             BlockIndex::Single(index) => {
                 let i = index.find(target);
-                Ok(index.get(i).map(|e| (i, e.handle)))
+                Ok(index.handle(i).map(|h| (i, h)))
             }
             BlockIndex::Partitioned(p) => {
                 let at = p
                     .partitions
-                    .partition_point(|x| ikey::compare(&x.last_key, target) == Ordering::Less);
-                let Some(part) = p.partitions.get(at) else {
+                    .partition_point(|x| target.compare_key(&x.last_key) == Ordering::Less);
+                if at >= p.partitions.len() {
                     return Ok(None);
-                };
-                let index = p.load(part, cost)?;
+                }
+                let (part, index) = p.load(at, cost)?;
                 let i = index.find(target);
                 // The partition's last key is >= target, so i is in range.
-                let entry = index.get(i).ok_or_else(|| p.corrupt(part, "partition"))?;
-                Ok(Some((part.first_block + i, entry.handle)))
+                let handle = index
+                    .handle(i)
+                    .ok_or_else(|| p.corrupt(part, "partition"))?;
+                Ok(Some((part.first_block + i, handle)))
             }
         }
     }
 
     /// The position of the first block whose last key is `>= target`
     /// (`len()` if none).
-    pub(crate) fn find(&self, target: &[u8]) -> Result<usize> {
+    pub(crate) fn find(&self, target: &ikey::SeekKey<'_>) -> Result<usize> {
         let found = self.locate(target, &mut GetCost::default())?;
         Ok(found.map_or(self.len(), |(i, _)| i))
     }
@@ -143,7 +146,7 @@ impl BlockIndex {
     /// The handle of data block `block` (`None` past the last block).
     pub(crate) fn handle(&self, block: usize) -> Result<Option<BlockHandle>> {
         match self {
-            BlockIndex::Single(index) => Ok(index.get(block).map(|e| e.handle)),
+            BlockIndex::Single(index) => Ok(index.handle(block)),
             BlockIndex::Partitioned(p) => p.handle(block),
         }
     }
@@ -151,15 +154,19 @@ impl BlockIndex {
     /// The last internal key of data block `block` (`None` past the last).
     pub(crate) fn block_last_key(&self, block: usize) -> Result<Option<Vec<u8>>> {
         match self {
-            BlockIndex::Single(index) => Ok(index.get(block).map(|e| e.last_key.clone())),
-            BlockIndex::Partitioned(p) => Ok(p.entry(block)?.map(|e| e.last_key)),
+            BlockIndex::Single(index) => Ok(index.block_last_key(block).map(<[u8]>::to_vec)),
+            BlockIndex::Partitioned(p) => Ok(p
+                .with_block(block, |index, i| {
+                    index.block_last_key(i).map(<[u8]>::to_vec)
+                })?
+                .flatten()),
         }
     }
 
     /// Best-effort offset of data block `block`, for error messages.
     pub(crate) fn data_offset(&self, block: usize) -> u64 {
         match self {
-            BlockIndex::Single(index) => index.get(block).map_or(0, |e| e.handle.offset),
+            BlockIndex::Single(index) => index.handle(block).map_or(0, |h| h.offset),
             BlockIndex::Partitioned(p) => p.handle(block).ok().flatten().map_or(0, |h| h.offset),
         }
     }
@@ -174,8 +181,6 @@ impl PartitionedIndex {
         file: Arc<dyn VfsFile>,
         offset: u64,
         partitions_end: u64,
-        cache: Arc<PageCache>,
-        file_id: u64,
     ) -> Result<Self> {
         let path: Arc<Path> = Arc::from(file.path());
         let corrupt = |reason: &str| Error::corruption(&*path, offset, reason);
@@ -224,12 +229,11 @@ impl PartitionedIndex {
             _ => return Err(corrupt("index partitions do not cover the index region")),
         }
         Ok(Self {
+            loaded: partitions.iter().map(|_| OnceLock::new()).collect(),
             partitions,
             blocks,
             file,
             path,
-            cache,
-            file_id,
         })
     }
 
@@ -239,37 +243,48 @@ impl PartitionedIndex {
     }
 
     fn handle(&self, block: usize) -> Result<Option<BlockHandle>> {
-        Ok(self.entry(block)?.map(|e| e.handle))
+        Ok(self.with_block(block, Index::handle)?.flatten())
     }
 
-    fn entry(&self, block: usize) -> Result<Option<IndexEntry>> {
+    /// `f` of the partition listing data block `block` and the block's
+    /// position in it (`None` past the last block).
+    fn with_block<T>(&self, block: usize, f: impl FnOnce(&Index, usize) -> T) -> Result<Option<T>> {
         let at = self
             .partitions
             .partition_point(|p| p.first_block + p.blocks <= block);
-        let Some(part) = self.partitions.get(at) else {
+        if at >= self.partitions.len() {
             return Ok(None);
-        };
-        let index = self.load(part, &mut GetCost::default())?;
-        Ok(index.get(block - part.first_block).cloned())
+        }
+        let (part, index) = self.load(at, &mut GetCost::default())?;
+        Ok(Some(f(index, block - part.first_block)))
     }
 
-    /// Partition `part`, from the cache or the file (verified on load).
-    fn load(&self, part: &Partition, cost: &mut GetCost) -> Result<Arc<Index>> {
-        let key = PageKey::new(self.file_id, part.handle.offset);
-        let mut from_file = false;
-        let index = self.cache.get_or_load(key, || {
-            from_file = true;
-            let contents = trailer::read_block(&*self.file, part.handle)?;
-            let index = Index::decode(contents, &self.path, part.handle.offset, part.data.clone())?;
-            if index.len() != part.blocks || index.last_key() != Some(&part.last_key[..]) {
-                return Err(self.corrupt(part, "index partition disagrees with the top level"));
-            }
-            let charge = index.size_bytes();
-            Ok::<_, Error>((Arc::new(index), charge))
-        })?;
+    /// Partition `at` (in range), read from the file and verified on first
+    /// use, then pinned. A read from the file is added to `cost`.
+    fn load(&self, at: usize, cost: &mut GetCost) -> Result<(&Partition, &Index)> {
+        let (Some(part), Some(slot)) = (self.partitions.get(at), self.loaded.get(at)) else {
+            return Err(Error::corruption(
+                &*self.path,
+                0,
+                "index partition out of range",
+            ));
+        };
+        if let Some(index) = slot.get() {
+            return Ok((part, index));
+        }
+        let contents = trailer::read_block(&*self.file, part.handle)?;
+        let index = Index::decode(contents, &self.path, part.handle.offset, part.data.clone())?;
+        if index.len() != part.blocks || index.last_key() != Some(&part.last_key[..]) {
+            return Err(self.corrupt(part, "index partition disagrees with the top level"));
+        }
         cost.blocks += 1;
-        cost.blocks_read += u64::from(from_file);
-        Ok(index)
+        cost.blocks_read += 1;
+        // Another reader may have pinned it meanwhile: either copy will do.
+        let _ = slot.set(index);
+        let index = slot
+            .get()
+            .ok_or_else(|| self.corrupt(part, "index partition not pinned"))?;
+        Ok((part, index))
     }
 
     fn corrupt(&self, part: &Partition, reason: &str) -> Error {

@@ -74,6 +74,13 @@ impl<'a> Decoder<'a> {
 
     /// A varint of at most 10 bytes that fits a `u64`.
     pub(crate) fn varint64(&mut self) -> Result<u64, Reason> {
+        // Fast path: most lengths in a block fit one byte.
+        if let Some(&byte) = self.buf.get(self.pos)
+            && byte < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(byte));
+        }
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.u8().map_err(|_| "varint runs past the end")?;
@@ -91,6 +98,12 @@ impl<'a> Decoder<'a> {
 
     /// A varint that fits a `u32`, as a `usize`.
     pub(crate) fn varint32(&mut self) -> Result<usize, Reason> {
+        if let Some(&byte) = self.buf.get(self.pos)
+            && byte < 0x80
+        {
+            self.pos += 1;
+            return Ok(usize::from(byte));
+        }
         let value = self.varint64()?;
         let value = u32::try_from(value).map_err(|_| "varint overflows 32 bits")?;
         usize::try_from(value).map_err(|_| "varint overflows usize")

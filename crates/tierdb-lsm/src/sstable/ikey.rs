@@ -80,6 +80,46 @@ pub(crate) fn compare(a: &[u8], b: &[u8]) -> Ordering {
     }
 }
 
+/// An internal key parsed once, to compare many keys against (binary
+/// searches over index entries and restart points).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SeekKey<'a> {
+    raw: &'a [u8],
+    parsed: Option<ParsedKey<'a>>,
+}
+
+impl<'a> SeekKey<'a> {
+    /// `raw`, parsed once.
+    pub(crate) fn new(raw: &'a [u8]) -> Self {
+        Self {
+            raw,
+            parsed: parse(raw).ok(),
+        }
+    }
+
+    /// The user key, if the key parses.
+    pub(crate) fn user_key(&self) -> Option<&'a [u8]> {
+        self.parsed.map(|p| p.user_key)
+    }
+
+    /// `compare(key, self.raw())`, parsing only `key`.
+    pub(crate) fn compare_key(&self, key: &[u8]) -> Ordering {
+        match (parse(key), self.parsed) {
+            (Ok(a), Some(b)) => internal_cmp(a.user_key, a.seq, b.user_key, b.seq),
+            _ => key.cmp(self.raw),
+        }
+    }
+
+    /// `compare(key, self.raw())` for a key already split into its user
+    /// key and sequence.
+    pub(crate) fn compare_parsed(&self, user_key: &[u8], seq: u64, key: &[u8]) -> Ordering {
+        match self.parsed {
+            Some(b) => internal_cmp(user_key, seq, b.user_key, b.seq),
+            None => key.cmp(self.raw),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

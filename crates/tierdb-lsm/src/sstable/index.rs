@@ -88,10 +88,45 @@ pub(crate) fn encode(entries: &[IndexEntry]) -> Vec<u8> {
     block.finish()
 }
 
-/// The decoded index of an open table.
+/// The decoded index of an open table, flat: the blocks' last keys back
+/// to back in one buffer, and per block where its key lies, the key's
+/// sequence (parsed once here, so a lookup compares user keys and
+/// sequences without parsing), an 8-byte probe and the block's handle.
+///
+/// The user keys of one index usually share a long prefix (a partition
+/// covers a narrow stretch of the key space), so a lookup compares the
+/// target with that common prefix once and then each block by `probe`, the
+/// 8 bytes after the prefix as a big-endian integer (zero-padded), going to
+/// the whole keys only when probes tie.
 #[derive(Debug)]
 pub(crate) struct Index {
-    entries: Vec<IndexEntry>,
+    keys: Vec<u8>,
+    slots: Vec<Slot>,
+    /// Length of the prefix every block's user key shares.
+    common: usize,
+}
+
+/// One data block in a decoded [`Index`].
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    /// The last internal key is `keys[start..end]`, its user key
+    /// `keys[start..end - TRAILER_BYTES]`.
+    start: usize,
+    end: usize,
+    seq: u64,
+    /// The 8 user-key bytes after the common prefix (see [`Index`]).
+    probe: u64,
+    handle: BlockHandle,
+}
+
+/// Up to 8 bytes of `bytes`, zero-padded, as a big-endian integer: two
+/// keys whose probes differ compare as their probes do.
+fn probe_of(bytes: &[u8]) -> u64 {
+    let mut probe = [0u8; 8];
+    for (to, from) in probe.iter_mut().zip(bytes) {
+        *to = *from;
+    }
+    u64::from_be_bytes(probe)
 }
 
 impl Index {
@@ -107,21 +142,32 @@ impl Index {
         let block = Arc::new(Block::parse(contents, Arc::clone(file), offset)?);
         let mut iter = BlockIter::new(block);
         iter.seek_to_first()?;
-        let mut entries: Vec<IndexEntry> = Vec::new();
+        let mut index = Index {
+            keys: Vec::new(),
+            slots: Vec::new(),
+            common: 0,
+        };
         let mut expected_offset = data.start;
         while iter.valid() {
             let value = iter.value();
             let mut dec = Decoder::new(&value);
             let handle = BlockHandle::decode_varint(&mut dec).map_err(corrupt)?;
-            let in_order = entries
-                .last()
-                .is_none_or(|prev| ikey::compare(&prev.last_key, iter.key()) == Ordering::Less);
+            let in_order = index
+                .last_key()
+                .is_none_or(|prev| ikey::compare(prev, iter.key()) == Ordering::Less);
             if !dec.is_empty() || handle.offset != expected_offset || !in_order {
                 return Err(corrupt("index entries out of order or not contiguous"));
             }
+            // The block iterator checked that every key parses.
+            let seq = ikey::parse(iter.key()).map_err(corrupt)?.seq;
             expected_offset = handle.end();
-            entries.push(IndexEntry {
-                last_key: iter.key().to_vec(),
+            let start = index.keys.len();
+            index.keys.extend_from_slice(iter.key());
+            index.slots.push(Slot {
+                start,
+                end: index.keys.len(),
+                seq,
+                probe: 0,
                 handle,
             });
             iter.next()?;
@@ -130,36 +176,131 @@ impl Index {
         if expected_offset != data.end {
             return Err(corrupt("index does not cover the data blocks"));
         }
-        Ok(Self { entries })
+        index.set_probes();
+        Ok(index)
     }
 
-    /// Bytes the decoded index takes in memory (roughly), for the cache.
-    pub(crate) fn size_bytes(&self) -> usize {
-        self.entries
+    /// The user key of `slot`.
+    fn user_key(&self, slot: &Slot) -> &[u8] {
+        let end = slot.end.saturating_sub(ikey::TRAILER_BYTES).max(slot.start);
+        self.keys.get(slot.start..end).unwrap_or_default()
+    }
+
+    /// Sets `common` and every slot's probe. Keys are sorted, so the
+    /// prefix the first and last user keys share is shared by all.
+    fn set_probes(&mut self) {
+        let (Some(first), Some(last)) = (self.slots.first(), self.slots.last()) else {
+            return;
+        };
+        let (first, last) = (self.user_key(first), self.user_key(last));
+        self.common = first.iter().zip(last).take_while(|(a, b)| a == b).count();
+        let probes: Vec<u64> = self
+            .slots
             .iter()
-            .map(|e| e.last_key.len() + ENTRY_OVERHEAD)
-            .sum()
+            .map(|s| probe_of(self.user_key(s).get(self.common..).unwrap_or_default()))
+            .collect();
+        for (slot, probe) in self.slots.iter_mut().zip(probes) {
+            slot.probe = probe;
+        }
     }
 
     /// Number of data blocks.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.slots.len()
     }
 
-    /// The entry of block `index`.
-    pub(crate) fn get(&self, index: usize) -> Option<&IndexEntry> {
-        self.entries.get(index)
+    /// The handle of block `index`.
+    pub(crate) fn handle(&self, index: usize) -> Option<BlockHandle> {
+        self.slots.get(index).map(|s| s.handle)
+    }
+
+    /// The last internal key of block `index`.
+    pub(crate) fn block_last_key(&self, index: usize) -> Option<&[u8]> {
+        self.slots
+            .get(index)
+            .and_then(|s| self.keys.get(s.start..s.end))
     }
 
     /// The first block whose last key is `>= target`: the only block that
     /// can hold the first entry `>= target`. `len()` if there is none.
-    pub(crate) fn find(&self, target: &[u8]) -> usize {
-        self.entries
-            .partition_point(|e| ikey::compare(&e.last_key, target) == Ordering::Less)
+    pub(crate) fn find(&self, target: &ikey::SeekKey<'_>) -> usize {
+        let whole = |s: &Slot| {
+            let key = self.keys.get(s.start..s.end).unwrap_or_default();
+            target.compare_parsed(self.user_key(s), s.seq, key)
+        };
+        let (Some(user_key), Some(first)) = (target.user_key(), self.slots.first()) else {
+            return self.slots.partition_point(|s| whole(s) == Ordering::Less);
+        };
+        let prefix = self.user_key(first).get(..self.common).unwrap_or_default();
+        let shared = user_key.len().min(self.common);
+        let target_prefix = user_key.get(..shared).unwrap_or_default();
+        match target_prefix.cmp(prefix.get(..shared).unwrap_or_default()) {
+            Ordering::Less => return 0,
+            Ordering::Greater => return self.slots.len(),
+            // A proper prefix of every block's user key sorts before all.
+            Ordering::Equal if shared < self.common => return 0,
+            Ordering::Equal => {}
+        }
+        let probe = probe_of(user_key.get(self.common..).unwrap_or_default());
+        self.slots
+            .partition_point(|s| s.probe.cmp(&probe).then_with(|| whole(s)) == Ordering::Less)
     }
 
     /// The last key of the table.
     pub(crate) fn last_key(&self) -> Option<&[u8]> {
-        self.entries.last().map(|e| &e.last_key[..])
+        self.block_last_key(self.slots.len().checked_sub(1)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::EntryKind;
+    use proptest::prelude::*;
+
+    /// An index over blocks whose last keys are `keys` (sorted, distinct).
+    fn index_of(keys: &[Vec<u8>]) -> Index {
+        let mut builder = IndexBuilder::new();
+        let mut offset = 0;
+        for key in keys {
+            builder.add(key, BlockHandle { offset, size: 10 });
+            offset += 10 + super::super::trailer::BLOCK_TRAILER_BYTES;
+        }
+        let contents = Bytes::from(encode(builder.entries()));
+        Index::decode(contents, &Arc::from(Path::new("i.sst")), 0, 0..offset).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// `find` (common prefix, then probes, then whole keys) agrees
+        /// with a plain binary search over whole internal keys, for keys
+        /// sharing long prefixes, keys that are prefixes of others, and
+        /// targets that do not parse.
+        #[test]
+        fn find_agrees_with_whole_key_search(
+            suffixes in prop::collection::btree_set(
+                (prop::collection::vec(0u8..4, 0..12), 0u64..4), 1..60),
+            prefix in prop::collection::vec(0u8..3, 0..10),
+            targets in prop::collection::vec(
+                (prop::collection::vec(0u8..4, 0..24), 0u64..5), 1..40),
+        ) {
+            let mut keys: Vec<Vec<u8>> = suffixes
+                .iter()
+                .map(|(suffix, seq)| {
+                    let user: Vec<u8> = prefix.iter().chain(suffix).copied().collect();
+                    ikey::encode(&user, *seq, EntryKind::Put)
+                })
+                .collect();
+            keys.sort_by(|a, b| ikey::compare(a, b));
+            keys.dedup();
+            let index = index_of(&keys);
+            for (user, seq) in &targets {
+                for raw in [ikey::encode(user, *seq, EntryKind::Put), user.clone()] {
+                    let expected =
+                        keys.partition_point(|k| ikey::compare(k, &raw) == Ordering::Less);
+                    prop_assert_eq!(index.find(&ikey::SeekKey::new(&raw)), expected);
+                }
+            }
+        }
     }
 }

@@ -42,6 +42,7 @@ impl SstIter {
     /// Positions at the first entry `>=` (`key`, `seq`) in internal order.
     fn seek_internal(&mut self, key: &[u8], seq: u64) -> Result<()> {
         let target = ikey::encode(key, seq, EntryKind::Put);
+        let target = ikey::SeekKey::new(&target);
         self.guard(|it| {
             let index = it.reader.find_block(&target)?;
             if index >= it.reader.block_count() {

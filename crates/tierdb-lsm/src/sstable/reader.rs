@@ -77,8 +77,6 @@ impl SstReader {
                 Arc::clone(&file),
                 footer.index.offset,
                 props.range_del.offset,
-                Arc::clone(&cache),
-                file_id,
             )?)
         };
         let bloom = read_bloom(&*file, &path, footer.filter, &props)?;
@@ -151,6 +149,7 @@ impl SstReader {
 
     fn find(&self, key: &[u8], snapshot_seq: u64, cost: &mut GetCost) -> Result<Option<Entry>> {
         let target = ikey::encode(key, snapshot_seq, EntryKind::Put);
+        let target = ikey::SeekKey::new(&target);
         let Some((block_index, handle)) = self.index.locate(&target, cost)? else {
             return Ok(None);
         };
@@ -195,7 +194,7 @@ impl SstReader {
 
     /// The index position of the block that may hold `target`
     /// (`block_count()` if none).
-    pub(crate) fn find_block(&self, target: &[u8]) -> Result<usize> {
+    pub(crate) fn find_block(&self, target: &ikey::SeekKey<'_>) -> Result<usize> {
         self.index.find(target)
     }
 
@@ -230,11 +229,13 @@ impl SstReader {
         Ok((block, from_file))
     }
 
-    /// Reads a freshly loaded data block once, front to back (which checks
-    /// every entry, their order and the restart points), and checks that
-    /// its keys lie after the previous block's index key and end at its
-    /// own: the index then leads every lookup to the right block. Once per
-    /// load; cached blocks are not checked again.
+    /// Checks that a freshly loaded data block's keys lie after the
+    /// previous block's index key and end at its own: the index then leads
+    /// every lookup to the right block. Reads the first entry and the last
+    /// restart interval only; the order of the entries in between is
+    /// checked as cursors step over them (`BlockIter` compares each key
+    /// with the one before). Once per load; cached blocks are not checked
+    /// again.
     fn check_block_keys(&self, block: &Arc<Block>, block_index: usize) -> Result<()> {
         let mut iter = BlockIter::new(Arc::clone(block));
         iter.seek_to_first()?;
@@ -244,13 +245,9 @@ impl SstReader {
         };
         let after_previous =
             previous.is_none_or(|prev| ikey::compare(&prev, iter.key()) == Ordering::Less);
-        let mut last = Vec::new();
-        while iter.valid() {
-            last.clear();
-            last.extend_from_slice(iter.key());
-            iter.next()?;
-        }
-        let ends_at_index_key = self.index.block_last_key(block_index)? == Some(last);
+        iter.seek_to_last()?;
+        let last = iter.valid().then(|| iter.key().to_vec());
+        let ends_at_index_key = self.index.block_last_key(block_index)? == last;
         if after_previous && ends_at_index_key {
             Ok(())
         } else {
