@@ -182,7 +182,7 @@ impl Tier for LsmTier {
     /// `cache_misses` count the data-block lookups of the tables currently
     /// live (compaction reads included) served by the cache and by the file.
     /// `gets`/`get_blocks` count point reads and the data blocks (and index
-    /// partitions) they fetched; `live_bytes` is the file bytes of a set
+    /// partitions read from the file before being pinned) they fetched; `live_bytes` is the file bytes of a set
     /// of tables with disjoint key ranges, taken greedily from the deepest
     /// level up, within L0 largest first (after RocksDB's
     /// `EstimateLiveDataSize`): exact once

@@ -78,7 +78,8 @@ pub struct TierStats {
     pub background_errors: u64,
     /// Point reads (`ReadView::get`) served by the tier's views since open.
     pub gets: u64,
-    /// Blocks (LSM data blocks and index partitions) or pages (B+tree
+    /// Blocks (LSM data blocks, and index partitions on their first read,
+    /// after which they stay in memory) or pages (B+tree
     /// nodes and overflow values) those point reads fetched, each counted
     /// once per fetch whether the shared cache held it or the file was
     /// read. State held only in memory (memtables, B+tree nodes changed

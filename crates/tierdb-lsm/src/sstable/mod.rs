@@ -57,7 +57,9 @@ pub struct SstOptions {
     /// cache, under a top-level block kept in memory. Default 32 KiB: with
     /// 11-byte user keys (20-byte internal keys) about 740 data blocks, so
     /// tables past about 3 MiB at 4 KiB blocks. A two-level index costs
-    /// point reads one more (usually cached) block fetch.
+    /// a point read one more block read the first time it needs a
+    /// partition; partitions then stay decoded in memory (pinned) while the
+    /// table is open.
     pub index_partition_bytes: usize,
 }
 
