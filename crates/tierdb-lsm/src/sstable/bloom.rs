@@ -163,7 +163,11 @@ mod tests {
                 let hash = key_hash(&(i * 7).to_le_bytes());
                 let reference = probe_bits(hash, probes[0], bit_count)
                     .all(|b| bits[bit_index(b)] & (1 << (b % 8)) != 0);
-                assert_eq!(bloom.may_contain(hash), reference, "bits/key {bits_per_key}");
+                assert_eq!(
+                    bloom.may_contain(hash),
+                    reference,
+                    "bits/key {bits_per_key}"
+                );
                 admitted += usize::from(reference);
             }
             assert!(admitted > 0, "bits/key {bits_per_key}: nothing admitted");
