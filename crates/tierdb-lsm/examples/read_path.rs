@@ -94,7 +94,7 @@ fn main() {
             batch.clear();
         }
         let done = i as u64 + 1;
-        if done % (n / 12).max(1) == 0 && done <= n / 12 * 11 {
+        if done.is_multiple_of((n / 12).max(1)) && done <= n / 12 * 11 {
             tier.persist(&no_wal).unwrap();
         }
     }
