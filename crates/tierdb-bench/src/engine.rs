@@ -42,8 +42,8 @@ pub trait Engine: Send + Sync {
 pub struct Breakdown {
     pub written: Vec<(String, u64)>,
     pub space: Vec<(String, u64)>,
-    /// Page cache lookups (hits, misses) so far and bytes held now, for
-    /// engines that report them.
+    /// Page cache lookups (hits, misses) since open, which only grow, and
+    /// bytes held now, for engines that report them.
     pub cache: Option<(u64, u64, u64)>,
     /// Microseconds writers spent stalled or slowed down since open, per
     /// cause (differences give a phase's share, printed in ms).
@@ -73,7 +73,10 @@ impl Breakdown {
             .collect();
         let cache = match (self.cache, before.cache) {
             (Some((hits, misses, used)), Some((hits_was, misses_was, _))) => {
-                let (hits, misses) = (hits - hits_was, misses - misses_was);
+                let (hits, misses) = (
+                    hits.saturating_sub(hits_was),
+                    misses.saturating_sub(misses_was),
+                );
                 let ratio = hits as f64 / (hits + misses).max(1) as f64;
                 format!(
                     "; cache hit ratio {ratio:.4} ({misses} misses), holds {:.1} MiB",

@@ -149,7 +149,10 @@ impl Engine for Tierdb {
                 .filter(|(_, b)| **b > 0)
                 .map(|(l, b)| (format!("L{l}"), *b)),
         );
-        let cache = Some((t.cache_hits, t.cache_misses, stats.cache_used_bytes));
+        // The shared cache's own counters: they only grow. (An LSM tier's
+        // counts cover the tables live now and fall when compaction
+        // retires tables, so differences of them are not a phase's.)
+        let cache = Some((stats.cache_hits, stats.cache_misses, stats.cache_used_bytes));
         // Commits held by the database's dirty-memory bound, and applies
         // held by the tiers (LSM: L0 slowdowns and stops, frozen
         // memtables waiting for the flusher).
