@@ -14,6 +14,7 @@ use crate::layout::Layout;
 use crate::node::{Body, Child, DiskRef, Entry, RunRef, Value};
 use crate::page_format::{self, ValueCell, parse_header};
 use crate::space::PageRun;
+use crate::store::{Page, decode_page};
 
 /// Page sizes the format allows, smallest first.
 pub const PAGE_SIZES: [usize; 2] = [1024, 4096];
@@ -54,13 +55,7 @@ pub fn decode_node(page_size: usize, image: &[u8]) -> Result<(PageNode, u64), St
         Body::Leaf(leaf) => PageNode::Leaf(
             leaf.entries
                 .into_iter()
-                .map(|e| {
-                    let value = match e.value {
-                        Value::Inline(v) => PageValue::Inline(v),
-                        Value::Overflow(r) => PageValue::Run(r.start_page, r.len, r.checksum),
-                    };
-                    (e.key, value)
-                })
+                .map(|e| (e.key, page_value(e.value)))
                 .collect(),
         ),
         Body::Branch(branch) => {
@@ -75,6 +70,45 @@ pub fn decode_node(page_size: usize, image: &[u8]) -> Result<(PageNode, u64), St
         }
     };
     Ok((node, header.page))
+}
+
+/// A leaf page without tail pages as the cache reads it in place: its
+/// entries, and for each the index a search for its key lands on
+/// (`Ok(i)` for entry `i` in a well-formed leaf).
+#[derive(Debug)]
+pub struct LeafInPlace {
+    pub entries: Vec<(Bytes, PageValue)>,
+    pub found: Vec<Result<usize, usize>>,
+}
+
+/// Reads `image` as the cache would (`store::decode_page`, then the
+/// `LeafPage` accessors); `Ok(None)` for a page the cache decodes instead.
+pub fn read_leaf_in_place(page_size: usize, image: &[u8]) -> Result<Option<LeafInPlace>, String> {
+    let layout = Layout::new(page_size);
+    let first = image.get(..page_size).ok_or("short page")?;
+    let header = parse_header(first)?;
+    let tail = image.get(page_size..).unwrap_or_default();
+    let leaf = match decode_page(layout, first.to_vec(), tail.to_vec(), &header)? {
+        Page::Leaf(leaf) => leaf,
+        Page::Node(_) => return Ok(None),
+    };
+    let mut read = LeafInPlace {
+        entries: Vec::with_capacity(leaf.len()),
+        found: Vec::with_capacity(leaf.len()),
+    };
+    for i in 0..leaf.len() {
+        let entry = leaf.entry(i)?;
+        read.found.push(leaf.search(&entry.key)?);
+        read.entries.push((entry.key, page_value(entry.value)));
+    }
+    Ok(Some(read))
+}
+
+fn page_value(value: Value) -> PageValue {
+    match value {
+        Value::Inline(v) => PageValue::Inline(v),
+        Value::Overflow(r) => PageValue::Run(r.start_page, r.len, r.checksum),
+    }
 }
 
 /// Encodes `node` as the engine would and seals it as page `page`.

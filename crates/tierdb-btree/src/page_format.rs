@@ -264,6 +264,23 @@ pub(crate) fn encode_branch(
     w.finish(PAGE_TYPE_BRANCH)
 }
 
+/// That `tail` is the tail pages `header` describes: their length and
+/// checksum (the checksum of no bytes for a one-page node).
+pub(crate) fn check_tail(layout: Layout, tail: &[u8], header: &PageHeader) -> DecodeResult<()> {
+    let tail_len = header.tail_pages.checked_mul(layout.page_size as u64);
+    if tail_len != Some(tail.len() as u64) {
+        return Err(format!(
+            "tail of {} bytes, header says {} pages",
+            tail.len(),
+            header.tail_pages
+        ));
+    }
+    if crc32fast::hash(tail) != header.tail_crc {
+        return Err("tail pages checksum mismatch".to_string());
+    }
+    Ok(())
+}
+
 /// Decodes a verified node page (`first`) and its tail into a node.
 ///
 /// Keys and inline values are packed into one buffer of their own (see
@@ -282,17 +299,7 @@ pub(crate) fn decode_node(
             layout.page_size
         ));
     }
-    let tail_len = header.tail_pages.checked_mul(layout.page_size as u64);
-    if tail_len != Some(tail.len() as u64) {
-        return Err(format!(
-            "tail of {} bytes, header says {} pages",
-            tail.len(),
-            header.tail_pages
-        ));
-    }
-    if crc32fast::hash(tail) != header.tail_crc {
-        return Err("tail pages checksum mismatch".to_string());
-    }
+    check_tail(layout, tail, header)?;
     if header.count > (layout.page_size - PAGE_HEADER_BYTES) / SLOT_BYTES {
         return Err(format!("cell count {} too large", header.count));
     }

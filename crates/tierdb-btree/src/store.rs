@@ -20,7 +20,9 @@ use crate::codec::DecodeResult;
 use crate::layout::Layout;
 use crate::leaf_page::LeafPage;
 use crate::node::{Body, Child, DiskRef, Node, Origin, RunRef, Value};
-use crate::page_format::{PAGE_TYPE_BRANCH, PAGE_TYPE_LEAF, PageHeader, decode_node, parse_header};
+use crate::page_format::{
+    PAGE_TYPE_BRANCH, PAGE_TYPE_LEAF, PageHeader, check_tail, decode_node, parse_header,
+};
 
 /// Overflow values up to this many bytes are kept in the shared cache.
 const CACHED_VALUE_BYTES_MAX: u64 = 256 * 1024;
@@ -493,6 +495,7 @@ pub(crate) fn decode_page(
                 layout.page_size
             ));
         }
+        check_tail(layout, &tail, header)?;
         let leaf = LeafPage::new(layout, &first, header.count, origin)?;
         return Ok(Page::Leaf(Arc::new(leaf)));
     }

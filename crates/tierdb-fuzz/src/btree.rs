@@ -3,7 +3,7 @@
 
 use tierdb_btree::fuzz_api::{
     PAGE_SIZES, PageNode, PageValue, decode_free_list_page, decode_header, decode_node,
-    encode_header, encode_node, reseal_header, reseal_node,
+    encode_header, encode_node, read_leaf_in_place, reseal_header, reseal_node,
 };
 
 use crate::Outcome;
@@ -23,8 +23,11 @@ const MAX_PAGES: usize = 8;
 /// A decoded node has keys in strictly increasing order, a branch one
 /// more child than separators and no child below page 2; re-encoded by
 /// the engine's encoder (when it fits) it decodes to the same node. A
-/// free-list page's runs and next pointer lie inside the file. Items: a
-/// node's entries or children, a free-list page's runs.
+/// free-list page's runs and next pointer lie inside the file. A leaf
+/// without tail pages read in place, as the cache holds it, gives the
+/// decoder's entries, each found by its key, and is refused whenever the
+/// decoder refuses that page. Items: a node's entries or children, a
+/// free-list page's runs.
 pub fn btree_page(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
     let page_size = PAGE_SIZES[usize::from((mode >> 1) & 1)];
@@ -37,6 +40,7 @@ pub fn btree_page(data: &[u8]) -> Outcome {
     if image[4] == FREE_LIST_PAGE {
         return free_list_page(&image[..page_size]);
     }
+    same_leaf_in_place(page_size, &image[..page_size]);
     let (node, page) = match decode_node(page_size, &image) {
         Ok(decoded) => decoded,
         Err(reason) => return Outcome::refused(reason),
@@ -74,6 +78,37 @@ pub fn btree_page(data: &[u8]) -> Outcome {
         assert_eq!(again, (node, page), "re-encoded node decodes differently");
     }
     Outcome::decoded(items)
+}
+
+/// A one-page node as the store reads it: a leaf the cache reads in place
+/// gives the decoder's entries, and one the decoder takes is not refused
+/// in place.
+fn same_leaf_in_place(page_size: usize, first: &[u8]) {
+    match (
+        read_leaf_in_place(page_size, first),
+        decode_node(page_size, first),
+    ) {
+        (Ok(Some(read)), Ok((PageNode::Leaf(entries), _))) => {
+            assert_eq!(
+                read.entries, entries,
+                "leaf read in place differs from its decoding"
+            );
+            for (i, found) in read.found.iter().enumerate() {
+                assert_eq!(
+                    *found,
+                    Ok(i),
+                    "entry {i} of a leaf read in place not found by its key"
+                );
+            }
+        }
+        (Ok(Some(read)), decoded) => {
+            panic!("leaf read in place ({read:?}), but the decoder gives {decoded:?}")
+        }
+        (Err(reason), Ok((PageNode::Leaf(_), _))) => {
+            panic!("the decoder takes the leaf, the in-place reader refuses it: {reason}")
+        }
+        _ => {}
+    }
 }
 
 fn free_list_page(page: &[u8]) -> Outcome {
