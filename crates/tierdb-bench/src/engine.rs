@@ -174,6 +174,10 @@ impl EngineKind {
 
     /// Opens (creating if missing) the engine's store in `dir`.
     pub fn open(self, dir: &Path, cfg: &EngineConfig) -> Result<Box<dyn Engine>> {
+        // Refused before anything is created on disk.
+        if !self.available() {
+            return Err(self.not_in_build());
+        }
         std::fs::create_dir_all(dir)?;
         match self {
             EngineKind::TierdbBtree | EngineKind::TierdbLsm | EngineKind::TierdbMixed => {
@@ -190,12 +194,16 @@ impl EngineKind {
             #[cfg(feature = "sqlite")]
             EngineKind::Sqlite => crate::engines::sqlite::open(dir, cfg),
             #[allow(unreachable_patterns)]
-            other => Err(format!(
-                "engine {other} is not in this build: build with --features {}",
-                other.feature()
-            )
-            .into()),
+            other => Err(other.not_in_build()),
         }
+    }
+
+    fn not_in_build(self) -> Error {
+        format!(
+            "engine {self} is not in this build: build with --features {}",
+            self.feature()
+        )
+        .into()
     }
 
     /// The engine's settings, printed and recorded with its results.

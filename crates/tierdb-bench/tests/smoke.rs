@@ -161,10 +161,16 @@ fn an_engine_missing_from_the_build_is_refused_with_its_feature() {
     if cfg!(feature = "rocksdb") {
         return;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_tierdb-bench"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tierdb-bench"))
         .args(["catalog", "--engines", "rocksdb", "--n", "10"])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    // Without --dir the stores would go under this, named by the pid.
+    let base = std::env::temp_dir().join(format!("tierdb-bench-{}", child.id()));
+    let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--features rocksdb"));
+    assert!(!base.exists(), "refused run left {}", base.display());
 }
