@@ -264,9 +264,22 @@ pub(crate) fn encode_branch(
     w.finish(PAGE_TYPE_BRANCH)
 }
 
-/// That `tail` is the tail pages `header` describes: their length and
-/// checksum (the checksum of no bytes for a one-page node).
-pub(crate) fn check_tail(layout: Layout, tail: &[u8], header: &PageHeader) -> DecodeResult<()> {
+/// That `first` is one page and `tail` the tail pages `header` describes:
+/// their length and checksum (the checksum of no bytes for a one-page
+/// node).
+pub(crate) fn check_extent(
+    layout: Layout,
+    first: &[u8],
+    tail: &[u8],
+    header: &PageHeader,
+) -> DecodeResult<()> {
+    if first.len() != layout.page_size {
+        return Err(format!(
+            "page of {} bytes, expected {}",
+            first.len(),
+            layout.page_size
+        ));
+    }
     let tail_len = header.tail_pages.checked_mul(layout.page_size as u64);
     if tail_len != Some(tail.len() as u64) {
         return Err(format!(
@@ -292,14 +305,7 @@ pub(crate) fn decode_node(
     tail: &Bytes,
     header: &PageHeader,
 ) -> DecodeResult<Node> {
-    if first.len() != layout.page_size {
-        return Err(format!(
-            "page of {} bytes, expected {}",
-            first.len(),
-            layout.page_size
-        ));
-    }
-    check_tail(layout, tail, header)?;
+    check_extent(layout, first, tail, header)?;
     if header.count > (layout.page_size - PAGE_HEADER_BYTES) / SLOT_BYTES {
         return Err(format!("cell count {} too large", header.count));
     }

@@ -21,7 +21,7 @@ use crate::layout::Layout;
 use crate::leaf_page::LeafPage;
 use crate::node::{Body, Child, DiskRef, Node, Origin, RunRef, Value};
 use crate::page_format::{
-    PAGE_TYPE_BRANCH, PAGE_TYPE_LEAF, PageHeader, check_tail, decode_node, parse_header,
+    PAGE_TYPE_BRANCH, PAGE_TYPE_LEAF, PageHeader, check_extent, decode_node, parse_header,
 };
 
 /// Overflow values up to this many bytes are kept in the shared cache.
@@ -488,14 +488,7 @@ pub(crate) fn decode_page(
             page_count: 1,
             checksum: header.crc,
         };
-        if first.len() != layout.page_size {
-            return Err(format!(
-                "page of {} bytes, expected {}",
-                first.len(),
-                layout.page_size
-            ));
-        }
-        check_tail(layout, &tail, header)?;
+        check_extent(layout, &first, &tail, header)?;
         let leaf = LeafPage::new(layout, &first, header.count, origin)?;
         return Ok(Page::Leaf(Arc::new(leaf)));
     }

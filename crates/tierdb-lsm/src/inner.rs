@@ -234,11 +234,11 @@ pub(crate) fn split_write_set<'a>(
 ) -> u64 {
     let mut bytes = 0u64;
     for op in superseded_removed(ops) {
+        bytes += op.data_bytes() as u64;
         let (kind, value) = match op {
             WriteOp::Put { value, .. } => (EntryKind::Put, value),
             WriteOp::Delete { .. } => (EntryKind::Delete, &NO_VALUE),
             WriteOp::DeleteRange { start, end } => {
-                bytes += (start.len() + end.as_ref().map_or(0, |e| e.len())) as u64;
                 memtable.insert_range_tombstone(RangeTombstone {
                     start: start.clone(),
                     end: end.clone(),
@@ -247,7 +247,6 @@ pub(crate) fn split_write_set<'a>(
                 continue;
             }
         };
-        bytes += (op.key().len() + value.len()) as u64;
         points.push(PointWrite {
             head: head_of(op.key()),
             key: op.key(),

@@ -43,6 +43,18 @@ impl WriteOp {
             WriteOp::DeleteRange { start, .. } => start,
         }
     }
+
+    /// Bytes of user data the op carries: key and value, the key of a
+    /// delete, or both ends of a deleted range.
+    pub fn data_bytes(&self) -> usize {
+        match self {
+            WriteOp::Put { key, value } => key.len() + value.len(),
+            WriteOp::Delete { key } => key.len(),
+            WriteOp::DeleteRange { start, end } => {
+                start.len() + end.as_ref().map_or(0, |e| e.len())
+            }
+        }
+    }
 }
 
 /// True if `key` lies in the half-open range `[start, end)` (`end = None`:

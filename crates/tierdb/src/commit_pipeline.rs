@@ -29,15 +29,6 @@ use crate::{Durability, Result};
 /// WAL's memory stays bounded.
 const VOLATILE_BUFFER_BYTES: u64 = 16 << 20;
 
-/// Bytes of user data an op writes.
-fn op_bytes(op: &WriteOp) -> usize {
-    match op {
-        WriteOp::Put { key, value } => key.len() + value.len(),
-        WriteOp::Delete { key } => key.len(),
-        WriteOp::DeleteRange { start, end } => start.len() + end.as_ref().map_or(0, |e| e.len()),
-    }
-}
-
 /// State owned by the commit lock.
 pub(crate) struct CommitState {
     /// Sequence the next commit gets.
@@ -176,7 +167,7 @@ impl DbInner {
             let p = &layout.partitions[i];
             p.store.apply(seq, &ops).map_err(|e| self.poison(e))?;
             p.writes.fetch_add(ops.len() as u64, Ordering::Relaxed);
-            let bytes: usize = ops.iter().map(op_bytes).sum();
+            let bytes: usize = ops.iter().map(WriteOp::data_bytes).sum();
             p.bytes_applied.fetch_add(bytes as u64, Ordering::Relaxed);
             views[i] = p.store.read_view();
         }

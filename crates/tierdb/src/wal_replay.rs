@@ -74,7 +74,7 @@ impl Run {
         if lsn <= self.applied {
             return Ok(());
         }
-        self.bytes += ops.iter().map(op_bytes).sum::<usize>();
+        self.bytes += ops.iter().map(WriteOp::data_bytes).sum::<usize>();
         self.sets.push((lsn, ops));
         if self.bytes >= self.limit {
             self.hand_over(partition)?;
@@ -89,14 +89,6 @@ impl Run {
         self.sets.clear();
         self.bytes = 0;
         Ok(())
-    }
-}
-
-fn op_bytes(op: &WriteOp) -> usize {
-    match op {
-        WriteOp::Put { key, value } => key.len() + value.len(),
-        WriteOp::Delete { key } => key.len(),
-        WriteOp::DeleteRange { start, end } => start.len() + end.as_ref().map_or(0, |e| e.len()),
     }
 }
 
