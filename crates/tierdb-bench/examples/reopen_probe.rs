@@ -38,6 +38,7 @@ fn main() -> tierdb_bench::engine::Result<()> {
         cache_bytes: 256 << 20,
         lsm_memtable_bytes: None,
         checkpoint_wal_bytes: None,
+        checkpoint_dirty_bytes: None,
         splits: Vec::new(),
     };
     let mut times = Vec::new();

@@ -113,6 +113,9 @@ pub struct Cli {
     /// tierdb's `checkpoint_wal_bytes` in MiB (default: the library's).
     #[arg(long)]
     pub checkpoint_wal_mib: Option<u64>,
+    /// tierdb's `checkpoint_dirty_bytes` in MiB (default: the library's).
+    #[arg(long)]
+    pub checkpoint_dirty_mib: Option<u64>,
     /// How reads and updates choose keys.
     #[arg(long, value_enum, default_value_t = KeyDist::Zipfian)]
     pub dist: KeyDist,
@@ -200,6 +203,7 @@ impl Cli {
             cache_bytes: self.cache_mib << 20,
             lsm_memtable_bytes: self.lsm_memtable_mib.map(|m| m << 20),
             checkpoint_wal_bytes: self.checkpoint_wal_mib.map(|m| m << 20),
+            checkpoint_dirty_bytes: self.checkpoint_dirty_mib.map(|m| m << 20),
             splits: self
                 .splits
                 .iter()

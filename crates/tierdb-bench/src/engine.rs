@@ -108,6 +108,9 @@ pub struct EngineConfig {
     /// tierdb's checkpoint trigger on the WAL logged since the last
     /// checkpoint; `None` keeps the library's default.
     pub checkpoint_wal_bytes: Option<u64>,
+    /// tierdb's dirty-memory checkpoint trigger; `None` keeps the
+    /// library's default.
+    pub checkpoint_dirty_bytes: Option<u64>,
     /// Extra tierdb partitions: (start key, tier). Other engines ignore it.
     pub splits: Vec<(Vec<u8>, tierdb::Tier)>,
 }

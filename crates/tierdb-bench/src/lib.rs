@@ -53,7 +53,10 @@ fn finish(cli: &Cli, out: &Output) -> Result<()> {
     out.print_summary();
     if cli.workload == Workload::Catalog || cli.workload == Workload::Growth {
         println!();
-        for line in targets::check(&out.results, (cli.cache_mib as u64) << 20) {
+        for line in targets::check(
+            &out.results,
+            engines::tierdb::memory_budget(&cli.engine_config()),
+        ) {
             println!("{line}");
         }
     }

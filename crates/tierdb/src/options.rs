@@ -176,12 +176,33 @@ impl Options {
         self
     }
 
-    /// A checkpoint runs in the background when pages modified since the
-    /// last one take more than this many bytes of memory (default 64 MiB).
-    /// Together with `cache_bytes` this bounds the engine's memory.
+    /// A checkpoint runs in the background when state changed since the
+    /// last one (B+tree nodes, LSM memtables) takes more than this many
+    /// bytes of memory (default 64 MiB). Writers slow down past 1.5 times
+    /// this and stall past twice this until a checkpoint catches up, so
+    /// together with `cache_bytes` it bounds the engine's memory: see
+    /// [`Options::memory_budget`].
     pub fn checkpoint_dirty_bytes(mut self, bytes: u64) -> Self {
         self.checkpoint_dirty_bytes = bytes;
         self
+    }
+
+    /// The memory these options let the engine's own structures hold:
+    /// `cache_bytes` plus twice `checkpoint_dirty_bytes` (the nodes a
+    /// checkpoint is writing plus those changed since, or the active and
+    /// frozen LSM memtables). What it does not count: the allocator's
+    /// overhead and fragmentation, per-thread buffers, and values the
+    /// caller holds. A writer stalled at the bound proceeds after 10
+    /// seconds (counted in `Stats::write_stall_timeouts`).
+    ///
+    /// ```
+    /// let opts = tierdb::Options::default()
+    ///     .cache_bytes(256 << 20)
+    ///     .checkpoint_dirty_bytes(64 << 20);
+    /// assert_eq!(opts.memory_budget(), 384 << 20);
+    /// ```
+    pub fn memory_budget(&self) -> u64 {
+        (self.cache_bytes as u64).saturating_add(self.checkpoint_dirty_bytes.saturating_mul(2))
     }
 
     /// Longest time a `Buffered` commit waits to be synced (default 100 ms).

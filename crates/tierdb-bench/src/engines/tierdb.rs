@@ -31,6 +31,9 @@ fn options(kind: EngineKind, cfg: &EngineConfig) -> Options {
     if let Some(bytes) = cfg.checkpoint_wal_bytes {
         opts = opts.checkpoint_wal_bytes(bytes);
     }
+    if let Some(bytes) = cfg.checkpoint_dirty_bytes {
+        opts = opts.checkpoint_dirty_bytes(bytes);
+    }
     opts.cache_bytes(cfg.cache_bytes)
         .durability(Durability::Sync)
 }
@@ -38,6 +41,13 @@ fn options(kind: EngineKind, cfg: &EngineConfig) -> Options {
 pub fn open(kind: EngineKind, dir: &Path, cfg: &EngineConfig) -> Result<Box<dyn Engine>> {
     let db = Db::open(dir, options(kind, cfg))?;
     Ok(Box::new(Tierdb { db }))
+}
+
+/// tierdb's configured memory budget under `cfg`: the cache plus the
+/// bound on changed, unpersisted state (`Options::memory_budget`); the
+/// same for every layout.
+pub fn memory_budget(cfg: &EngineConfig) -> u64 {
+    options(EngineKind::TierdbBtree, cfg).memory_budget()
 }
 
 pub fn settings(kind: EngineKind, cfg: &EngineConfig) -> String {
@@ -52,13 +62,14 @@ pub fn settings(kind: EngineKind, cfg: &EngineConfig) -> String {
         .map(|(k, t)| format!("{}={t:?}", String::from_utf8_lossy(k)))
         .collect();
     format!(
-        "{layout}{}{}{}; no compression; durable = Durability::Sync (group commit), else Durability::Buffered (WAL written to the OS, synced within 100 ms); page 4 KiB, checkpoint after {} of WAL logged",
+        "{layout}{}{}{}; no compression; durable = Durability::Sync (group commit), else Durability::Buffered (WAL written to the OS, synced within 100 ms); page 4 KiB, checkpoint after {} of WAL logged or {} MiB of dirty memory",
         if splits.is_empty() { "" } else { ", splits " },
         splits.join(" "),
         cfg.lsm_memtable_bytes
             .map_or(String::new(), |b| format!(", LSM memtable {} MiB", b >> 20)),
         cfg.checkpoint_wal_bytes
             .map_or("16 MiB".to_string(), |b| format!("{} MiB", b >> 20)),
+        (memory_budget(cfg) - cfg.cache_bytes as u64) >> 21,
     )
 }
 
