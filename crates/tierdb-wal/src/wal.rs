@@ -331,7 +331,7 @@ impl Wal {
     /// `write_to`, `sync_to` or `sync_to_in_background`: wait for a running
     /// leader; if that did not cover `lsn`, lead a group.
     fn advance_to(&self, lsn: u64, group: Group) -> Result<()> {
-        let durable = group != Group::Write;
+        let durable = group.syncs();
         self.check_poison()?;
         if self.covered(lsn, durable) {
             return Ok(());
@@ -359,7 +359,7 @@ impl Wal {
     /// One group: take every buffered record, write them, sync if asked.
     /// Any failure poisons the WAL.
     fn lead(&self, group: Group) -> Result<()> {
-        let durable = group != Group::Write;
+        let durable = group.syncs();
         self.check_poison()?;
         if durable {
             self.gather_followers();
@@ -392,7 +392,7 @@ impl Wal {
         if !batch.is_empty() {
             segments.write_batch(batch, group == Group::Sync)?;
         }
-        if group != Group::Write {
+        if group.syncs() {
             segments.sync()?;
         } else if segments.synced_lsn() < segments.written_lsn() {
             self.flusher.control().mark_dirty();
@@ -449,6 +449,13 @@ enum Group {
     /// Write and sync for background work (checkpoints, the flusher);
     /// never preallocates.
     BackgroundSync,
+}
+
+impl Group {
+    /// Whether the group ends with a sync (it makes its records durable).
+    fn syncs(self) -> bool {
+        self != Group::Write
+    }
 }
 
 fn recycle(spare: &mut Batch, mut used: Batch) {
