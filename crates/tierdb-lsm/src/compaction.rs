@@ -153,7 +153,7 @@ pub(crate) fn run(
         .inputs
         .iter()
         .filter(|t| t.has_entries())
-        .map(|t| Box::new(t.reader.iter()) as Box<dyn InternalIter>)
+        .map(|t| Box::new(t.reader.sequential_iter()) as Box<dyn InternalIter>)
         .collect();
     let mut merged = MergeIter::new(children);
     let drop_tombstones = is_bottom(version, plan);

@@ -157,6 +157,12 @@ impl Inner {
             level_disk_bytes: (0..state.version.levels.len())
                 .map(|l| state.version.level_bytes(l))
                 .collect(),
+            level_tables: state
+                .version
+                .levels
+                .iter()
+                .map(|l| l.len() as u64)
+                .collect(),
             dirty_bytes: dirty,
             cache_hits: lookups.saturating_sub(misses),
             cache_misses: misses,

@@ -54,6 +54,8 @@ pub struct TierStats {
     /// Bytes of `disk_bytes` per level (LSM, L0 first; empty for tiers
     /// without levels).
     pub level_disk_bytes: Vec<u64>,
+    /// Tables per level (LSM, L0 first; empty for tiers without levels).
+    pub level_tables: Vec<u64>,
     /// Bytes of applied state not yet persisted (held in memory).
     pub dirty_bytes: u64,
     /// Page/block reads that were served by the shared cache.

@@ -55,6 +55,8 @@ pub struct PartitionStats {
     /// LSM: bytes of its tables per level, L0 first (empty for B+tree
     /// partitions).
     pub level_disk_bytes: Vec<u64>,
+    /// LSM: tables per level, L0 first (empty for B+tree partitions).
+    pub level_tables: Vec<u64>,
     /// Bytes of modified pages held in memory, not yet checkpointed.
     pub dirty_bytes: u64,
     /// Page reads served by the shared cache.

@@ -109,6 +109,7 @@ impl Stats {
             t.metadata_bytes_written += s.metadata_bytes_written;
             add_per_level(&mut t.compaction_bytes_written, &s.compaction_bytes_written);
             add_per_level(&mut t.level_disk_bytes, &s.level_disk_bytes);
+            add_per_level(&mut t.level_tables, &s.level_tables);
             t.dirty_bytes += s.dirty_bytes;
             t.cache_hits += s.cache_hits;
             t.cache_misses += s.cache_misses;
@@ -168,6 +169,7 @@ impl DbInner {
                         compaction_bytes_written: s.compaction_bytes_written,
                         metadata_bytes_written: s.metadata_bytes_written,
                         level_disk_bytes: s.level_disk_bytes,
+                        level_tables: s.level_tables,
                         dirty_bytes: s.dirty_bytes,
                         cache_hits: s.cache_hits,
                         cache_misses: s.cache_misses,

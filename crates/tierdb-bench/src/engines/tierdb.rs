@@ -154,12 +154,13 @@ impl Engine for Tierdb {
             let live = btree_sum(|s| s.live_bytes);
             space.push(("btree-free".to_string(), btree.saturating_sub(live)));
         }
+        // Each level named with its table count: "L0[8]" (the shape
+        // reads and scans pay for).
         let levels = t.level_disk_bytes.iter().enumerate();
-        space.extend(
-            levels
-                .filter(|(_, b)| **b > 0)
-                .map(|(l, b)| (format!("L{l}"), *b)),
-        );
+        space.extend(levels.filter(|(_, b)| **b > 0).map(|(l, b)| {
+            let tables = t.level_tables.get(l).copied().unwrap_or(0);
+            (format!("L{l}[{tables}]"), *b)
+        }));
         // The shared cache's own counters: they only grow. (An LSM tier's
         // counts cover the tables live now and fall when compaction
         // retires tables, so differences of them are not a phase's.)

@@ -8,7 +8,7 @@ use tierdb_io::Result;
 
 use super::block::BlockIter;
 use super::ikey;
-use super::reader::SstReader;
+use super::reader::{Readahead, SstReader};
 use crate::entry::{Entry, EntryKind, InternalIter};
 
 /// Iterates a table's entries. Made by [`SstReader::iter`]; keeps the
@@ -21,6 +21,9 @@ pub struct SstIter {
     block: Option<BlockIter>,
     entry: Entry,
     valid: bool,
+    /// `Some` for a sequential iterator (`SstReader::sequential_iter`):
+    /// blocks are read through this window instead of the cache.
+    readahead: Option<Readahead>,
 }
 
 impl SstIter {
@@ -36,6 +39,14 @@ impl SstIter {
                 value: Bytes::new(),
             },
             valid: false,
+            readahead: None,
+        }
+    }
+
+    pub(crate) fn sequential(reader: Arc<SstReader>) -> Self {
+        Self {
+            readahead: Some(Readahead::default()),
+            ..Self::new(reader)
         }
     }
 
@@ -64,7 +75,10 @@ impl SstIter {
     }
 
     fn load(&mut self, index: usize) -> Result<&mut BlockIter> {
-        let block = self.reader.block(index)?;
+        let block = match &mut self.readahead {
+            Some(window) => self.reader.block_through(index, window)?,
+            None => self.reader.block(index)?,
+        };
         self.block_index = index;
         Ok(self.block.insert(BlockIter::new(block)))
     }

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
+use bytes::Bytes;
 use tierdb_cache::{PageCache, PageKey};
 use tierdb_io::{Error, Result, VfsFile};
 
@@ -18,8 +19,19 @@ use super::footer::{BlockHandle, FOOTER_BYTES, Footer};
 use super::index::Index;
 use super::iter::SstIter;
 use super::properties::Properties;
+use super::trailer::BLOCK_TRAILER_BYTES;
 use super::{GetCost, SstMeta, SstReadStats, ikey, range_del, trailer};
 use crate::entry::{Entry, EntryKind, RangeTombstone};
+
+/// How much a sequential iterator reads from the file at once.
+pub(crate) const READAHEAD_BYTES: u64 = 256 << 10;
+
+/// A sequential iterator's last read of its table: `bytes` from `offset`.
+#[derive(Debug, Default)]
+pub(crate) struct Readahead {
+    offset: u64,
+    bytes: Bytes,
+}
 
 /// An open, immutable table. `Send + Sync`; share it as `Arc<SstReader>`.
 pub struct SstReader {
@@ -31,6 +43,8 @@ pub struct SstReader {
     index: BlockIndex,
     bloom: Bloom,
     range_tombstones: Vec<RangeTombstone>,
+    /// Where the data blocks end (the range-deletion block starts).
+    data_end: u64,
     blocks_read: AtomicU64,
     block_lookups: AtomicU64,
     bloom_useful: AtomicU64,
@@ -82,6 +96,7 @@ impl SstReader {
         let bloom = read_bloom(&*file, &path, footer.filter, &props)?;
         check_consistency(&index, &props, &path, footer.properties.offset)?;
         Ok(Arc::new(Self {
+            data_end: props.range_del.offset,
             meta: props.meta(file_bytes),
             file,
             path,
@@ -177,6 +192,15 @@ impl SstReader {
         SstIter::new(Arc::clone(self))
     }
 
+    /// An iterator for a compaction, which reads the table once from
+    /// start to end: blocks come from the file in reads of
+    /// [`READAHEAD_BYTES`], bypassing the shared cache (a compaction's
+    /// inputs would evict what the point reads and scans keep there, and
+    /// one read per 4 KiB block costs a system call each).
+    pub(crate) fn sequential_iter(self: &Arc<Self>) -> SstIter {
+        SstIter::sequential(Arc::clone(self))
+    }
+
     /// The read counters so far.
     pub fn stats(&self) -> SstReadStats {
         SstReadStats {
@@ -201,6 +225,47 @@ impl SstReader {
     /// Data block `block_index`, from the cache or the file.
     pub(crate) fn block(&self, block_index: usize) -> Result<Arc<Block>> {
         self.fetch_block(block_index).map(|(block, _)| block)
+    }
+
+    /// Data block `block_index` read through `window` (a sequential
+    /// iterator's last read of the file), without the cache: a block the
+    /// window does not hold starts a new read of [`READAHEAD_BYTES`] (or
+    /// the block, if larger), clamped to the data blocks' end. Checked
+    /// like any block read from the file.
+    pub(crate) fn block_through(
+        &self,
+        block_index: usize,
+        window: &mut Readahead,
+    ) -> Result<Arc<Block>> {
+        let handle = self.handle(block_index)?;
+        let total = handle.size.saturating_add(BLOCK_TRAILER_BYTES);
+        let end = handle.offset.saturating_add(total);
+        let held = window.offset..window.offset + window.bytes.len() as u64;
+        if !(held.contains(&handle.offset) && end <= held.end) {
+            let want = READAHEAD_BYTES
+                .min(self.data_end.saturating_sub(handle.offset))
+                .max(total);
+            let want = usize::try_from(want)
+                .map_err(|_| Error::corruption(&*self.path, handle.offset, "block too large"))?;
+            let mut raw = vec![0; want];
+            self.file.read_exact_at(&mut raw, handle.offset)?;
+            *window = Readahead {
+                offset: handle.offset,
+                bytes: Bytes::from(raw),
+            };
+        }
+        // Both in range: the window holds [handle.offset, end).
+        let start = (handle.offset - window.offset) as usize;
+        let raw = window.bytes.slice(start..start + total as usize);
+        let contents = trailer::unseal_shared(raw, &self.path, handle.offset)?;
+        let block = Arc::new(Block::parse(
+            contents,
+            Arc::clone(&self.path),
+            handle.offset,
+        )?);
+        self.blocks_read.fetch_add(1, AtomicOrdering::Relaxed);
+        self.check_block_keys(&block, block_index)?;
+        Ok(block)
     }
 
     /// Data block `block_index`, and whether it was read from the file.

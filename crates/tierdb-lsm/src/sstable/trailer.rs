@@ -40,23 +40,36 @@ pub(crate) fn read_block(file: &dyn VfsFile, handle: BlockHandle) -> Result<Byte
 
 /// Checks and strips the trailer of `raw`, the block at `offset` of `path`.
 pub(crate) fn unseal(mut raw: Vec<u8>, path: &Path, offset: u64) -> Result<Bytes> {
+    let split = check(&raw, path, offset)?;
+    raw.truncate(split);
+    Ok(Bytes::from(raw))
+}
+
+/// [`unseal`] of a block that is a slice of a larger read (a sequential
+/// read's window): the contents share `raw`'s buffer.
+pub(crate) fn unseal_shared(raw: Bytes, path: &Path, offset: u64) -> Result<Bytes> {
+    let split = check(&raw, path, offset)?;
+    Ok(raw.slice(..split))
+}
+
+/// Verifies the trailer of `raw`; returns where the contents end.
+fn check(raw: &[u8], path: &Path, offset: u64) -> Result<usize> {
     let corrupt = |reason: &str| Error::corruption(path, offset, reason);
     let split = raw
         .len()
         .checked_sub(5)
         .ok_or_else(|| corrupt("block shorter than its trailer"))?;
-    let trailer = raw.get(split..).unwrap_or_default();
+    let (contents, trailer) = raw.split_at(split);
     let [kind, c0, c1, c2, c3] =
         <[u8; 5]>::try_from(trailer).map_err(|_| corrupt("bad trailer"))?;
     let stored = u32::from_le_bytes([c0, c1, c2, c3]);
-    raw.truncate(split);
-    if block_crc(&raw, kind) != stored {
+    if block_crc(contents, kind) != stored {
         return Err(corrupt("block checksum mismatch"));
     }
     if kind != COMPRESSION_NONE {
         return Err(corrupt("unknown block compression type"));
     }
-    Ok(Bytes::from(raw))
+    Ok(split)
 }
 
 fn block_crc(contents: &[u8], kind: u8) -> u32 {
@@ -84,5 +97,10 @@ mod tests {
             assert!(unseal(bad, path, 7).unwrap_err().is_corruption());
         }
         assert!(unseal(vec![1, 2], path, 0).is_err());
+        let shared = Bytes::from(sealed.clone());
+        assert_eq!(&unseal_shared(shared, path, 0).unwrap()[..], b"hello block");
+        let mut bad = sealed;
+        bad[0] ^= 1;
+        assert!(unseal_shared(Bytes::from(bad), path, 0).is_err());
     }
 }
