@@ -58,13 +58,20 @@ impl Inner {
 
     /// One compaction chosen by `choose`; the caller holds `compacting`.
     fn compact_locked(&self, choose: impl Fn(&Version) -> Option<Plan>) -> Result<bool> {
-        check_poisoned(&self.durable.lock())?;
-        let (horizon, version) = {
-            let state = self.state.lock();
-            (state.applied_seq, Arc::clone(&state.version))
-        };
-        let Some(plan) = choose(&version) else {
-            return Ok(false);
+        // Picked under the install lock, and its inputs marked there, so
+        // that no flush merges one of them into its L0 table meanwhile.
+        let (horizon, version, plan) = {
+            let mut durable = self.durable.lock();
+            check_poisoned(&durable)?;
+            let (horizon, version) = {
+                let state = self.state.lock();
+                (state.applied_seq, Arc::clone(&state.version))
+            };
+            let Some(plan) = choose(&version) else {
+                return Ok(false);
+            };
+            durable.compacting = plan.inputs.iter().map(|t| t.number).collect();
+            (horizon, version, plan)
         };
         if let Some(sink) = &self.opts.events {
             sink.0.on_compaction_begin();
@@ -74,7 +81,11 @@ impl Inner {
             self.install(&plan, &outputs)?;
             Ok(outputs)
         });
-        let outputs = poison_on_error(&mut self.durable.lock(), result)?;
+        let outputs = {
+            let mut durable = self.durable.lock();
+            durable.compacting.clear();
+            poison_on_error(&mut durable, result)?
+        };
         if let Some(sink) = &self.opts.events {
             let read: u64 = plan.inputs.iter().map(|t| t.file_bytes).sum();
             let written: u64 = outputs.iter().map(|t| t.file_bytes).sum();

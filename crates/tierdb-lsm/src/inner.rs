@@ -7,7 +7,8 @@
 //!   background thread, `compact_all`, or `persist` without a background
 //!   thread), for as long as the merge runs. Nothing else takes it.
 //! - `durable`: the install lock. A flush holds it while writing its L0
-//!   table; a compaction only while installing (one manifest install).
+//!   table; a compaction only while picking (marking its inputs, which
+//!   flushes then leave alone) and installing (one manifest install).
 //! - `progress` (see `stall.rs`): writers waiting in a stall.
 //! - `writer`: serialises `apply` against a persist freezing the active
 //!   memtable, so a frozen memtable never receives a half-applied write set.
@@ -56,6 +57,10 @@ pub(crate) struct Durable {
     pub(crate) poisoned: Option<String>,
     /// Appends each install to the manifest log.
     pub(crate) manifest: ManifestWriter,
+    /// Numbers of the tables the running compaction merges (set when it
+    /// picks, under this lock, and cleared when it ends): a flush never
+    /// merges them into its L0 table (`flush.rs`).
+    pub(crate) compacting: Vec<u64>,
 }
 
 /// Counters since open.

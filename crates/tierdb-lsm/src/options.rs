@@ -43,6 +43,13 @@ pub struct LsmOptions {
     /// has called `Tier::persist_in_background`; before that, and without
     /// background threads, only by `persist`).
     pub memtable_bytes: usize,
+    /// Leveled: a flush also merges the newest L0 tables into its table
+    /// while their bytes together stay within this (`flush.rs`), so the
+    /// tables of the half-full memtables checkpoints flush pair up into
+    /// fewer, larger L0 tables. 0 merges nothing. Default 0; the database
+    /// sets half the memtable size (the table of a full memtable is then
+    /// never merged again).
+    pub l0_merge_bytes: u64,
     /// Number of L0 tables that triggers an L0 → L1 compaction. Default 8:
     /// 4 made every L0 → L1 compaction rewrite L1 for half as much new
     /// data. With the default 32 MiB memtables 8 tables (~200 MiB) are
@@ -96,6 +103,7 @@ impl Default for LsmOptions {
         LsmOptions {
             compaction_style: CompactionStyle::Leveled,
             memtable_bytes: 32 << 20,
+            l0_merge_bytes: 0,
             l0_compaction_trigger: 8,
             level_size_ratio: 10,
             l1_target_bytes: 64 << 20,

@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use tierdb_io::{Error, Result};
 use tierdb_tier::Seq;
 
-use crate::flush::write_l0;
+use crate::flush::{l0_to_merge, write_l0};
 use crate::inner::{Durable, Inner, bump, freeze_active};
 use crate::memtable::Memtable;
 use crate::recover::manifest_of;
@@ -92,8 +92,12 @@ impl Inner {
             next_table: &self.next_table,
             limit: None,
         };
-        let table = write_l0(&mut ctx, to_flush, horizon)?;
+        let merged = l0_to_merge(&version, durable, to_flush, &self.opts);
+        let table = write_l0(&mut ctx, to_flush, &merged, horizon)?;
         let mut next = (*version).clone();
+        // The merged tables are the newest of L0; the new table takes
+        // their place at its head.
+        next.levels[0].drain(..merged.len());
         if let Some(table) = table {
             self.count_table_bytes(table.file_bytes);
             bump(&self.counters.flush_bytes_written, table.file_bytes);
@@ -105,7 +109,7 @@ impl Inner {
             Commit {
                 version: next,
                 persisted_seq: seq,
-                obsolete: &[],
+                obsolete: &merged,
                 flushed: to_flush,
             },
         )

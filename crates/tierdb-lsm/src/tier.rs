@@ -75,6 +75,7 @@ impl LsmTier {
                 persisted_seq: seq,
                 poisoned: None,
                 manifest,
+                compacting: Vec::new(),
             }),
             writer: Mutex::new(()),
             state: Mutex::new(Current {

@@ -35,11 +35,14 @@ fn round_ops(round: u64) -> Vec<WriteOp> {
 }
 
 /// Opens with compaction inside `persist` (no background thread), rolling
-/// the manifest log at `roll_bytes`.
+/// the manifest log at `roll_bytes`. A flush merges the newest L0 table
+/// (one round's ~35 KiB) into its own while within 64 KiB, so every other
+/// persist also replaces an L0 table (`LsmOptions::l0_merge_bytes`).
 fn open_sync(vfs: &Arc<dyn Vfs>, roll_bytes: u64) -> tierdb_io::Result<LsmTier> {
     let opts = tierdb_lsm::LsmOptions {
         background_compaction: false,
         manifest_roll_bytes: roll_bytes,
+        l0_merge_bytes: 64 * 1024,
         ..small_options()
     };
     let cache = Arc::new(tierdb_cache::PageCache::new(1 << 20));

@@ -266,6 +266,8 @@ pub(crate) fn open_tier(
             let opts = LsmOptions {
                 compaction_style: opts.compaction_style,
                 memtable_bytes: opts.lsm_memtable_bytes,
+                // Checkpoints flush half-full memtables: pair them up.
+                l0_merge_bytes: opts.lsm_memtable_bytes as u64 / 2,
                 l0_compaction_trigger,
                 background_compaction: opts.background_checkpoints,
                 events,
