@@ -13,13 +13,15 @@
 //! a filter probe and each scan a seek, and L0's table count triggers its
 //! compaction. So a flush also merges the newest L0 tables while their
 //! bytes together stay within `l0_merge_bytes` (the database sets half
-//! the memtable size), and its table takes their place at L0's head. They are the newest tables, so the
+//! the memtable size) and within what the flush itself brings, and its
+//! table takes their place at L0's head. They are the newest tables, so the
 //! order of L0 (newest first) holds; tables a running compaction merges
 //! are never taken (`Durable::compacting`, set under the install lock the
 //! flush holds). A table of a full memtable is never merged again;
-//! those of half-full ones pair up, so L0 holds about half as many tables
-//! for the same bytes, at the price of writing the merged table's bytes
-//! once more.
+//! those of half-full ones pair up (a pair is larger than the next
+//! flush, so it stays), so L0 holds about half as many tables for the
+//! same bytes, at the price of writing the merged table's bytes once
+//! more.
 
 use std::sync::Arc;
 
@@ -38,7 +40,12 @@ use crate::version::Version;
 
 /// The newest L0 tables of `version` a flush of `memtables` merges in
 /// (see the module doc): a prefix of L0, none of them in the running
-/// compaction, whose bytes together stay within `opts.l0_merge_bytes`.
+/// compaction, whose bytes together stay within `opts.l0_merge_bytes` and
+/// within the memtables' own bytes. The second bound keeps the rewrite
+/// cost at one more write per byte at most: a table merged in is no
+/// larger than what the flush brings, so the merged table is never taken
+/// again by a flush like it (without it, a partition flushing a little at
+/// each checkpoint would rewrite an ever larger head table every time).
 /// None for tiered compaction, whose runs merge by size on their own, or
 /// when there is nothing to flush.
 pub(crate) fn l0_to_merge(
@@ -50,12 +57,15 @@ pub(crate) fn l0_to_merge(
     if opts.compaction_style != CompactionStyle::Leveled || memtables.is_empty() {
         return Vec::new();
     }
+    let limit = opts
+        .l0_merge_bytes
+        .min(memtables.iter().map(|m| m.bytes()).sum());
     let mut total = 0u64;
     version.levels[0]
         .iter()
         .take_while(|t| {
             total = total.saturating_add(t.file_bytes);
-            total <= opts.l0_merge_bytes && !durable.compacting.contains(&t.number)
+            total <= limit && !durable.compacting.contains(&t.number)
         })
         .cloned()
         .collect()

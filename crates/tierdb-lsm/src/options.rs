@@ -44,7 +44,8 @@ pub struct LsmOptions {
     /// background threads, only by `persist`).
     pub memtable_bytes: usize,
     /// Leveled: a flush also merges the newest L0 tables into its table
-    /// while their bytes together stay within this (`flush.rs`), so the
+    /// while their bytes together stay within this and within the flushed
+    /// memtables' bytes (`flush.rs`), so the
     /// tables of the half-full memtables checkpoints flush pair up into
     /// fewer, larger L0 tables. 0 merges nothing. Default 0; the database
     /// sets half the memtable size (the table of a full memtable is then

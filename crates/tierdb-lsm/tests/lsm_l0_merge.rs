@@ -68,12 +68,14 @@ fn flushes_pair_up_small_tables_and_read_the_same() {
     let plain = SimVfs::new(seed(30));
     let (tier, model, view, snapshot) = run(&plain, 0);
     let unmerged = tier.lsm_stats().tables_per_level[0];
+    let unmerged_written = tier.lsm_stats().table_bytes_written;
     assert_eq!(unmerged, 40, "without merging, one table per flush");
     assert_equal(&*tier.read_view(), &model, "unmerged");
     assert_equal(&*view, &snapshot, "unmerged, view after flush 20");
 
     // Each flush's table holds ~3-4 KiB: the newest is merged into the
-    // next flush while within 6 KiB, so at most half as many tables.
+    // next flush while within 6 KiB and no larger than the flush's
+    // memtable, so pairs form: at most half as many tables.
     let sim = SimVfs::new(seed(30));
     let (tier, model, view, snapshot) = run(&sim, 6 * 1024);
     let stats = tier.lsm_stats();
@@ -82,6 +84,13 @@ fn flushes_pair_up_small_tables_and_read_the_same() {
     assert!(
         (2..=20).contains(&merged),
         "at most half as many L0 tables: {merged}"
+    );
+    // A merged table is never larger than the flush that takes it, so
+    // each byte is written at most once more.
+    assert!(
+        stats.table_bytes_written <= 2 * unmerged_written,
+        "{} written merged against {unmerged_written}",
+        stats.table_bytes_written
     );
     assert_equal(&*tier.read_view(), &model, "merged");
     let mut rng = Rng::new(2);

@@ -303,8 +303,10 @@ fn listeners_hear_lsm_compactions() {
         .partition(b"feed/", tierdb::Tier::Lsm)
         .listener(heard.clone());
     let db = Db::open(dir.path().join("db"), opts).unwrap();
-    // Each checkpoint flushes one L0 table; eight trigger a compaction.
-    for round in 0..10u64 {
+    // Each checkpoint flushes one L0 table, merged with the one before
+    // when that one is no larger (pairs); eight tables trigger a
+    // compaction.
+    for round in 0..20u64 {
         for i in 0..200u64 {
             db.put(format!("feed/{:05}", (round * 200 + i) % 700), [5u8; 64])
                 .unwrap();
