@@ -171,7 +171,19 @@ fn open_tables(env: &TableEnv, manifest: &Manifest, mpath: &Path) -> Result<Vers
     let mut version = Version::empty();
     for (level, records) in manifest.levels.iter().enumerate() {
         for record in records {
-            let table = Table::open(env, record.number)?;
+            let table = Table::open(env, record.number).map_err(|e| match e {
+                // Tables are deleted only once a record no longer listing
+                // them is durable: a listed table that is gone means the
+                // log lost records it had (damage, not a crash).
+                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                    Error::corruption(
+                        mpath,
+                        0,
+                        format!("lists table {}, whose file is missing", record.number),
+                    )
+                }
+                e => e,
+            })?;
             if table.file_bytes != record.file_bytes {
                 return Err(Error::corruption(
                     table_path(&env.dir, record.number),

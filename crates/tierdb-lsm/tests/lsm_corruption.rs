@@ -121,6 +121,27 @@ fn a_truncated_table_is_corruption() {
     }
 }
 
+/// A table the manifest lists whose file is gone (only damage does that:
+/// tables are deleted after a record no longer listing them is durable,
+/// so a log cut back past that record lists a deleted table) is
+/// corruption naming the manifest log, not an I/O error.
+#[test]
+fn a_missing_listed_table_is_corruption_of_the_manifest() {
+    let sim = SimVfs::new(seed(23));
+    let model = build(&sim);
+    let path = tables(&sim)[0].clone();
+    let vfs: Arc<dyn Vfs> = Arc::new(sim.clone());
+    vfs.remove(&path).unwrap();
+    match read_all(&sim, &model) {
+        Err(Error::Corruption { file, reason, .. }) => {
+            assert_eq!(file, manifest_log(&sim), "{reason}");
+            assert!(reason.contains("missing"), "{reason}");
+        }
+        Ok(same) => panic!("no error (data equal to model: {same})"),
+        Err(e) => panic!("expected corruption, got {e}"),
+    }
+}
+
 /// The live manifest log of the tier.
 fn manifest_log(sim: &SimVfs) -> PathBuf {
     let logs: Vec<PathBuf> = sim
