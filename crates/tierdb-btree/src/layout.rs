@@ -105,14 +105,22 @@ impl Layout {
             .collect()
     }
 
-    /// Encoded bytes of a node's first page.
+    /// Encoded bytes of a node's first page (summed without collecting the
+    /// cell sizes: every put asks it of each node on its path).
     pub(crate) fn node_bytes(&self, body: &Body) -> usize {
         let cells: usize = match body {
-            Body::Leaf(leaf) => self.leaf_cell_sizes(&leaf.entries).iter().sum(),
-            Body::Branch(b) => self
-                .branch_cell_sizes(&b.keys, b.children.len())
-                .iter()
-                .sum(),
+            Body::Leaf(leaf) => leaf.entries.iter().map(|e| self.leaf_cell_bytes(e)).sum(),
+            Body::Branch(b) => {
+                // As `branch_cell_sizes`: cell 0 has no separator, cell
+                // `i` separator `i - 1`.
+                let cells = b.children.len();
+                let with_key = b.keys.len().min(cells.saturating_sub(1));
+                let separators: usize = b.keys[..with_key]
+                    .iter()
+                    .map(|k| self.branch_cell_bytes(Some(k.len())))
+                    .sum();
+                separators + (cells - with_key) * self.branch_cell_bytes(None)
+            }
         };
         PAGE_HEADER_BYTES + cells
     }
