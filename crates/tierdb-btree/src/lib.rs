@@ -111,6 +111,7 @@
 //! check) · `tier` (the `Tier` impl).
 
 mod checkpoint;
+mod children;
 mod codec;
 mod cursor;
 mod free_list;

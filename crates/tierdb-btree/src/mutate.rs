@@ -25,7 +25,7 @@ mod delete_range;
 use crate::key_heads::KeyHeads;
 use crate::layout::{Layout, PAGE_HEADER_BYTES};
 use crate::node::{Body, Branch, Child, Entry, Leaf, Node, Value};
-use crate::pack::pack_leaf;
+use crate::pack::{is_scattered, pack_leaf};
 use crate::read::find_value;
 use crate::space::PageRun;
 use crate::split::{Cut, join_bodies, split_body};
@@ -166,6 +166,9 @@ impl<'a> Mutation<'a> {
         if found.is_err() {
             self.dirty_bytes += (key.len() + size_of::<Entry>() + KeyHeads::HEAD_BYTES) as u64;
         }
+        // Packed again only if it was scattered before this put: one value
+        // or key in a buffer of its own is not worth copying the leaf for.
+        let scattered = is_scattered(self.layout, leaf);
         let inserted = match found {
             Ok(index) => {
                 let old = std::mem::replace(&mut leaf.entries[index].value, Value::Inline(value));
@@ -184,7 +187,9 @@ impl<'a> Mutation<'a> {
                 true
             }
         };
-        pack_leaf(self.layout, leaf);
+        if scattered {
+            pack_leaf(self.layout, leaf);
+        }
         inserted
     }
 
@@ -357,11 +362,11 @@ impl<'a> Mutation<'a> {
     fn recut(&mut self, branch: &mut Branch, first: usize, last: usize, cut: Cut) -> Result<()> {
         self.recuts += 1;
         let mut bodies = Vec::with_capacity(last - first + 1);
-        for child in branch
-            .children
-            .get_mut(first..=last)
-            .ok_or_else(|| internal(self.store, "recut range"))?
-        {
+        for i in first..=last {
+            let child = branch
+                .children
+                .get_mut(i)
+                .ok_or_else(|| internal(self.store, "recut range"))?;
             let node = self.materialize(child)?;
             let empty = Body::Leaf(Leaf::default());
             bodies.push(std::mem::replace(&mut node.body, empty));
@@ -378,7 +383,7 @@ impl<'a> Mutation<'a> {
         }
         self.dirty_bytes +=
             (children.len().saturating_sub(last - first + 1) * self.layout.page_size) as u64;
-        branch.children.splice(first..=last, children);
+        branch.children.splice(first..last + 1, children);
         Arc::make_mut(&mut branch.keys).splice(first..first, keys);
         Ok(())
     }
@@ -394,7 +399,7 @@ impl<'a> Mutation<'a> {
             let old = std::mem::replace(root, Child::Mem(Arc::new(Node::empty_leaf())));
             let mut branch = Branch {
                 keys: Arc::default(),
-                children: vec![old],
+                children: vec![old].into(),
             };
             self.recut(&mut branch, 0, 0, Cut::Balanced(2))?;
             *root = Child::Mem(Arc::new(Node::new(Body::Branch(branch))));

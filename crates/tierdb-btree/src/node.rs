@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
+use crate::children::Children;
 use crate::key_heads::KeyHeads;
 
 /// Where a child node lives on disk: its first page and the crc32 of that
@@ -84,8 +85,9 @@ pub(crate) struct Branch {
     /// copying a few hundred separators (an atomic count each, and again
     /// when the old version drops) was most of an update's cost.
     pub(crate) keys: Arc<Vec<Bytes>>,
-    /// One more child than separators.
-    pub(crate) children: Vec<Child>,
+    /// One more child than separators, in chunks shared between copies
+    /// (see `children.rs`).
+    pub(crate) children: Children,
 }
 
 /// A leaf or a branch.
@@ -200,8 +202,7 @@ impl Node {
                 leaf.entries.len(),
             ),
             Body::Branch(branch) => (
-                branch.keys.capacity() * size_of::<Bytes>()
-                    + branch.children.capacity() * size_of::<Child>(),
+                branch.keys.capacity() * size_of::<Bytes>() + branch.children.heap_bytes(),
                 branch.keys.iter().map(Bytes::len).sum(),
                 branch.keys.len(),
             ),
@@ -280,7 +281,7 @@ mod tests {
     fn child_index_follows_separators() {
         let branch = Branch {
             keys: Arc::new(vec![Bytes::from_static(b"m"), Bytes::from_static(b"t")]),
-            children: Vec::new(),
+            children: Children::default(),
         };
         assert_eq!(branch.child_index(b"a"), 0);
         assert_eq!(branch.child_index(b"m"), 1);

@@ -475,7 +475,7 @@ fn decode_branch(first: &Bytes, tail: &Bytes, count: usize) -> DecodeResult<Bran
     }
     Ok(Branch {
         keys: Arc::new(keys),
-        children,
+        children: children.into(),
     })
 }
 

@@ -138,7 +138,7 @@ fn split_branch(layout: Layout, branch: Branch, cut: Cut) -> Vec<Piece> {
             separator,
             Body::Branch(Branch {
                 keys: Arc::new(piece_keys),
-                children: piece_children,
+                children: piece_children.into(),
             }),
         ));
     }

@@ -72,7 +72,7 @@ impl Swizzler<'_> {
             Body::Leaf(_) => {}
             Body::Branch(branch) if branch.children.iter().any(|c| matches!(c, Child::Mem(_))) => {
                 if let Body::Branch(branch) = &mut Arc::make_mut(node).body {
-                    for c in &mut branch.children {
+                    for c in branch.children.iter_mut() {
                         self.visit(c);
                     }
                 }
@@ -86,7 +86,7 @@ impl Swizzler<'_> {
     fn reach(&mut self, node: &Arc<Node>) {
         self.reached.insert(Node::identity(node));
         if let Body::Branch(branch) = &node.body {
-            for c in &branch.children {
+            for c in branch.children.iter() {
                 if let Child::Mem(child) = c {
                     self.reach(child);
                 }

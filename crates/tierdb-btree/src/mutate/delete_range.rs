@@ -152,7 +152,7 @@ impl Mutation<'_> {
             if covered_to - covered_from == count {
                 return Err(internal(self.store, "range covers a cut node"));
             }
-            let dropped: Vec<Child> = branch.children.drain(covered_from..covered_to).collect();
+            let dropped: Vec<Child> = branch.children.drain(covered_from..covered_to);
             let keys = Arc::make_mut(&mut branch.keys);
             if covered_from > 0 {
                 keys.drain(covered_from - 1..covered_to - 1);
@@ -206,7 +206,7 @@ impl Mutation<'_> {
                 self.entries_delta -= leaf.entries.len() as i64;
             }
             Body::Branch(branch) => {
-                for child in &branch.children {
+                for child in branch.children.iter() {
                     self.drop_subtree(child)?;
                 }
             }

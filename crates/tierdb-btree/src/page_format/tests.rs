@@ -98,7 +98,7 @@ proptest! {
         let children: Vec<Child> = (0..=keys.len() as u64)
             .map(|i| Child::Disk(DiskRef { page: 10 + i, checksum: i as u32 * 7 }))
             .collect();
-        for (_, body) in split_body(layout, Body::Branch(Branch { keys: keys.into(), children }), Cut::Balanced(1)) {
+        for (_, body) in split_body(layout, Body::Branch(Branch { keys: keys.into(), children: children.into() }), Cut::Balanced(1)) {
             let Body::Branch(piece) = body else { panic!("branch expected") };
             let refs: Vec<DiskRef> = piece.children.iter().map(|c| match c { Child::Disk(d) => *d, Child::Mem(_) => unreachable!() }).collect();
             let mut image = encode_branch(layout, &piece.keys, &refs).unwrap();
