@@ -19,8 +19,9 @@
 //! The alternative — WiredTiger-style per-entry version chains trimmed to the
 //! oldest snapshot — keeps a single tree but makes every read walk chains,
 //! needs a trimming pass, and makes "what does a checkpoint write" depend on
-//! the chains. Path copying costs `height` node copies per write set (a few
-//! hundred refcount bumps for 4 KiB pages), nothing per read, and gives the
+//! the chains. Path copying costs `height` node copies per write set (a
+//! branch's separators and its children, in chunks of 16, are shared with
+//! the copy: a few dozen refcount bumps per level), nothing per read, and gives the
 //! checkpoint a frozen tree for free. Views stay cheap: they pin the nodes
 //! they reach, and disk pages they might read are not reused while they live.
 //!
@@ -102,7 +103,8 @@
 //!
 //! # Modules
 //!
-//! `node` (in-memory nodes) · `layout` (sizes and spill rules) ·
+//! `node` (in-memory nodes) · `children` (a branch's child pointers, in
+//! shared chunks) · `layout` (sizes and spill rules) ·
 //! `page_format` (slotted node pages) · `split` (cutting and joining nodes) ·
 //! `mutate` (apply by path copying) · `read` and `cursor` (get, ranges) ·
 //! `view` (read views, pins) · `store` (file I/O and cache loads) · `space`

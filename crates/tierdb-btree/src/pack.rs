@@ -184,7 +184,7 @@ mod tests {
         // Slices of one page-sized buffer (a leaf read from a page) are
         // left in it, however scattered.
         let page = Bytes::from(vec![7u8; 4096]);
-        let mut in_page = Leaf {
+        let in_page = Leaf {
             entries: (0..10)
                 .map(|i| Entry {
                     key: page.slice(i * 400..i * 400 + 2),
