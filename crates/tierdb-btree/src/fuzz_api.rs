@@ -73,13 +73,22 @@ pub fn decode_node(page_size: usize, image: &[u8]) -> Result<(PageNode, u64), St
 }
 
 /// A leaf page without tail pages as the cache reads it in place: its
-/// entries, and for each the index a search for its key lands on
-/// (`Ok(i)` for entry `i` in a well-formed leaf).
+/// entries, for each the index a search for its key lands on (`Ok(i)` for
+/// entry `i` in a well-formed leaf) and the value a point read of it gets,
+/// and probes near the keys (each key cut by its last byte, and with a
+/// zero byte appended): the probe, where a search lands, what a point
+/// read gets.
 #[derive(Debug)]
 pub struct LeafInPlace {
     pub entries: Vec<(Bytes, PageValue)>,
     pub found: Vec<Result<usize, usize>>,
+    pub values: Vec<Option<PageValue>>,
+    pub probes: Vec<LeafProbe>,
 }
+
+/// A key searched in a leaf read in place: where the search lands, and
+/// the value a point read gets.
+pub type LeafProbe = (Vec<u8>, Result<usize, usize>, Option<PageValue>);
 
 /// Reads `image` as the cache would (`store::decode_page`, then the
 /// `LeafPage` accessors); `Ok(None)` for a page the cache decodes instead.
@@ -95,10 +104,20 @@ pub fn read_leaf_in_place(page_size: usize, image: &[u8]) -> Result<Option<LeafI
     let mut read = LeafInPlace {
         entries: Vec::with_capacity(leaf.len()),
         found: Vec::with_capacity(leaf.len()),
+        values: Vec::with_capacity(leaf.len()),
+        probes: Vec::with_capacity(2 * leaf.len()),
     };
     for i in 0..leaf.len() {
         let entry = leaf.entry(i)?;
         read.found.push(leaf.search(&entry.key)?);
+        read.values.push(leaf.value_of(&entry.key)?.map(page_value));
+        let cut = entry.key[..entry.key.len().saturating_sub(1)].to_vec();
+        let longer = [entry.key.as_ref(), &[0]].concat();
+        for probe in [cut, longer] {
+            let found = leaf.search(&probe)?;
+            let value = leaf.value_of(&probe)?.map(page_value);
+            read.probes.push((probe, found, value));
+        }
         read.entries.push((entry.key, page_value(entry.value)));
     }
     Ok(Some(read))

@@ -26,7 +26,8 @@ const MAX_PAGES: usize = 8;
 /// free-list page's runs and next pointer lie inside the file. A leaf
 /// without tail pages read in place, as the cache holds it, gives the
 /// decoder's entries, each found by its key, and is refused whenever the
-/// decoder refuses that page. Items: a node's entries or children, a
+/// decoder refuses that page; searches and point reads of keys near its
+/// keys agree with a binary search of the decoded entries. Items: a node's entries or children, a
 /// free-list page's runs.
 pub fn btree_page(data: &[u8]) -> Outcome {
     let (mode, body) = split_mode(data);
@@ -98,6 +99,24 @@ fn same_leaf_in_place(page_size: usize, first: &[u8]) {
                     *found,
                     Ok(i),
                     "entry {i} of a leaf read in place not found by its key"
+                );
+                assert_eq!(
+                    read.values[i].as_ref(),
+                    Some(&entries[i].1),
+                    "entry {i} of a leaf read in place: point read of its key"
+                );
+            }
+            for (probe, found, value) in &read.probes {
+                let expected = entries.binary_search_by(|(k, _)| k.as_ref().cmp(probe));
+                assert_eq!(
+                    *found, expected,
+                    "search for {probe:?} in a leaf read in place"
+                );
+                let expected_value = expected.ok().map(|i| &entries[i].1);
+                assert_eq!(
+                    value.as_ref(),
+                    expected_value,
+                    "point read of {probe:?} in a leaf read in place"
                 );
             }
         }
