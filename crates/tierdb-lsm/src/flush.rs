@@ -29,7 +29,7 @@ use tierdb_io::Result;
 
 use crate::entry::InternalIter;
 use crate::inner::Durable;
-use crate::memtable::{FrozenIter, Memtable};
+use crate::memtable::Memtable;
 use crate::merge_iter::MergeIter;
 use crate::options::{CompactionStyle, LsmOptions};
 use crate::range_del::fragment;
@@ -74,7 +74,8 @@ pub(crate) fn l0_to_merge(
 /// Writes `memtables` (any order) and the L0 `tables` they are merged
 /// with to at most one new L0 table; `None` if they hold nothing. The
 /// memtables are frozen, so each is read by walking its skiplist
-/// (`FrozenIter`) rather than by a search per entry; the tables are read
+/// (`Memtable::frozen_iter`; a replayed run by index) rather than by a
+/// search per entry; the tables are read
 /// in sequence, around the cache.
 pub(crate) fn write_l0(
     ctx: &mut WriteCtx<'_>,
@@ -82,10 +83,8 @@ pub(crate) fn write_l0(
     tables: &[Arc<Table>],
     horizon: u64,
 ) -> Result<Option<Arc<Table>>> {
-    let mut children: Vec<Box<dyn InternalIter + '_>> = memtables
-        .iter()
-        .map(|m| Box::new(FrozenIter::new(m)) as Box<dyn InternalIter + '_>)
-        .collect();
+    let mut children: Vec<Box<dyn InternalIter + '_>> =
+        memtables.iter().map(|m| m.frozen_iter()).collect();
     children.extend(
         tables
             .iter()

@@ -25,9 +25,10 @@ use tierdb_tier::{Progress, Seq, WalDurableTo, WriteOp};
 use crate::background::Wakeup;
 use crate::entry::{EntryKind, RangeTombstone, internal_cmp};
 use crate::manifest_writer::ManifestWriter;
-use crate::memtable::{Memtable, head_of};
+use crate::memtable::{ENTRY_OVERHEAD_BYTES, Memtable, head_of};
 use crate::options::LsmOptions;
 use crate::rate_limiter::RateLimiter;
+use crate::sorted_run::RunBuilder;
 use crate::stats::ReadCounters;
 use crate::table::TableEnv;
 use crate::user_iter::Sources;
@@ -145,13 +146,17 @@ impl Inner {
             )));
         }
         let mut points = Vec::new();
-        let bytes = split_write_set(&active, seq, ops, &mut points);
+        let mut ranges = Vec::new();
+        let bytes = split_write_set(seq, ops, &mut points, &mut ranges);
+        for range in ranges {
+            active.insert_range_tombstone(range);
+        }
         // In key order: each skiplist search then walks the nodes the
         // previous insert just loaded instead of missing the cache at
         // every level (`sort_in_key_order`).
         sort_in_key_order(&mut points);
         for point in points {
-            point.insert_into(&active);
+            point.insert_into(&active)?;
         }
         bump(&self.counters.bytes_applied, bytes);
         self.publish_applied(&active, seq);
@@ -210,8 +215,18 @@ pub(crate) struct PointWrite<'a> {
 
 impl PointWrite<'_> {
     /// Copies the write into `memtable` (its arena).
-    pub(crate) fn insert_into(self, memtable: &Memtable) {
-        memtable.insert(self.key, self.seq, self.kind, self.value);
+    pub(crate) fn insert_into(self, memtable: &Memtable) -> Result<()> {
+        memtable.insert(self.key, self.seq, self.kind, self.value)
+    }
+
+    /// Adds the write to a sorted run on its way (no copy).
+    pub(crate) fn add_to(self, run: &mut RunBuilder) {
+        run.push(self.key, self.seq, self.kind, self.value);
+    }
+
+    /// What the write is charged in a memtable.
+    pub(crate) fn charge(&self) -> u64 {
+        (self.key.len() + self.value.len()) as u64 + ENTRY_OVERHEAD_BYTES
     }
 }
 
@@ -228,14 +243,14 @@ pub(crate) fn sort_in_key_order(points: &mut [PointWrite<'_>]) {
     });
 }
 
-/// Puts the range deletes of write set `seq` into `memtable` and its point
+/// Puts the range deletes of write set `seq` into `ranges` and its point
 /// writes (those no later range delete of the set removes) into `points`.
 /// Returns the bytes of keys and values applied.
 pub(crate) fn split_write_set<'a>(
-    memtable: &Memtable,
     seq: Seq,
     ops: &'a [WriteOp],
     points: &mut Vec<PointWrite<'a>>,
+    ranges: &mut Vec<RangeTombstone>,
 ) -> u64 {
     let mut bytes = 0u64;
     for op in superseded_removed(ops) {
@@ -244,7 +259,7 @@ pub(crate) fn split_write_set<'a>(
             WriteOp::Put { value, .. } => (EntryKind::Put, value),
             WriteOp::Delete { .. } => (EntryKind::Delete, &NO_VALUE),
             WriteOp::DeleteRange { start, end } => {
-                memtable.insert_range_tombstone(RangeTombstone {
+                ranges.push(RangeTombstone {
                     start: start.clone(),
                     end: end.clone(),
                     seq,

@@ -79,6 +79,7 @@ mod rate_limiter;
 mod recover;
 mod replay_apply;
 mod retain;
+mod sorted_run;
 mod stall;
 mod stamp;
 mod stats;

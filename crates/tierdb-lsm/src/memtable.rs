@@ -8,7 +8,10 @@
 //! start). Keys and values are copied into the memtable's own chunks
 //! (`Arena`); nodes keep each key's first 16 bytes for cheap comparisons
 //! (`MemKey`). Flushes read a frozen memtable with `FrozenIter`, reads
-//! with `MemIter`.
+//! with `MemIter` (`Memtable::frozen_iter` and `Memtable::iter`).
+//!
+//! The write sets replayed from the WAL at open make memtables of another
+//! kind: a sorted run (`sorted_run.rs`), frozen from the start.
 
 use std::cmp::Ordering;
 use std::ops::Bound;
@@ -21,6 +24,7 @@ use parking_lot::{Mutex, RwLock};
 use tierdb_io::Result;
 
 use crate::entry::{Entry, EntryKind, InternalIter, RangeTombstone, internal_cmp};
+use crate::sorted_run::{RunIter, SortedRun};
 
 /// Bytes charged per entry on top of its key and value (skiplist node,
 /// sequence, kind).
@@ -112,13 +116,30 @@ impl PartialOrd for MemKey {
     }
 }
 
+/// The versions of a memtable. The skiplist is the common kind and stays
+/// inline (boxing it would add a pointer chase to every read; a memtable
+/// is always behind an `Arc`, so the size of the other kind costs nothing).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum Points {
+    /// Applied write sets: inserted while read.
+    Skiplist(SkipMap<MemKey, (EntryKind, Bytes)>),
+    /// Replayed write sets, sorted once; never inserted into.
+    Sorted(Arc<SortedRun>),
+}
+
+impl Default for Points {
+    fn default() -> Self {
+        Points::Skiplist(SkipMap::new())
+    }
+}
+
 /// One memtable.
 #[derive(Debug, Default)]
 pub(crate) struct Memtable {
-    map: SkipMap<MemKey, (EntryKind, Bytes)>,
+    points: Points,
     range_tombstones: RwLock<Vec<RangeTombstone>>,
     bytes: AtomicU64,
-    max_seq: AtomicU64,
     /// The tier's applied sequence when this memtable was frozen: every
     /// write set up to it is in this memtable or an older one (0 while
     /// active).
@@ -128,31 +149,57 @@ pub(crate) struct Memtable {
 }
 
 impl Memtable {
-    /// An empty memtable.
+    /// An empty memtable (a skiplist, for `insert`).
     pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    /// Adds one version.
-    pub(crate) fn insert(&self, key: &Bytes, seq: u64, kind: EntryKind, value: &Bytes) {
+    /// A frozen memtable holding `run` and `range_tombstones`, charged
+    /// `bytes`, sealed at `sealed_seq`.
+    pub(crate) fn from_run(
+        run: SortedRun,
+        range_tombstones: Vec<RangeTombstone>,
+        bytes: u64,
+        sealed_seq: u64,
+    ) -> Self {
+        Memtable {
+            points: Points::Sorted(Arc::new(run)),
+            range_tombstones: RwLock::new(range_tombstones),
+            bytes: AtomicU64::new(bytes),
+            sealed_seq: AtomicU64::new(sealed_seq),
+            arena: Mutex::default(),
+        }
+    }
+
+    /// Adds one version. Only the active memtable is inserted into, and
+    /// it is always a skiplist; a sorted run refuses.
+    pub(crate) fn insert(
+        &self,
+        key: &Bytes,
+        seq: u64,
+        kind: EntryKind,
+        value: &Bytes,
+    ) -> Result<()> {
+        let Points::Skiplist(map) = &self.points else {
+            return Err(tierdb_io::Error::InvalidArgument(
+                "insert into a memtable replayed from the WAL (read-only)".into(),
+            ));
+        };
         let charge = key.len() as u64 + value.len() as u64 + ENTRY_OVERHEAD_BYTES;
         let (key, value) = {
             let mut arena = self.arena.lock();
             (arena.copy(key), arena.copy(value))
         };
-        self.map.insert(MemKey::new(key, seq), (kind, value));
+        map.insert(MemKey::new(key, seq), (kind, value));
         self.bytes.fetch_add(charge, AtomicOrdering::Relaxed);
-        self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
+        Ok(())
     }
 
     /// Adds a range tombstone.
     pub(crate) fn insert_range_tombstone(&self, tombstone: RangeTombstone) {
-        let end_len = tombstone.end.as_ref().map_or(0, |e| e.len());
-        let charge = (tombstone.start.len() + end_len) as u64 + ENTRY_OVERHEAD_BYTES;
-        let seq = tombstone.seq;
+        let charge = range_charge(&tombstone);
         self.range_tombstones.write().push(tombstone);
         self.bytes.fetch_add(charge, AtomicOrdering::Relaxed);
-        self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
     }
 
     /// The range tombstones with sequence `<= seq`.
@@ -183,23 +230,49 @@ impl Memtable {
 
     /// Versions held.
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        match &self.points {
+            Points::Skiplist(map) => map.len(),
+            Points::Sorted(run) => run.len(),
+        }
     }
 
     /// True if nothing was inserted.
     pub(crate) fn is_empty(&self) -> bool {
-        self.map.is_empty() && self.range_tombstones.read().is_empty()
+        let no_points = match &self.points {
+            Points::Skiplist(map) => map.is_empty(),
+            Points::Sorted(run) => run.is_empty(),
+        };
+        no_points && self.range_tombstones.read().is_empty()
+    }
+
+    /// An iterator over a frozen memtable for a flush (`FrozenIter`).
+    pub(crate) fn frozen_iter(&self) -> Box<dyn InternalIter + '_> {
+        match &self.points {
+            Points::Skiplist(map) => Box::new(FrozenIter::new(map)),
+            Points::Sorted(run) => Box::new(RunIter::new(Arc::clone(run))),
+        }
+    }
+
+    /// An owning iterator, for reads (`MemIter`).
+    pub(crate) fn iter(self: &Arc<Self>) -> Box<dyn InternalIter> {
+        match &self.points {
+            Points::Skiplist(_) => Box::new(MemIter::new(Arc::clone(self))),
+            Points::Sorted(run) => Box::new(RunIter::new(Arc::clone(run))),
+        }
     }
 
     /// The newest version of `key` with sequence `<= seq`, if any; a
     /// tombstone if a range tombstone newer than it covers the key.
     pub(crate) fn get(&self, key: &[u8], seq: u64) -> Option<Entry> {
-        let probe = MemKey::new(Bytes::copy_from_slice(key), seq);
-        let found = self
-            .map
-            .lower_bound(Bound::Included(&probe))
-            .filter(|found| found.key().key.as_ref() == key)
-            .map(|found| to_entry(found.key(), found.value()));
+        let found = match &self.points {
+            Points::Skiplist(map) => {
+                let probe = MemKey::new(Bytes::copy_from_slice(key), seq);
+                map.lower_bound(Bound::Included(&probe))
+                    .filter(|found| found.key().key.as_ref() == key)
+                    .map(|found| to_entry(found.key(), found.value()))
+            }
+            Points::Sorted(run) => run.get(key, seq),
+        };
         let covering = self
             .range_tombstones
             .read()
@@ -209,6 +282,12 @@ impl Memtable {
             .max();
         crate::version::newest(key, found, covering)
     }
+}
+
+/// What a range tombstone is charged in a memtable.
+pub(crate) fn range_charge(tombstone: &RangeTombstone) -> u64 {
+    let end_len = tombstone.end.as_ref().map_or(0, |e| e.len());
+    (tombstone.start.len() + end_len) as u64 + ENTRY_OVERHEAD_BYTES
 }
 
 fn to_entry(key: &MemKey, value: &(EntryKind, Bytes)) -> Entry {
@@ -227,16 +306,16 @@ fn to_entry(key: &MemKey, value: &(EntryKind, Bytes)) -> Entry {
 /// Sees inserts made after it was positioned, so it is meant for frozen
 /// memtables (flushes).
 pub(crate) struct FrozenIter<'a> {
-    table: &'a Memtable,
+    map: &'a SkipMap<MemKey, (EntryKind, Bytes)>,
     at: Option<crossbeam_skiplist::map::Entry<'a, MemKey, (EntryKind, Bytes)>>,
     current: Option<Entry>,
 }
 
 impl<'a> FrozenIter<'a> {
-    /// An unpositioned iterator over `table`.
-    pub(crate) fn new(table: &'a Memtable) -> Self {
+    /// An unpositioned iterator over `map`.
+    fn new(map: &'a SkipMap<MemKey, (EntryKind, Bytes)>) -> Self {
         FrozenIter {
-            table,
+            map,
             at: None,
             current: None,
         }
@@ -250,24 +329,24 @@ impl<'a> FrozenIter<'a> {
 
 impl InternalIter for FrozenIter<'_> {
     fn seek_to_first(&mut self) -> Result<()> {
-        self.set(self.table.map.front());
+        self.set(self.map.front());
         Ok(())
     }
 
     fn seek_to_last(&mut self) -> Result<()> {
-        self.set(self.table.map.back());
+        self.set(self.map.back());
         Ok(())
     }
 
     fn seek(&mut self, key: &[u8]) -> Result<()> {
         let probe = MemKey::new(Bytes::copy_from_slice(key), u64::MAX);
-        self.set(self.table.map.lower_bound(Bound::Included(&probe)));
+        self.set(self.map.lower_bound(Bound::Included(&probe)));
         Ok(())
     }
 
     fn seek_for_prev(&mut self, key: &[u8]) -> Result<()> {
         let probe = MemKey::new(Bytes::copy_from_slice(key), 0);
-        self.set(self.table.map.upper_bound(Bound::Included(&probe)));
+        self.set(self.map.upper_bound(Bound::Included(&probe)));
         Ok(())
     }
 
@@ -305,27 +384,32 @@ pub(crate) struct MemIter {
 }
 
 impl MemIter {
-    /// An unpositioned iterator over `table`.
-    pub(crate) fn new(table: Arc<Memtable>) -> Self {
+    /// An unpositioned iterator over `table` (a skiplist memtable).
+    fn new(table: Arc<Memtable>) -> Self {
         MemIter {
             table,
             current: None,
         }
     }
 
+    fn map(&self) -> Option<&SkipMap<MemKey, (EntryKind, Bytes)>> {
+        match &self.table.points {
+            Points::Skiplist(map) => Some(map),
+            Points::Sorted(_) => None,
+        }
+    }
+
     fn set_lower(&mut self, bound: Bound<&MemKey>) {
         self.current = self
-            .table
-            .map
-            .lower_bound(bound)
+            .map()
+            .and_then(|m| m.lower_bound(bound))
             .map(|e| to_entry(e.key(), e.value()));
     }
 
     fn set_upper(&mut self, bound: Bound<&MemKey>) {
         self.current = self
-            .table
-            .map
-            .upper_bound(bound)
+            .map()
+            .and_then(|m| m.upper_bound(bound))
             .map(|e| to_entry(e.key(), e.value()));
     }
 
@@ -338,12 +422,18 @@ impl MemIter {
 
 impl InternalIter for MemIter {
     fn seek_to_first(&mut self) -> Result<()> {
-        self.current = self.table.map.front().map(|e| to_entry(e.key(), e.value()));
+        self.current = self
+            .map()
+            .and_then(|m| m.front())
+            .map(|e| to_entry(e.key(), e.value()));
         Ok(())
     }
 
     fn seek_to_last(&mut self) -> Result<()> {
-        self.current = self.table.map.back().map(|e| to_entry(e.key(), e.value()));
+        self.current = self
+            .map()
+            .and_then(|m| m.back())
+            .map(|e| to_entry(e.key(), e.value()));
         Ok(())
     }
 

@@ -1,25 +1,26 @@
-//! Write sets replayed from the WAL at open (`Tier::apply_recovered`),
-//! inserted into the memtable a run at a time, in key order.
+//! Write sets replayed from the WAL at open (`Tier::apply_recovered`):
+//! each call's sets become one sorted run (`sorted_run.rs`), published as
+//! a frozen memtable sealed at the last set's sequence, which the flusher
+//! writes to L0 after the open.
 //!
-//! A skiplist insert walks from the head down the levels. In arrival order
-//! (keys at random) every step is a miss on a cold node and on its key:
-//! replay into the memtable cost ~10 ms per MiB of WAL, 4-5x the B+tree's
-//! overlay. Sorted, consecutive inserts walk the same, cached path. A run
-//! is what fits in the active memtable's room; between runs the memtable
-//! is frozen when full, as `apply` set by set would freeze it, so each
-//! frozen memtable is sealed at the sequence of the last set it holds.
+//! Inserting them into the skiplist memtable, even in key order, cost
+//! about half of an LSM open's instructions (node allocation and a walk
+//! down the levels per write); a copy into an arena and one sort cost a
+//! fraction of that. The active memtable, if it holds anything, is
+//! frozen first, so the frozen memtables stay in sequence order.
 
 use std::sync::Arc;
 
 use tierdb_io::{Error, Result};
 use tierdb_tier::{Seq, WriteOp};
 
-use crate::inner::{Inner, bump, sort_in_key_order, split_write_set};
-use crate::memtable::ENTRY_OVERHEAD_BYTES;
+use crate::inner::{Inner, bump, freeze_active, split_write_set};
+use crate::memtable::{Memtable, range_charge};
+use crate::sorted_run::RunBuilder;
 
 impl Inner {
     /// `Tier::apply_recovered`: `sets` in ascending sequence, each above
-    /// the applied one (checked before anything is inserted).
+    /// the applied one (checked before anything is applied).
     pub(crate) fn apply_recovered_sets(&self, sets: &[(Seq, Vec<WriteOp>)]) -> Result<()> {
         let _writer = self.writer.lock();
         let mut applied = self.state.lock().applied_seq;
@@ -31,31 +32,29 @@ impl Inner {
             }
             applied = *seq;
         }
-        let mut rest = sets;
-        while !rest.is_empty() {
-            let active = Arc::clone(&self.state.lock().active);
-            let room = (self.opts.memtable_bytes as u64).saturating_sub(active.bytes());
-            let mut points = Vec::new();
-            let mut bytes = 0u64;
-            let mut taken = 0;
-            for (seq, ops) in rest {
-                bytes += split_write_set(&active, *seq, ops, &mut points);
-                taken += 1;
-                if bytes + points.len() as u64 * ENTRY_OVERHEAD_BYTES >= room {
-                    break;
-                }
+        let mut run = RunBuilder::default();
+        let mut ranges = Vec::new();
+        let (mut bytes, mut charge) = (0u64, 0u64);
+        let mut points = Vec::new();
+        for (seq, ops) in sets {
+            bytes += split_write_set(*seq, ops, &mut points, &mut ranges);
+            for point in points.drain(..) {
+                charge += point.charge();
+                point.add_to(&mut run);
             }
-            sort_in_key_order(&mut points);
-            for point in points {
-                point.insert_into(&active);
-            }
-            bump(&self.counters.bytes_applied, bytes);
-            let (run, tail) = rest.split_at(taken);
-            if let Some((last, _)) = run.last() {
-                self.publish_applied(&active, *last);
-            }
-            rest = tail;
         }
+        charge += ranges.iter().map(range_charge).sum::<u64>();
+        bump(&self.counters.bytes_applied, bytes);
+        let run = run.finish();
+        let mut state = self.state.lock();
+        freeze_active(&mut state);
+        if !run.is_empty() || !ranges.is_empty() {
+            let memtable = Memtable::from_run(run, ranges, charge, applied);
+            state.frozen.push(Arc::new(memtable));
+        }
+        state.applied_seq = applied;
+        drop(state);
+        self.flush_wakeup.wake();
         Ok(())
     }
 }

@@ -137,18 +137,18 @@ impl Tier for LsmTier {
         self.inner.apply_ops(seq, ops)
     }
 
-    /// Each run of sets that fits in the active memtable is inserted in
-    /// key order (`replay_apply.rs`); no throttling: the open must not
+    /// The sets become one sorted run, a frozen memtable the flusher
+    /// writes out (`replay_apply.rs`); no throttling: the open must not
     /// wait on a compaction.
     fn apply_recovered(&self, sets: &[(Seq, Vec<WriteOp>)]) -> Result<()> {
         self.inner.apply_recovered_sets(sets)
     }
 
-    /// A memtable's worth, up to 8 MiB: the longer a key-ordered run,
-    /// the more its inserts share their path; the decoded writes of a run
-    /// are held twice (run and memtable) until it is applied.
+    /// A memtable's worth: each call makes one frozen memtable (one L0
+    /// table once flushed); the decoded writes of a run are held twice
+    /// (decoded and in the run) until it is applied.
     fn recovery_run_bytes(&self) -> usize {
-        self.inner.opts.memtable_bytes.min(8 << 20)
+        self.inner.opts.memtable_bytes
     }
 
     fn read_view(&self) -> Arc<dyn ReadView> {

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use tierdb_io::Result;
 
 use crate::entry::{Entry, EntryKind, InternalIter};
-use crate::memtable::{MemIter, Memtable};
+use crate::memtable::Memtable;
 use crate::merge_iter::MergeIter;
 use crate::range_del::Coverage;
 use crate::version::Version;
@@ -34,11 +34,8 @@ pub(crate) struct Sources {
 
 impl Sources {
     fn merge(&self, lower: &Bound<Bytes>, upper: &Bound<Bytes>) -> MergeIter<'static> {
-        let mut children: Vec<Box<dyn InternalIter>> = self
-            .memtables
-            .iter()
-            .map(|m| Box::new(MemIter::new(Arc::clone(m))) as Box<dyn InternalIter>)
-            .collect();
+        let mut children: Vec<Box<dyn InternalIter>> =
+            self.memtables.iter().map(Memtable::iter).collect();
         children.extend(self.version.iters(lower, upper));
         MergeIter::new(children)
     }

@@ -95,11 +95,13 @@ pub fn scan_segment(
     replay_after: u64,
     replay: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<ScanSummary> {
-    let mut ctx = ScanContext::new(replay_after, replay);
+    let mut replay = |lsn: u64, payload: &bytes::Bytes| replay(lsn, payload);
+    let mut ctx = ScanContext::new(replay_after, &mut replay);
+    let bytes = bytes::Bytes::copy_from_slice(bytes);
     let image = SegmentImage {
         number,
         path: Path::new("000001.log"),
-        bytes,
+        bytes: &bytes,
         is_last,
     };
     Ok(match ctx.scan(&image)? {

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+
 use tierdb_io::{Error, OpenMode, Result, Vfs};
 
 use crate::options::RecoveryMode;
@@ -70,7 +72,7 @@ fn scan_file(
     path: &Path,
     is_last: bool,
 ) -> Result<SegmentScan> {
-    let bytes = vfs.open(path, OpenMode::Read)?.read_all()?;
+    let bytes = Bytes::from(vfs.open(path, OpenMode::Read)?.read_all()?);
     ctx.scan(&SegmentImage {
         number,
         path,

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use bytes::Bytes;
 use tierdb_io::{Error, Result};
 
 use crate::format::{
@@ -12,8 +13,9 @@ use crate::format::{
 };
 use crate::segment::SegmentMeta;
 
-/// The replay callback of `Wal::open`.
-pub(crate) type Replay<'r> = &'r mut dyn FnMut(u64, &[u8]) -> Result<()>;
+/// The replay callback of `Wal::open`: each payload is a slice of its
+/// segment's image (no copy).
+pub(crate) type Replay<'r> = &'r mut dyn FnMut(u64, &Bytes) -> Result<()>;
 
 /// State carried from segment to segment.
 pub(crate) struct ScanContext<'r> {
@@ -54,7 +56,7 @@ pub(crate) struct SegmentImage<'a> {
     /// Path of the file.
     pub path: &'a Path,
     /// Its whole contents.
-    pub bytes: &'a [u8],
+    pub bytes: &'a Bytes,
     /// True for the newest segment, the only one that may hold a torn tail.
     pub is_last: bool,
 }
@@ -115,7 +117,7 @@ impl<'r> ScanContext<'r> {
             if let Err(reason) = self.check_record(&record, at) {
                 return Ok(bad(at as u64, reason, Some(meta)));
             }
-            self.deliver(&record)?;
+            self.deliver(seg, &record)?;
             meta.last_lsn = record.lsn;
             meta.bytes = record.end as u64;
             at = record.end;
@@ -173,9 +175,9 @@ impl<'r> ScanContext<'r> {
         Ok(())
     }
 
-    fn deliver(&mut self, record: &Record<'_>) -> Result<()> {
+    fn deliver(&mut self, seg: &SegmentImage<'_>, record: &Record<'_>) -> Result<()> {
         if record.lsn > self.replay_after {
-            (self.replay)(record.lsn, record.payload)?;
+            (self.replay)(record.lsn, &seg.bytes.slice_ref(record.payload))?;
             self.replayed += 1;
         }
         self.next_lsn = Some(record.lsn + 1);

@@ -99,7 +99,8 @@ struct Writer {
 impl Wal {
     /// Opens (creating the dir if missing) and recovers: calls
     /// `replay(lsn, payload)` for every valid record with lsn > `replay_after`,
-    /// in order. Cuts a torn tail (truncates the last segment at it, syncs).
+    /// in order; `payload` is a slice of the segment read into memory (a
+    /// callback keeping it keeps that segment's image alive). Cuts a torn tail (truncates the last segment at it, syncs).
     /// Then starts a fresh segment for new appends and the background flusher.
     ///
     /// Errors: `Corruption` per the rules of `docs/format/wal.md` (under
@@ -109,7 +110,7 @@ impl Wal {
         vfs: Arc<dyn Vfs>,
         opts: WalOptions,
         replay_after: u64,
-        replay: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
+        replay: &mut dyn FnMut(u64, &bytes::Bytes) -> Result<()>,
     ) -> Result<(Arc<Wal>, Recovered)> {
         opts.validate()?;
         if replay_after > MAX_LSN {

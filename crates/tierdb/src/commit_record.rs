@@ -81,8 +81,9 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Decodes a write set. `file` and `record_offset` only name the place in
 /// errors; damage here means the record passed its checksum but does not
-/// parse, which is corruption (or a bug), never silently skipped.
-pub(crate) fn decode(payload: &[u8], file: &Path, lsn: u64) -> Result<Vec<PartitionWrite>> {
+/// parse, which is corruption (or a bug), never silently skipped. Keys and
+/// values are slices of `payload` (no copy; they keep it alive).
+pub(crate) fn decode(payload: &Bytes, file: &Path, lsn: u64) -> Result<Vec<PartitionWrite>> {
     let mut r = Reader {
         buf: payload,
         pos: 0,
@@ -128,7 +129,7 @@ pub(crate) fn decode(payload: &[u8], file: &Path, lsn: u64) -> Result<Vec<Partit
 }
 
 struct Reader<'a> {
-    buf: &'a [u8],
+    buf: &'a Bytes,
     pos: usize,
     file: &'a Path,
     lsn: u64,
@@ -169,7 +170,9 @@ impl Reader<'_> {
 
     fn bytes(&mut self) -> Result<Bytes> {
         let n = self.u32()? as usize;
-        Ok(Bytes::copy_from_slice(self.take(n)?))
+        let start = self.pos;
+        self.take(n)?;
+        Ok(self.buf.slice(start..self.pos))
     }
 }
 
@@ -205,7 +208,7 @@ mod tests {
         #[test]
         fn round_trip(writes in proptest::collection::vec(arb_write(), 0..20)) {
             let bytes = encode(&writes);
-            let back = decode(&bytes, Path::new("wal"), 1).unwrap();
+            let back = decode(&Bytes::from(bytes), Path::new("wal"), 1).unwrap();
             prop_assert_eq!(back, writes);
         }
 
@@ -216,7 +219,7 @@ mod tests {
         ) {
             let bytes = encode(&writes);
             let cut = cut.index(bytes.len());
-            let r = decode(&bytes[..cut], Path::new("wal"), 1);
+            let r = decode(&Bytes::copy_from_slice(&bytes[..cut]), Path::new("wal"), 1);
             prop_assert!(r.unwrap_err().is_corruption());
         }
     }

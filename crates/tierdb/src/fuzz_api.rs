@@ -68,6 +68,6 @@ pub fn encode_commit_record(writes: &[(u32, WriteOp)]) -> Vec<u8> {
 
 /// Decodes a commit record's payload read from WAL record `lsn` of `file`.
 pub fn decode_commit_record(payload: &[u8], file: &Path, lsn: u64) -> Result<Vec<(u32, WriteOp)>> {
-    let writes = commit_record::decode(payload, file, lsn)?;
+    let writes = commit_record::decode(&bytes::Bytes::copy_from_slice(payload), file, lsn)?;
     Ok(writes.into_iter().map(|w| (w.partition, w.op)).collect())
 }

@@ -1,13 +1,13 @@
 //! Replaying the WAL at open: every commit record above what a partition
 //! persisted goes back into that partition's tier.
 //!
-//! Records are decoded and their writes routed by key. Each partition
+//! Records are decoded and their writes routed by key; keys and values are
+//! slices of the WAL segments read into memory, not copies. Each partition
 //! gathers write sets up to its tier's `Tier::recovery_run_bytes` before
-//! handing them over (`Tier::apply_recovered`): the LSM inserts a run of a
-//! memtable's worth in key order (in arrival order every skiplist insert
-//! walks cold nodes); the B+tree takes each set at once, while its keys
-//! are still in cache (a sorted run merged into its overlay gained
-//! nothing measurable).
+//! handing them over (`Tier::apply_recovered`): the LSM makes a memtable's
+//! worth into one sorted, frozen run; the B+tree takes each set at once,
+//! while its keys are still in cache (a sorted run merged into its
+//! overlay gained nothing measurable).
 //!
 //! On this thread: an applier thread fed by this one (tried) made B+tree
 //! opens slower (a set's keys, decoded on one core, were compared on the
@@ -42,7 +42,7 @@ pub(crate) fn replay_wal(
         wal_dir: &wal_dir,
         replayed: 0,
     };
-    let mut replay = |lsn: u64, payload: &[u8]| router.route(lsn, payload);
+    let mut replay = |lsn: u64, payload: &bytes::Bytes| router.route(lsn, payload);
     let (wal, _recovered) = Wal::open(vfs.clone(), wal_opts, replay_after, &mut replay)?;
     for (run, partition) in router.runs.iter_mut().zip(partitions) {
         run.hand_over(partition)?;
@@ -101,7 +101,7 @@ struct Router<'a> {
 }
 
 impl Router<'_> {
-    fn route(&mut self, lsn: u64, payload: &[u8]) -> Result<()> {
+    fn route(&mut self, lsn: u64, payload: &bytes::Bytes) -> Result<()> {
         let writes = crate::commit_record::decode(payload, self.wal_dir, lsn)?;
         // Routed by key with the layout of the manifest. A record written
         // before a layout change may name a partition id that no longer

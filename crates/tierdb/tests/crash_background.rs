@@ -15,10 +15,17 @@
 //! older version resurrected by a manifest replayed short, or by a
 //! compaction) shows.
 //!
+//! Then a second power loss, soon after a reopen with the background
+//! threads on: the open replays the WAL into sorted runs (frozen
+//! memtables) and the flush thread writes them to L0 at once, so this
+//! crash lands in the open or in the flush of what it replayed; the
+//! reopen after it is checked the same way.
+//!
 //! Each case records whether the crash landed while a background
 //! compaction (begun, not completed), a background memtable flush or a
 //! checkpoint's flush was in progress; the run fails if no crash landed
-//! inside a compaction, or none inside a background flush.
+//! inside a compaction, none inside a background flush, or none inside
+//! the flush of a replayed run.
 //! Threads make a case not bit-for-bit replayable; the seed reproduces the
 //! setup. `TIERDB_BG_CRASH_CASES=N` runs N cases (default 150).
 
@@ -42,6 +49,8 @@ const COMMITS: u64 = 150;
 /// before the crash and of work completed.
 struct Progress {
     sim: Arc<SimVfs>,
+    /// The power losses before this listener's run.
+    crashes_before: u64,
     compactions_begun: AtomicU64,
     compactions_done: AtomicU64,
     checkpoints_begun: AtomicU64,
@@ -54,6 +63,7 @@ impl Progress {
     fn new(sim: &Arc<SimVfs>) -> Self {
         Progress {
             sim: sim.clone(),
+            crashes_before: sim.crashes(),
             compactions_begun: AtomicU64::new(0),
             compactions_done: AtomicU64::new(0),
             checkpoints_begun: AtomicU64::new(0),
@@ -65,7 +75,7 @@ impl Progress {
 
     /// Work begun after the crash never reaches the disk: not counted.
     fn begin(&self, counter: &AtomicU64) {
-        if self.sim.crashes() == 0 {
+        if self.sim.crashes() == self.crashes_before {
             counter.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -252,6 +262,7 @@ struct Tally {
     crashes_during_background_flush: u64,
     compactions_completed: u64,
     background_flushes_completed: u64,
+    crashes_during_replayed_flush: u64,
 }
 
 fn case(seed: u64, tally: &mut Tally) -> Result<(), String> {
@@ -288,6 +299,7 @@ fn case(seed: u64, tally: &mut Tally) -> Result<(), String> {
     tally.compactions_completed += progress.compactions_done.load(Ordering::SeqCst);
     tally.background_flushes_completed += progress.flushes_done.load(Ordering::SeqCst);
     drop(db);
+    crash_soon_after_reopen(&sim, style, rng.random_range(0..40), tally)?;
     sim.crash_after_ops(u64::MAX);
     let db = Db::open("db", options(&sim, style, false)).map_err(|e| format!("reopen: {e}"))?;
     let s = db.snapshot().seq();
@@ -300,6 +312,39 @@ fn case(seed: u64, tally: &mut Tally) -> Result<(), String> {
     db.close().map_err(|e| e.to_string())?;
     let db = Db::open("db", options(&sim, style, false)).map_err(|e| format!("reopen 2: {e}"))?;
     check(&db, s, &outcomes, &[("after", "v")]).map_err(|e| format!("after a second reopen: {e}"))
+}
+
+/// Reopens with the background threads on and cuts the power after
+/// `ops` more mutating operations: in the open, or while the flush thread
+/// writes out the runs the open replayed.
+fn crash_soon_after_reopen(
+    sim: &Arc<SimVfs>,
+    style: CompactionStyle,
+    ops: u64,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let crashes = sim.crashes();
+    let progress = Arc::new(Progress::new(sim));
+    sim.crash_after_ops(ops);
+    let opened = Db::open("db", options(sim, style, true).listener(progress.clone()));
+    let db = match opened {
+        Ok(db) => db,
+        Err(_) if sim.crashes() > crashes => return Ok(()),
+        Err(e) => return Err(format!("reopen with background threads: {e}")),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while sim.crashes() == crashes
+        && progress.flushes_done.load(Ordering::SeqCst) == 0
+        && std::time::Instant::now() < deadline
+    {
+        thread::sleep(Duration::from_millis(1));
+    }
+    if sim.crashes() == crashes {
+        sim.crash();
+    }
+    tally.crashes_during_replayed_flush += u64::from(progress.flushing());
+    drop(db);
+    Ok(())
 }
 
 #[test]
@@ -332,5 +377,9 @@ fn power_loss_during_background_flush_and_compaction() {
     assert!(
         tally.crashes_during_background_flush > 0,
         "no crash landed inside a background flush: {tally:?}"
+    );
+    assert!(
+        tally.crashes_during_replayed_flush > 0,
+        "no crash landed inside the flush of a replayed run: {tally:?}"
     );
 }
