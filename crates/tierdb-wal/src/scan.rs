@@ -229,21 +229,108 @@ fn is_unborn(bytes: &[u8]) -> bool {
 /// synced offset. Cheap header checks come before the checksum: the synced
 /// offset must lie in `(bad_at, y]` and the lsn within what fits between.
 /// Bounded by the end of the segment.
+///
+/// Runs of zeros are skipped at memchr speed: a candidate's synced offset
+/// is above `bad_at`, so not zero, and the 8 bytes holding it are not all
+/// zeros. After a kill the last segment usually ends in the zeros of its
+/// preallocation (up to 1 MiB), which a header check at every offset
+/// walked byte by byte (~24 M instructions, a quarter of the open that
+/// replayed 17 MiB).
 pub(crate) fn find_record_synced_past(
     bytes: &[u8],
     bad_at: usize,
     next_lsn: u64,
 ) -> Option<(usize, u64)> {
+    /// Where a record header holds its synced offset.
+    const SYNCED_AT: usize = 16;
     let last_start = bytes.len().checked_sub(RECORD_HEADER_BYTES)?;
-    (bad_at + 1..=last_start).find_map(|y| {
-        let h = RecordHeader::parse(bytes, y)?;
-        let synced_ok = h.synced_offset > bad_at as u64 && h.synced_offset <= y as u64;
-        let max_lsn = next_lsn.saturating_add(((y - bad_at) / RECORD_HEADER_BYTES) as u64);
-        let lsn_ok = h.lsn >= next_lsn && h.lsn <= max_lsn;
-        if !synced_ok || !lsn_ok {
+    let mut y = bad_at + 1;
+    while y <= last_start {
+        // The first non-zero byte at or after `y`'s synced offset field;
+        // no start before `nonzero - 23` has one in that field.
+        let nonzero = y + SYNCED_AT + bytes[y + SYNCED_AT..].iter().position(|&b| b != 0)?;
+        y = y.max(nonzero + 1 - RECORD_HEADER_BYTES);
+        if y > last_start {
             return None;
         }
-        let record = decode_record(bytes, y).ok()?;
-        Some((y, record.synced_offset))
-    })
+        if let Some(found) = synced_past_at(bytes, bad_at, next_lsn, y) {
+            return Some(found);
+        }
+        y += 1;
+    }
+    None
+}
+
+/// `find_record_synced_past`'s check of the record that would start at `y`.
+fn synced_past_at(bytes: &[u8], bad_at: usize, next_lsn: u64, y: usize) -> Option<(usize, u64)> {
+    let h = RecordHeader::parse(bytes, y)?;
+    let synced_ok = h.synced_offset > bad_at as u64 && h.synced_offset <= y as u64;
+    let max_lsn = next_lsn.saturating_add(((y - bad_at) / RECORD_HEADER_BYTES) as u64);
+    let lsn_ok = h.lsn >= next_lsn && h.lsn <= max_lsn;
+    if !synced_ok || !lsn_ok {
+        return None;
+    }
+    let record = decode_record(bytes, y).ok()?;
+    Some((y, record.synced_offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{SEGMENT_HEADER_BYTES, push_unsealed_record};
+    use proptest::prelude::*;
+
+    /// The search checking every offset, as it was before zeros were skipped.
+    fn every_offset(bytes: &[u8], bad_at: usize, next_lsn: u64) -> Option<(usize, u64)> {
+        let last_start = bytes.len().checked_sub(RECORD_HEADER_BYTES)?;
+        (bad_at + 1..=last_start).find_map(|y| synced_past_at(bytes, bad_at, next_lsn, y))
+    }
+
+    /// A record synced past the bad one, behind 1 MiB of zeros, is found.
+    #[test]
+    fn a_record_behind_zeros_is_found() {
+        let mut bytes = vec![0u8; SEGMENT_HEADER_BYTES + 100 + (1 << 20)];
+        let at = bytes.len();
+        push_unsealed_record(&mut bytes, 2, b"late");
+        bytes[at + 16..at + 24].copy_from_slice(&(at as u64).to_le_bytes());
+        let crc = crc32fast::hash(&bytes[at + 4..]);
+        bytes[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+        let bad_at = SEGMENT_HEADER_BYTES + 50;
+        assert_eq!(
+            find_record_synced_past(&bytes, bad_at, 2),
+            Some((at, at as u64))
+        );
+        assert_eq!(find_record_synced_past(&bytes[..at], bad_at, 2), None);
+    }
+
+    proptest! {
+        /// Skipping zeros finds what checking every offset finds, on
+        /// images of zeros, noise and sealed records claiming synced
+        /// offsets on either side of the bad record.
+        #[test]
+        fn skipping_zeros_changes_nothing(
+            pieces in prop::collection::vec((0u8..3, 0usize..80, 1u64..6, 0usize..200), 1..8),
+            bad_at in SEGMENT_HEADER_BYTES..200,
+            next_lsn in 1u64..4,
+        ) {
+            let mut bytes = vec![0u8; SEGMENT_HEADER_BYTES];
+            for (kind, len, lsn, synced) in pieces {
+                match kind {
+                    0 => bytes.resize(bytes.len() + len, 0),
+                    1 => bytes.extend((0..len).map(|i| (i * 37 + len) as u8)),
+                    _ => {
+                        let at = bytes.len();
+                        push_unsealed_record(&mut bytes, lsn, &vec![7u8; len % 9]);
+                        bytes[at + 16..at + 24].copy_from_slice(&(synced as u64).to_le_bytes());
+                        let crc = crc32fast::hash(&bytes[at + 4..]);
+                        bytes[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+                    }
+                }
+            }
+            prop_assert_eq!(
+                find_record_synced_past(&bytes, bad_at, next_lsn),
+                every_offset(&bytes, bad_at, next_lsn)
+            );
+        }
+    }
 }
