@@ -25,7 +25,7 @@ use tierdb_tier::{Progress, Seq, WalDurableTo, WriteOp};
 use crate::background::Wakeup;
 use crate::entry::{EntryKind, RangeTombstone, internal_cmp};
 use crate::manifest_writer::ManifestWriter;
-use crate::memtable::{ENTRY_OVERHEAD_BYTES, Memtable, head_of};
+use crate::memtable::{Memtable, head_of, point_charge};
 use crate::options::LsmOptions;
 use crate::rate_limiter::RateLimiter;
 use crate::sorted_run::RunBuilder;
@@ -226,7 +226,7 @@ impl PointWrite<'_> {
 
     /// What the write is charged in a memtable.
     pub(crate) fn charge(&self) -> u64 {
-        (self.key.len() + self.value.len()) as u64 + ENTRY_OVERHEAD_BYTES
+        point_charge(self.key, self.value)
     }
 }
 

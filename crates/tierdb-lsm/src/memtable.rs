@@ -28,7 +28,7 @@ use crate::sorted_run::{RunIter, SortedRun};
 
 /// Bytes charged per entry on top of its key and value (skiplist node,
 /// sequence, kind).
-pub(crate) const ENTRY_OVERHEAD_BYTES: u64 = 48;
+const ENTRY_OVERHEAD_BYTES: u64 = 48;
 
 /// Bytes of one arena chunk: small enough that a value a reader keeps
 /// (a `Bytes` slice of the chunk) pins little memory, large enough that a
@@ -185,7 +185,7 @@ impl Memtable {
                 "insert into a memtable replayed from the WAL (read-only)".into(),
             ));
         };
-        let charge = key.len() as u64 + value.len() as u64 + ENTRY_OVERHEAD_BYTES;
+        let charge = point_charge(key, value);
         let (key, value) = {
             let mut arena = self.arena.lock();
             (arena.copy(key), arena.copy(value))
@@ -282,6 +282,11 @@ impl Memtable {
             .max();
         crate::version::newest(key, found, covering)
     }
+}
+
+/// What a version is charged in a memtable.
+pub(crate) fn point_charge(key: &[u8], value: &[u8]) -> u64 {
+    (key.len() + value.len()) as u64 + ENTRY_OVERHEAD_BYTES
 }
 
 /// What a range tombstone is charged in a memtable.

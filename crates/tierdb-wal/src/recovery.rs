@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use tierdb_io::{Error, OpenMode, Result, Vfs};
 
+use crate::format::{SEGMENT_HEADER_BYTES, SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::options::RecoveryMode;
 use crate::scan::{Replay, ScanContext, SegmentImage, SegmentScan};
 use crate::segment::{SegmentMeta, list_segments};
@@ -52,7 +53,10 @@ pub(crate) fn recover(
                 reason: format!("segment {} is missing", prev.saturating_add(1)),
                 valid: None,
             },
-            _ => scan_file(vfs, &mut ctx, *number, path, i + 1 == listed.len())?,
+            _ => match needs_no_record(vfs, &listed, i, replay_after)? {
+                Some(next_first_lsn) => skip_file(vfs, &mut ctx, *number, path, next_first_lsn)?,
+                None => scan_file(vfs, &mut ctx, *number, path, i + 1 == listed.len())?,
+            },
         };
         let go_on = apply(vfs, dir, mode, &listed[i..], scan, &mut out)?;
         if !go_on {
@@ -79,6 +83,66 @@ fn scan_file(
         bytes: &bytes,
         is_last,
     })
+}
+
+/// If replay needs no record of segment `listed[i]` (not the last), the
+/// first lsn of the segment after it: its header is valid, it is the next
+/// number, and it starts at or below `replay_after + 1`. Such a segment
+/// only waits for the next checkpoint to remove it; reading and
+/// checksumming it was most of an open that replayed little (an LSM whose
+/// flushes had persisted most of the log). `None` when in doubt: the
+/// segment is then scanned as any other.
+fn needs_no_record(
+    vfs: &dyn Vfs,
+    listed: &[(u64, PathBuf)],
+    i: usize,
+    replay_after: u64,
+) -> Result<Option<u64>> {
+    let (Some((number, _)), Some((next, next_path))) = (listed.get(i), listed.get(i + 1)) else {
+        return Ok(None);
+    };
+    if number.checked_add(1) != Some(*next) {
+        return Ok(None);
+    }
+    let Some(head) = read_header(vfs, next_path)? else {
+        return Ok(None);
+    };
+    Ok(match SegmentHeader::decode(&head) {
+        Ok(h) if h.number == *next && h.first_lsn <= replay_after.saturating_add(1) => {
+            Some(h.first_lsn)
+        }
+        _ => None,
+    })
+}
+
+/// The first `SEGMENT_HEADER_BYTES` of a segment (`None` if shorter).
+fn read_header(vfs: &dyn Vfs, path: &Path) -> Result<Option<Vec<u8>>> {
+    let file = vfs.open(path, OpenMode::Read)?;
+    if file.len()? < SEGMENT_HEADER_LEN {
+        return Ok(None);
+    }
+    let mut head = vec![0; SEGMENT_HEADER_BYTES];
+    file.read_exact_at(&mut head, 0)?;
+    Ok(Some(head))
+}
+
+/// Takes segment `number` without reading its records (`needs_no_record`).
+fn skip_file(
+    vfs: &dyn Vfs,
+    ctx: &mut ScanContext<'_>,
+    number: u64,
+    path: &Path,
+    next_first_lsn: u64,
+) -> Result<SegmentScan> {
+    let file_len = vfs.open(path, OpenMode::Read)?.len()?;
+    let head = Bytes::from(read_header(vfs, path)?.unwrap_or_default());
+    let image = SegmentImage {
+        number,
+        path,
+        bytes: &head,
+        is_last: false,
+    };
+    ctx.skip(&image, file_len, next_first_lsn)
 }
 
 /// Acts on the scan of `rest[0]` (`rest` = it and every later segment).

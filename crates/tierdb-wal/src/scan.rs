@@ -74,6 +74,50 @@ impl<'r> ScanContext<'r> {
 
     /// Scans one segment.
     pub(crate) fn scan(&mut self, seg: &SegmentImage<'_>) -> Result<SegmentScan> {
+        match self.check_header(seg)? {
+            Ok(header) => self.scan_records(seg, header),
+            Err(scan) => Ok(scan),
+        }
+    }
+
+    /// Takes a sealed segment whose records replay needs none of: the next
+    /// segment starts at `next_first_lsn <= replay_after + 1`. `seg.bytes`
+    /// holds its header at least; its records are neither read nor
+    /// checksummed, and it is taken to end at `file_len` with lsn
+    /// `next_first_lsn - 1`.
+    pub(crate) fn skip(
+        &mut self,
+        seg: &SegmentImage<'_>,
+        file_len: u64,
+        next_first_lsn: u64,
+    ) -> Result<SegmentScan> {
+        let header = match self.check_header(seg)? {
+            Ok(header) => header,
+            Err(scan) => return Ok(scan),
+        };
+        if next_first_lsn < header.first_lsn {
+            let reason = format!(
+                "segment starts at lsn {} but the next one at {next_first_lsn}",
+                header.first_lsn
+            );
+            return Ok(bad(0, reason, None));
+        }
+        self.next_lsn = Some(next_first_lsn);
+        Ok(SegmentScan::Complete(SegmentMeta {
+            number: seg.number,
+            path: seg.path.to_path_buf(),
+            first_lsn: header.first_lsn,
+            last_lsn: next_first_lsn - 1,
+            bytes: file_len,
+        }))
+    }
+
+    /// The segment's header, checked against its name and the log so far;
+    /// `Err` holds how the segment scans if the header is not right.
+    fn check_header(
+        &mut self,
+        seg: &SegmentImage<'_>,
+    ) -> Result<std::result::Result<SegmentHeader, SegmentScan>> {
         let header = match SegmentHeader::decode(seg.bytes) {
             Ok(header) => header,
             Err(HeaderError::Version(found)) => {
@@ -83,17 +127,17 @@ impl<'r> ScanContext<'r> {
                     supported: FORMAT_VERSION,
                 });
             }
-            Err(_) if seg.is_last && is_unborn(seg.bytes) => return Ok(SegmentScan::Unborn),
-            Err(e) => return Ok(bad(0, e.reason(), None)),
+            Err(_) if seg.is_last && is_unborn(seg.bytes) => return Ok(Err(SegmentScan::Unborn)),
+            Err(e) => return Ok(Err(bad(0, e.reason(), None))),
         };
         if header.number != seg.number {
             let reason = format!("segment header says number {}", header.number);
-            return Ok(bad(0, reason, None));
+            return Ok(Err(bad(0, reason, None)));
         }
         if let Err(reason) = self.check_first_lsn(header.first_lsn) {
-            return Ok(bad(0, reason, None));
+            return Ok(Err(bad(0, reason, None)));
         }
-        self.scan_records(seg, header)
+        Ok(Ok(header))
     }
 
     fn scan_records(

@@ -254,3 +254,29 @@ fn bit_flip_in_a_middle_segment_on_real_files() {
     let err = open_collect(vfs, opts(&dir, 1024, RecoveryMode::Strict), 0).unwrap_err();
     expect_corruption(err, &victim, at as u64);
 }
+
+/// A sealed segment replay needs no record of (the next one starts at or
+/// below `replay_after + 1`) is not read past its header: a bit flip in
+/// its records goes unseen and the replay above `replay_after` is whole;
+/// with a lower `replay_after` the same segment is scanned and the flip is
+/// corruption. Its header is still checked.
+#[test]
+fn segments_wholly_below_replay_after_are_not_read() {
+    let sim = SimVfs::new(12);
+    let (dir, names) = many_segments(&sim);
+    let victim = dir.join(&names[2]);
+    let (offset, lsn) = flip_third_record(&sim, &victim);
+    let next_first = record_offsets(&sim.file_contents(&dir.join(&names[3])).unwrap())[0].1;
+    let o = || opts(&dir, 512, RecoveryMode::Strict);
+    let (wal, rec, seen) = open_collect(Arc::new(sim.clone()), o(), next_first - 1).unwrap();
+    assert_replayed(&seen, next_first, 300, "above a skipped segment");
+    assert_eq!(rec.last_lsn, 300);
+    drop(wal);
+    let err = open_collect(Arc::new(sim.clone()), o(), lsn).unwrap_err();
+    expect_corruption(err, &victim, offset);
+    let mut bytes = sim.file_contents(&victim).unwrap();
+    bytes[12] ^= 1; // the header's segment number
+    sim.set_file_contents(&victim, bytes);
+    let err = open_collect(Arc::new(sim.clone()), o(), 300).unwrap_err();
+    expect_corruption(err, &victim, 0);
+}
