@@ -238,11 +238,7 @@ impl Memtable {
 
     /// True if nothing was inserted.
     pub(crate) fn is_empty(&self) -> bool {
-        let no_points = match &self.points {
-            Points::Skiplist(map) => map.is_empty(),
-            Points::Sorted(run) => run.is_empty(),
-        };
-        no_points && self.range_tombstones.read().is_empty()
+        self.len() == 0 && self.range_tombstones.read().is_empty()
     }
 
     /// An iterator over a frozen memtable for a flush (`FrozenIter`).

@@ -39,10 +39,8 @@ pub(crate) fn read_block(file: &dyn VfsFile, handle: BlockHandle) -> Result<Byte
 }
 
 /// Checks and strips the trailer of `raw`, the block at `offset` of `path`.
-pub(crate) fn unseal(mut raw: Vec<u8>, path: &Path, offset: u64) -> Result<Bytes> {
-    let split = check(&raw, path, offset)?;
-    raw.truncate(split);
-    Ok(Bytes::from(raw))
+pub(crate) fn unseal(raw: Vec<u8>, path: &Path, offset: u64) -> Result<Bytes> {
+    unseal_shared(Bytes::from(raw), path, offset)
 }
 
 /// [`unseal`] of a block that is a slice of a larger read (a sequential
