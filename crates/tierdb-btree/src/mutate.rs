@@ -240,6 +240,9 @@ impl<'a> Mutation<'a> {
     fn materialize_keeping_heads<'c>(&mut self, child: &'c mut Child) -> Result<&'c mut Node> {
         if let Child::Disk(disk) = *child {
             let node = self.store.load_node(disk)?;
+            // The current tree no longer reaches the old page: its cached
+            // copy would only hold cache space until the page is reused.
+            self.store.forget(disk.page);
             let count = node.origin.map_or(1, |o| o.page_count);
             self.freed.push(PageRun {
                 start: disk.page,

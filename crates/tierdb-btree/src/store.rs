@@ -211,7 +211,8 @@ impl Store {
     }
 
     /// Forgets whatever the cache holds for the extent starting at `page`
-    /// (called when the page is allocated again).
+    /// (called when a write set replaces the node there, and when the page
+    /// is allocated again).
     pub(crate) fn forget(&self, page: u64) {
         self.cache.remove(self.key(page));
     }

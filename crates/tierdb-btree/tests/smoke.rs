@@ -182,3 +182,38 @@ fn kept_branches_serve_old_and_new_versions() {
         persist(&tier);
     }
 }
+
+/// A write set that replaces on-disk nodes drops their cached pages at
+/// once: the current tree no longer reaches them, and kept until their
+/// pages are reused they would crowd live pages out of the cache.
+#[test]
+fn replaced_pages_leave_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+    let path = dir.path().join("t.btree");
+    let cache = Arc::new(tierdb_cache::PageCache::new(64 << 20));
+    let tier = open_with_cache(&vfs, &path, 4096, Arc::clone(&cache)).unwrap();
+    let mut model = Model::new();
+    let puts = |seq: u64| -> Vec<WriteOp> {
+        (0..4000u64)
+            .map(|i| WriteOp::Put {
+                key: Bytes::from(format!("key{i:08}")),
+                value: value(i, seq, 40),
+            })
+            .collect()
+    };
+    apply(&tier, &mut model, 1, puts(1));
+    persist(&tier);
+    // Read every leaf into the cache.
+    assert_equal(&*tier.read_view(), &model, "after persist");
+    let cached = cache.stats().entries;
+    assert!(cached > 20, "the tree's pages are cached: {cached}");
+    // Rewrite every key: every leaf and branch is replaced.
+    apply(&tier, &mut model, 2, puts(2));
+    let left = cache.stats().entries;
+    assert!(
+        left * 10 < cached,
+        "replaced pages stay cached: {left} of {cached}"
+    );
+    assert_equal(&*tier.read_view(), &model, "after the rewrite");
+}
