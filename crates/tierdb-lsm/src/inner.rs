@@ -169,7 +169,7 @@ impl Inner {
         let mut state = self.state.lock();
         state.applied_seq = seq;
         if active.bytes() >= self.opts.memtable_bytes as u64 {
-            freeze_active(&mut state);
+            freeze_active(&mut state, self.opts.memtable_bytes);
             drop(state);
             self.flush_wakeup.wake();
         }
@@ -300,10 +300,12 @@ fn superseded_removed(ops: &[WriteOp]) -> impl Iterator<Item = &WriteOp> {
 }
 
 /// Moves the active memtable (if it holds anything) to the frozen list,
-/// sealed at the applied sequence.
-pub(crate) fn freeze_active(state: &mut Current) {
+/// sealed at the applied sequence; the new active memtable is sized for
+/// `memtable_bytes`.
+pub(crate) fn freeze_active(state: &mut Current, memtable_bytes: usize) {
     if !state.active.is_empty() {
-        let full = std::mem::replace(&mut state.active, Arc::new(Memtable::new()));
+        let fresh = Arc::new(Memtable::new(memtable_bytes));
+        let full = std::mem::replace(&mut state.active, fresh);
         full.seal(state.applied_seq);
         state.frozen.push(full);
     }

@@ -6,7 +6,9 @@
 //!   skiplist, `memtable.rs`); a full memtable is frozen and a new one
 //!   started.
 //! - **read views** (`view.rs`) pin the memtables and the table `Version`
-//!   current when made; gets go memtables → L0 (newest first) → L1.. ;
+//!   current when made; gets go memtables → L0 (newest first) → L1.. ,
+//!   hashing the key once for every filter they ask: each skiplist
+//!   memtable's in-memory bloom filter (`mem_filter.rs`) and each table's;
 //!   ranges merge everything (`merge_iter.rs`) and resolve versions
 //!   (`user_iter.rs`).
 //! - **background flush** (`background_flush.rs`): once the layer above
@@ -70,6 +72,7 @@ mod level_iter;
 mod manifest;
 mod manifest_log;
 mod manifest_writer;
+mod mem_filter;
 mod memtable;
 mod merge_iter;
 mod options;

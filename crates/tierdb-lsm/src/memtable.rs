@@ -8,7 +8,9 @@
 //! start). Keys and values are copied into the memtable's own chunks
 //! (`Arena`); nodes keep each key's first 16 bytes for cheap comparisons
 //! (`MemKey`). Flushes read a frozen memtable with `FrozenIter`, reads
-//! with `MemIter` (`Memtable::frozen_iter` and `Memtable::iter`).
+//! with `MemIter` (`Memtable::frozen_iter` and `Memtable::iter`). Every
+//! inserted key is also added to the memtable's bloom filter
+//! (`mem_filter.rs`), which point reads ask before the skiplist.
 //!
 //! The write sets replayed from the WAL at open make memtables of another
 //! kind: a sorted run (`sorted_run.rs`), frozen from the start.
@@ -24,7 +26,9 @@ use parking_lot::{Mutex, RwLock};
 use tierdb_io::Result;
 
 use crate::entry::{Entry, EntryKind, InternalIter, RangeTombstone, internal_cmp};
+use crate::mem_filter::MemFilter;
 use crate::sorted_run::{RunIter, SortedRun};
+use crate::sstable::bloom::key_hash;
 
 /// Bytes charged per entry on top of its key and value (skiplist node,
 /// sequence, kind).
@@ -122,20 +126,15 @@ impl PartialOrd for MemKey {
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 enum Points {
-    /// Applied write sets: inserted while read.
-    Skiplist(SkipMap<MemKey, (EntryKind, Bytes)>),
+    /// Applied write sets: inserted while read; the filter holds the
+    /// user keys inserted (`mem_filter.rs`).
+    Skiplist(SkipMap<MemKey, (EntryKind, Bytes)>, MemFilter),
     /// Replayed write sets, sorted once; never inserted into.
     Sorted(Arc<SortedRun>),
 }
 
-impl Default for Points {
-    fn default() -> Self {
-        Points::Skiplist(SkipMap::new())
-    }
-}
-
 /// One memtable.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Memtable {
     points: Points,
     range_tombstones: RwLock<Vec<RangeTombstone>>,
@@ -149,9 +148,17 @@ pub(crate) struct Memtable {
 }
 
 impl Memtable {
-    /// An empty memtable (a skiplist, for `insert`).
-    pub(crate) fn new() -> Self {
-        Self::default()
+    /// An empty memtable (a skiplist, for `insert`) that will hold about
+    /// `capacity_bytes` (its filter is sized for that many).
+    pub(crate) fn new(capacity_bytes: usize) -> Self {
+        let most_entries = capacity_bytes as u64 / ENTRY_OVERHEAD_BYTES;
+        Memtable {
+            points: Points::Skiplist(SkipMap::new(), MemFilter::for_entries(most_entries)),
+            range_tombstones: RwLock::default(),
+            bytes: AtomicU64::new(0),
+            sealed_seq: AtomicU64::new(0),
+            arena: Mutex::default(),
+        }
     }
 
     /// A frozen memtable holding `run` and `range_tombstones`, charged
@@ -180,12 +187,13 @@ impl Memtable {
         kind: EntryKind,
         value: &Bytes,
     ) -> Result<()> {
-        let Points::Skiplist(map) = &self.points else {
+        let Points::Skiplist(map, filter) = &self.points else {
             return Err(tierdb_io::Error::InvalidArgument(
                 "insert into a memtable replayed from the WAL (read-only)".into(),
             ));
         };
         let charge = point_charge(key, value);
+        filter.insert(key_hash(key));
         let (key, value) = {
             let mut arena = self.arena.lock();
             (arena.copy(key), arena.copy(value))
@@ -231,7 +239,7 @@ impl Memtable {
     /// Versions held.
     pub(crate) fn len(&self) -> usize {
         match &self.points {
-            Points::Skiplist(map) => map.len(),
+            Points::Skiplist(map, _) => map.len(),
             Points::Sorted(run) => run.len(),
         }
     }
@@ -244,7 +252,7 @@ impl Memtable {
     /// An iterator over a frozen memtable for a flush (`FrozenIter`).
     pub(crate) fn frozen_iter(&self) -> Box<dyn InternalIter + '_> {
         match &self.points {
-            Points::Skiplist(map) => Box::new(FrozenIter::new(map)),
+            Points::Skiplist(map, _) => Box::new(FrozenIter::new(map)),
             Points::Sorted(run) => Box::new(RunIter::new(Arc::clone(run))),
         }
     }
@@ -252,16 +260,18 @@ impl Memtable {
     /// An owning iterator, for reads (`MemIter`).
     pub(crate) fn iter(self: &Arc<Self>) -> Box<dyn InternalIter> {
         match &self.points {
-            Points::Skiplist(_) => Box::new(MemIter::new(Arc::clone(self))),
+            Points::Skiplist(..) => Box::new(MemIter::new(Arc::clone(self))),
             Points::Sorted(run) => Box::new(RunIter::new(Arc::clone(run))),
         }
     }
 
     /// The newest version of `key` with sequence `<= seq`, if any; a
-    /// tombstone if a range tombstone newer than it covers the key.
-    pub(crate) fn get(&self, key: &[u8], seq: u64) -> Option<Entry> {
+    /// tombstone if a range tombstone newer than it covers the key. `hash`
+    /// is `sstable::bloom::key_hash(key)`.
+    pub(crate) fn get(&self, key: &[u8], hash: u64, seq: u64) -> Option<Entry> {
         let found = match &self.points {
-            Points::Skiplist(map) => {
+            Points::Skiplist(_, filter) if !filter.may_contain(hash) => None,
+            Points::Skiplist(map, _) => {
                 let probe = MemKey::new(Bytes::copy_from_slice(key), seq);
                 map.lower_bound(Bound::Included(&probe))
                     .filter(|found| found.key().key.as_ref() == key)
@@ -395,7 +405,7 @@ impl MemIter {
 
     fn map(&self) -> Option<&SkipMap<MemKey, (EntryKind, Bytes)>> {
         match &self.table.points {
-            Points::Skiplist(map) => Some(map),
+            Points::Skiplist(map, _) => Some(map),
             Points::Sorted(_) => None,
         }
     }

@@ -70,7 +70,7 @@ impl Inner {
     fn freeze(&self) -> (Seq, Vec<Arc<Memtable>>) {
         let _writer = self.writer.lock();
         let mut state = self.state.lock();
-        freeze_active(&mut state);
+        freeze_active(&mut state, self.opts.memtable_bytes);
         (state.applied_seq, state.frozen.clone())
     }
 

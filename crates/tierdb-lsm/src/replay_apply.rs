@@ -47,7 +47,7 @@ impl Inner {
         bump(&self.counters.bytes_applied, bytes);
         let run = run.finish();
         let mut state = self.state.lock();
-        freeze_active(&mut state);
+        freeze_active(&mut state, self.opts.memtable_bytes);
         if !run.is_empty() || !ranges.is_empty() {
             let memtable = Memtable::from_run(run, ranges, charge, applied);
             state.frozen.push(Arc::new(memtable));

@@ -63,6 +63,7 @@ impl LsmTier {
             file_id_base,
         };
         let background = opts.background_compaction;
+        let memtable_bytes = opts.memtable_bytes;
         let recovered = recover(&env, background)?;
         let seq = recovered.persisted_seq;
         let manifest = ManifestWriter::new(recovered.manifest_number, opts.manifest_roll_bytes);
@@ -80,7 +81,7 @@ impl LsmTier {
             writer: Mutex::new(()),
             state: Mutex::new(Current {
                 applied_seq: seq,
-                active: Arc::new(Memtable::new()),
+                active: Arc::new(Memtable::new(memtable_bytes)),
                 frozen: Vec::new(),
                 version: Arc::new(recovered.version),
             }),

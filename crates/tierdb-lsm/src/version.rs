@@ -102,16 +102,23 @@ impl Version {
     /// (compaction merges a table with every table of the next level its
     /// span meets, range tombstones included). What the table probes cost
     /// is added to `cost`.
-    pub(crate) fn get(&self, key: &[u8], seq: u64, cost: &mut GetCost) -> Result<Option<Entry>> {
+    /// `hash` is `sstable::bloom::key_hash(key)`.
+    pub(crate) fn get(
+        &self,
+        key: &[u8],
+        hash: u64,
+        seq: u64,
+        cost: &mut GetCost,
+    ) -> Result<Option<Entry>> {
         for table in &self.levels[0] {
-            if let Some(entry) = get_from(table, key, seq, cost)? {
+            if let Some(entry) = get_from(table, key, hash, seq, cost)? {
                 return Ok(Some(entry));
             }
         }
         for level in &self.levels[1..] {
             let i = level.partition_point(|t| t.ends_before(key));
             if let Some(table) = level.get(i)
-                && let Some(entry) = get_from(table, key, seq, cost)?
+                && let Some(entry) = get_from(table, key, hash, seq, cost)?
             {
                 return Ok(Some(entry));
             }
@@ -171,7 +178,13 @@ impl Version {
 
 /// The newest version of `key` at or below `seq` in `table`, turned into a
 /// tombstone if one of the table's range tombstones hides it.
-fn get_from(table: &Table, key: &[u8], seq: u64, cost: &mut GetCost) -> Result<Option<Entry>> {
+fn get_from(
+    table: &Table,
+    key: &[u8],
+    hash: u64,
+    seq: u64,
+    cost: &mut GetCost,
+) -> Result<Option<Entry>> {
     if !table.covers(key) {
         return Ok(None);
     }
@@ -183,7 +196,7 @@ fn get_from(table: &Table, key: &[u8], seq: u64, cost: &mut GetCost) -> Result<O
         .map(|t| t.seq)
         .max();
     let found = if table.has_entries() {
-        table.reader.get_counted(key, seq, cost)?
+        table.reader.get_hashed(key, hash, seq, cost)?
     } else {
         None
     };

@@ -16,6 +16,7 @@ use tierdb_tier::{ReadView, Seq, TierIter};
 
 use crate::entry::EntryKind;
 use crate::sstable::GetCost;
+use crate::sstable::bloom::key_hash;
 use crate::stats::ReadCounters;
 use crate::user_iter::{Sources, UserIter};
 
@@ -35,14 +36,16 @@ impl ReadView for LsmView {
 
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
         let mut cost = GetCost::default();
+        // One hash for every memtable's and table's filter.
+        let hash = key_hash(key);
         let found = match self
             .sources
             .memtables
             .iter()
-            .find_map(|m| m.get(key, self.seq))
+            .find_map(|m| m.get(key, hash, self.seq))
         {
             Some(entry) => Some(entry),
-            None => self.sources.version.get(key, self.seq, &mut cost)?,
+            None => self.sources.version.get(key, hash, self.seq, &mut cost)?,
         };
         self.reads.count_get(&cost);
         Ok(found.and_then(|e| (e.kind == EntryKind::Put).then_some(e.value)))

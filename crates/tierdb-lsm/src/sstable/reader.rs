@@ -147,9 +147,22 @@ impl SstReader {
         snapshot_seq: u64,
         cost: &mut GetCost,
     ) -> Result<Option<Entry>> {
+        self.get_hashed(key, bloom::key_hash(key), snapshot_seq, cost)
+    }
+
+    /// [`SstReader::get_counted`] with the key's filter hash
+    /// (`bloom::key_hash(key)`) computed by the caller, once for every
+    /// table a read asks.
+    pub(crate) fn get_hashed(
+        &self,
+        key: &[u8],
+        hash: u64,
+        snapshot_seq: u64,
+        cost: &mut GetCost,
+    ) -> Result<Option<Entry>> {
         if self.bloom.is_present() {
             self.bloom_checked.fetch_add(1, AtomicOrdering::Relaxed);
-            if !self.bloom.may_contain(bloom::key_hash(key)) {
+            if !self.bloom.may_contain(hash) {
                 self.bloom_useful.fetch_add(1, AtomicOrdering::Relaxed);
                 cost.bloom_useful += 1;
                 return Ok(None);
