@@ -48,6 +48,9 @@ pub struct Breakdown {
     /// Microseconds writers spent stalled or slowed down since open, per
     /// cause (differences give a phase's share, printed in ms).
     pub stalled_micros: Vec<(String, u64)>,
+    /// Commits and log syncs since open, for engines that count them: a
+    /// phase's commits per sync is its average group-commit size.
+    pub commits_syncs: Option<(u64, u64)>,
 }
 
 impl Breakdown {
@@ -93,6 +96,15 @@ impl Breakdown {
         if !self.stalled_micros.is_empty() {
             let stalled = since(&self.stalled_micros, &before.stalled_micros, 1000.0);
             line += &format!("; stalled ms: {}", stalled.join(", "));
+        }
+        if let (Some((commits, syncs)), Some((commits_was, syncs_was))) =
+            (self.commits_syncs, before.commits_syncs)
+        {
+            let (commits, syncs) = (commits - commits_was, syncs - syncs_was);
+            line += &format!(
+                "; {commits} commits, {syncs} log syncs ({:.2} per sync)",
+                commits as f64 / syncs.max(1) as f64
+            );
         }
         Some(line)
     }

@@ -177,6 +177,7 @@ impl Engine for Tierdb {
             space,
             cache,
             stalled_micros,
+            commits_syncs: Some((stats.commits, stats.wal_syncs)),
         }
     }
 }
