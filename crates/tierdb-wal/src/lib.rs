@@ -29,6 +29,7 @@ mod flusher;
 mod format;
 #[doc(hidden)]
 pub mod fuzz_api;
+mod gather;
 mod options;
 mod recovery;
 mod scan;

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 use tierdb_io::{Error, Result, Vfs};
@@ -20,6 +20,7 @@ use tierdb_io::{Error, Result, Vfs};
 use crate::batch::Batch;
 use crate::flusher::Flusher;
 use crate::format::{MAX_LSN, MAX_PAYLOAD_BYTES};
+use crate::gather::Gather;
 use crate::options::WalOptions;
 use crate::recovery::recover;
 use crate::stats::{Counters, WalStats, bump};
@@ -79,14 +80,10 @@ pub struct Wal {
     poison: OnceLock<String>,
     counters: Arc<Counters>,
     flusher: Flusher,
-    /// Records in the last synced group, and how long its write and sync
-    /// took: the next leader waits (boundedly) for about as many to gather.
-    last_group_records: AtomicU64,
-    last_sync_nanos: AtomicU64,
+    /// The recent groups' sizes and sync time: how long the next leader
+    /// waits for followers.
+    gather: Gather,
 }
-
-/// The longest a leader waits for followers to gather before it syncs.
-const GATHER_MAX: Duration = Duration::from_micros(200);
 
 /// The leader's state: the segment files plus a spare buffer to swap with
 /// the append buffer, so steady-state appends do not allocate.
@@ -162,8 +159,7 @@ impl Wal {
             poison: OnceLock::new(),
             counters,
             flusher: Flusher::default(),
-            last_group_records: AtomicU64::new(0),
-            last_sync_nanos: AtomicU64::new(0),
+            gather: Gather::default(),
         }
     }
 
@@ -372,9 +368,7 @@ impl Wal {
         let started = Instant::now();
         let result = self.write_group(segments, &mut batch, group);
         if durable && records > 0 {
-            self.last_group_records.store(records, Ordering::Relaxed);
-            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.last_sync_nanos.store(nanos, Ordering::Relaxed);
+            self.gather.synced(records, started.elapsed());
         }
         recycle(spare, batch);
         self.written_lsn
@@ -401,21 +395,10 @@ impl Wal {
         Ok(())
     }
 
-    /// Gives committers a bounded moment to append before a group sync.
-    ///
-    /// Each committer has one commit in flight; the ones the previous group
-    /// released append their next record microseconds after this leader
-    /// took over. Without waiting, committers split into two cohorts that
-    /// alternate between groups, and a group holds about half of them. So
-    /// the leader waits until about as many records as the last group held
-    /// are buffered, or a quarter of the last group's write and sync time
-    /// (at most [`GATHER_MAX`]) has passed — PostgreSQL's `commit_delay`,
-    /// made adaptive. A lone committer never waits: its own record is the
-    /// whole last group.
+    /// Gives committers a bounded moment to append before a group sync
+    /// (see [`Gather`]).
     fn gather_followers(&self) {
-        let want = self.last_group_records.load(Ordering::Relaxed) as usize;
-        let quarter = Duration::from_nanos(self.last_sync_nanos.load(Ordering::Relaxed) / 4);
-        let budget = quarter.min(GATHER_MAX);
+        let (want, budget) = self.gather.target();
         let start = Instant::now();
         while self.pending.lock().batch.count() < want && start.elapsed() < budget {
             std::thread::yield_now();
