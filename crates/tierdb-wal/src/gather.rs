@@ -25,6 +25,9 @@ use std::time::Duration;
 /// The longest a leader waits for followers to gather before it syncs.
 pub(crate) const GATHER_MAX: Duration = Duration::from_micros(200);
 
+/// The longest a follower spins on a running sync before it sleeps.
+pub(crate) const SPIN_MAX: Duration = Duration::from_micros(500);
+
 /// Groups in a row smaller than the peak after which the peak is dropped
 /// to the last group's size.
 pub(crate) const PEAK_MEMORY: u64 = 8;
@@ -47,6 +50,12 @@ impl Gather {
         let want = self.peak_records.load(Ordering::Relaxed) as usize;
         let half = Duration::from_nanos(self.last_sync_nanos.load(Ordering::Relaxed) / 2);
         (want, half.min(GATHER_MAX))
+    }
+
+    /// How long a follower spins waiting for a running sync before it
+    /// sleeps: about one sync time, at most [`SPIN_MAX`].
+    pub(crate) fn spin_budget(&self) -> Duration {
+        Duration::from_nanos(self.last_sync_nanos.load(Ordering::Relaxed)).min(SPIN_MAX)
     }
 
     /// Records a synced group of `records` whose write and sync took `took`.
