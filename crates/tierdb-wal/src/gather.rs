@@ -5,8 +5,7 @@
 //! released append their next record microseconds after the new leader took
 //! over. Without waiting, committers split into cohorts that alternate
 //! between groups, and a group holds only part of them. So the leader waits
-//! until as many committers wait for a sync (`sync_to` callers) as the
-//! recent groups covered at most, or
+//! until as many records are buffered as the recent groups held at most, or
 //! half the last group's write and sync time (at most [`GATHER_MAX`]) has
 //! passed — PostgreSQL's `commit_delay`, made adaptive. (A quarter was too
 //! short for B+tree commits on a loaded two-core machine: a third of the
@@ -37,19 +36,18 @@ pub(crate) const PEAK_MEMORY: u64 = 8;
 /// the relaxed atomics never race with one another), read by the next one.
 #[derive(Debug, Default)]
 pub(crate) struct Gather {
-    /// The most committers a group covered since the peak was last reset.
-    peak_committers: AtomicU64,
-    /// Groups in a row smaller than `peak_committers`.
+    /// The largest group since the peak was last reset.
+    peak_records: AtomicU64,
+    /// Groups in a row smaller than `peak_records`.
     short_groups: AtomicU64,
     /// How long the last group's write and sync took.
     last_sync_nanos: AtomicU64,
 }
 
 impl Gather {
-    /// The committers a leader waits to see waiting, and for how long at
-    /// most.
-    pub(crate) fn target(&self) -> (u64, Duration) {
-        let want = self.peak_committers.load(Ordering::Relaxed);
+    /// The records a leader waits to see buffered, and for how long at most.
+    pub(crate) fn target(&self) -> (usize, Duration) {
+        let want = self.peak_records.load(Ordering::Relaxed) as usize;
         let half = Duration::from_nanos(self.last_sync_nanos.load(Ordering::Relaxed) / 2);
         (want, half.min(GATHER_MAX))
     }
@@ -60,15 +58,14 @@ impl Gather {
         Duration::from_nanos(self.last_sync_nanos.load(Ordering::Relaxed)).min(SPIN_MAX)
     }
 
-    /// Notes a synced group that covered `committers` waiting commits and
-    /// whose write and sync took `took`.
-    pub(crate) fn synced(&self, committers: u64, took: Duration) {
+    /// Records a synced group of `records` whose write and sync took `took`.
+    pub(crate) fn synced(&self, records: u64, took: Duration) {
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         self.last_sync_nanos.store(nanos, Ordering::Relaxed);
-        let peak = self.peak_committers.load(Ordering::Relaxed);
+        let peak = self.peak_records.load(Ordering::Relaxed);
         let short = self.short_groups.load(Ordering::Relaxed) + 1;
-        if committers >= peak || short >= PEAK_MEMORY {
-            self.peak_committers.store(committers, Ordering::Relaxed);
+        if records >= peak || short >= PEAK_MEMORY {
+            self.peak_records.store(records, Ordering::Relaxed);
             self.short_groups.store(0, Ordering::Relaxed);
         } else {
             self.short_groups.store(short, Ordering::Relaxed);

@@ -86,10 +86,6 @@ pub struct Wal {
     /// The recent groups' sizes and sync time: how long the next leader
     /// waits for followers.
     gather: Gather,
-    /// `sync_to` callers waiting now (appended, not yet durable): the
-    /// committers a leader's group covers. Records are not counted, as
-    /// `Volatile` and `Buffered` commits append records nobody waits on.
-    sync_waiters: AtomicU64,
 }
 
 /// The leader's state: the segment files plus a spare buffer to swap with
@@ -168,7 +164,6 @@ impl Wal {
             counters,
             flusher: Flusher::default(),
             gather: Gather::default(),
-            sync_waiters: AtomicU64::new(0),
         }
     }
 
@@ -348,7 +343,6 @@ impl Wal {
                 "WAL lsn {lsn} was not appended (last is {last})"
             )));
         }
-        let _counted = (group == Group::Sync).then(|| Waiting::enter(&self.sync_waiters));
         let mut leading = self.group.lock();
         if *leading && group == Group::Sync {
             drop(leading);
@@ -403,18 +397,19 @@ impl Wal {
     /// One group: take every buffered record, write them, sync if asked.
     /// Any failure poisons the WAL.
     fn lead(&self, group: Group) -> Result<()> {
+        let durable = group.syncs();
         self.check_poison()?;
-        if group == Group::Sync {
+        if durable {
             self.gather_followers();
         }
         let mut writer = self.writer.lock();
         let Writer { segments, spare } = &mut *writer;
-        let committers = self.sync_waiters.load(Ordering::Acquire);
         let mut batch = self.take_pending(spare);
+        let records = batch.count() as u64;
         let started = Instant::now();
         let result = self.write_group(segments, &mut batch, group);
-        if group == Group::Sync {
-            self.gather.synced(committers, started.elapsed());
+        if durable && records > 0 {
+            self.gather.synced(records, started.elapsed());
         }
         recycle(spare, batch);
         self.written_lsn
@@ -446,7 +441,7 @@ impl Wal {
     fn gather_followers(&self) {
         let (want, budget) = self.gather.target();
         let start = Instant::now();
-        while self.sync_waiters.load(Ordering::Acquire) < want && start.elapsed() < budget {
+        while self.pending.lock().batch.count() < want && start.elapsed() < budget {
             std::thread::yield_now();
         }
     }
@@ -495,23 +490,6 @@ fn recycle(spare: &mut Batch, mut used: Batch) {
     }
 }
 
-/// Counts a `sync_to` caller in `Wal::sync_waiters` while it waits (also
-/// through an error or a panic).
-struct Waiting<'a>(&'a AtomicU64);
-
-impl<'a> Waiting<'a> {
-    fn enter(count: &'a AtomicU64) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        Waiting(count)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 /// Ends a leader's turn, also on panic: clears the flag, wakes followers.
 struct LeaderGuard<'a>(&'a Wal);
 
@@ -545,32 +523,5 @@ fn create_dir(vfs: &dyn Vfs, dir: &std::path::Path) -> Result<()> {
     match dir.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => vfs.sync_dir(parent),
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tierdb_io::SimVfs;
-
-    #[test]
-    fn a_group_counts_the_committers_waiting_not_the_records() {
-        let vfs: Arc<dyn Vfs> = Arc::new(SimVfs::new(1));
-        let opts = WalOptions::new(std::path::Path::new("/db/wal"));
-        let (wal, _) = Wal::open(vfs, opts, 0, &mut |_, _| Ok(())).unwrap();
-        // 100 records nobody waits on (Volatile commits), then one Sync
-        // commit: the next leader must wait for one committer, not 101.
-        for lsn in 1..=101 {
-            wal.append(lsn, b"record").unwrap();
-        }
-        wal.sync_to(101).unwrap();
-        assert_eq!(wal.gather.target().0, 1);
-        assert_eq!(wal.sync_waiters.load(Ordering::Relaxed), 0);
-        // Background syncs (the flusher's, checkpoints') are no group of
-        // committers at all.
-        wal.append(102, b"record").unwrap();
-        wal.sync_to_in_background(102).unwrap();
-        assert_eq!(wal.gather.target().0, 1);
-        wal.close().unwrap();
     }
 }
