@@ -397,9 +397,8 @@ impl Wal {
     /// One group: take every buffered record, write them, sync if asked.
     /// Any failure poisons the WAL.
     fn lead(&self, group: Group) -> Result<()> {
-        let durable = group.syncs();
         self.check_poison()?;
-        if durable {
+        if group == Group::Sync {
             self.gather_followers();
         }
         let mut writer = self.writer.lock();
@@ -408,7 +407,7 @@ impl Wal {
         let records = batch.count() as u64;
         let started = Instant::now();
         let result = self.write_group(segments, &mut batch, group);
-        if durable && records > 0 {
+        if group == Group::Sync && records > 0 {
             self.gather.synced(records, started.elapsed());
         }
         recycle(spare, batch);
