@@ -104,7 +104,7 @@ fn needs_no_record(
     if number.checked_add(1) != Some(*next) {
         return Ok(None);
     }
-    let Some(head) = read_header(vfs, next_path)? else {
+    let (_, Some(head)) = read_header(vfs, next_path)? else {
         return Ok(None);
     };
     Ok(match SegmentHeader::decode(&head) {
@@ -115,15 +115,17 @@ fn needs_no_record(
     })
 }
 
-/// The first `SEGMENT_HEADER_BYTES` of a segment (`None` if shorter).
-fn read_header(vfs: &dyn Vfs, path: &Path) -> Result<Option<Vec<u8>>> {
+/// A segment's length and its first `SEGMENT_HEADER_BYTES` (`None` if
+/// shorter), from one open.
+fn read_header(vfs: &dyn Vfs, path: &Path) -> Result<(u64, Option<Vec<u8>>)> {
     let file = vfs.open(path, OpenMode::Read)?;
-    if file.len()? < SEGMENT_HEADER_LEN {
-        return Ok(None);
+    let len = file.len()?;
+    if len < SEGMENT_HEADER_LEN {
+        return Ok((len, None));
     }
     let mut head = vec![0; SEGMENT_HEADER_BYTES];
     file.read_exact_at(&mut head, 0)?;
-    Ok(Some(head))
+    Ok((len, Some(head)))
 }
 
 /// Takes segment `number` without reading its records (`needs_no_record`).
@@ -134,8 +136,8 @@ fn skip_file(
     path: &Path,
     next_first_lsn: u64,
 ) -> Result<SegmentScan> {
-    let file_len = vfs.open(path, OpenMode::Read)?.len()?;
-    let head = Bytes::from(read_header(vfs, path)?.unwrap_or_default());
+    let (file_len, head) = read_header(vfs, path)?;
+    let head = Bytes::from(head.unwrap_or_default());
     let image = SegmentImage {
         number,
         path,
