@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod os_lock;
 mod os_vfs;
 mod sim_vfs;
 mod vfs;

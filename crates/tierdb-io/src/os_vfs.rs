@@ -1,10 +1,11 @@
 //! `OsVfs`: the `Vfs` trait on real files.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::os_lock::OsLock;
 use crate::vfs::{OpenMode, Vfs, VfsFile, VfsLock};
 use crate::{Error, Result};
 
@@ -24,13 +25,6 @@ struct OsFile {
     path: PathBuf,
     file: File,
 }
-
-#[derive(Debug)]
-struct OsLock {
-    _file: File,
-}
-
-impl VfsLock for OsLock {}
 
 impl Vfs for OsVfs {
     fn open(&self, path: &Path, mode: OpenMode) -> Result<Arc<dyn VfsFile>> {
@@ -89,20 +83,7 @@ impl Vfs for OsVfs {
     }
 
     fn lock(&self, path: &Path) -> Result<Box<dyn VfsLock>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Box::new(OsLock { _file: file })),
-            Err(TryLockError::WouldBlock) => Err(Error::Locked {
-                path: path.to_path_buf(),
-            }),
-            Err(TryLockError::Error(e)) => Err(Error::io(path, e)),
-        }
+        Ok(Box::new(OsLock::take(path)?))
     }
 }
 
@@ -164,16 +145,5 @@ mod tests {
         vfs.remove(&b).unwrap();
         assert!(!vfs.exists(&b).unwrap());
         assert!(vfs.open(&b, OpenMode::Read).is_err());
-    }
-
-    #[test]
-    fn lock_is_exclusive_within_one_process() {
-        let dir = tempfile::tempdir().unwrap();
-        let vfs = OsVfs::new();
-        let path = dir.path().join("LOCK");
-        let held = vfs.lock(&path).unwrap();
-        assert!(matches!(vfs.lock(&path), Err(Error::Locked { .. })));
-        drop(held);
-        vfs.lock(&path).unwrap();
     }
 }
