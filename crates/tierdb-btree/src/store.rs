@@ -6,6 +6,7 @@
 //! included: a truncated file is corrupt, not an I/O error).
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -117,17 +118,23 @@ impl Store {
         }
         let len = usize::try_from(len).map_err(|_| self.corrupt_page(page, "length too large"))?;
         let mut buf = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut buf, offset)
-            .map_err(|e| match e {
-                Error::Io { source, .. } if source.kind() == ErrorKind::UnexpectedEof => self
-                    .corrupt_page(
-                        page,
-                        format!("{len} bytes at offset {offset} run past end of file"),
-                    ),
-                other => other,
-            })?;
+        self.read_into(offset, &mut buf, page)?;
         Ok(buf)
+    }
+
+    /// Fills `buf` from `offset` (in the extent of `page`, for errors).
+    fn read_into(&self, offset: u64, buf: &mut [u8], page: u64) -> Result<()> {
+        self.file.read_exact_at(buf, offset).map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == ErrorKind::UnexpectedEof => self
+                .corrupt_page(
+                    page,
+                    format!(
+                        "{} bytes at offset {offset} run past end of file",
+                        buf.len()
+                    ),
+                ),
+            other => other,
+        })
     }
 
     /// Writes `bytes` at page `page`.
@@ -329,10 +336,29 @@ impl Store {
     }
 
     /// Reads the node at `disk` from the file (no cache), as the cache
-    /// holds it.
+    /// holds it. The first page is read into this thread's page buffer: a
+    /// leaf keeps a copy of the part its cells use, so a cache miss neither
+    /// allocates nor zeroes a page-sized buffer it would free at once (that
+    /// churn also fragmented the heap the cached leaves live in).
     fn read_page(&self, disk: DiskRef) -> Result<Page> {
-        let (first, tail, header) = self.read_extent(disk)?;
-        decode_page(self.layout, first, tail, &header).map_err(|r| self.corrupt_page(disk.page, r))
+        let corrupt = |r| self.corrupt_page(disk.page, r);
+        let first = PAGE_BUFFER.with_borrow_mut(|buffer| {
+            buffer.resize(self.layout.page_size, 0);
+            let header = self.read_first_page(disk, buffer)?;
+            Ok::<_, Error>(
+                match leaf_in_place(self.layout, buffer, &header).map_err(corrupt)? {
+                    Some(leaf) => FirstPage::Leaf(leaf),
+                    None => FirstPage::Other(buffer.clone(), header),
+                },
+            )
+        })?;
+        match first {
+            FirstPage::Leaf(leaf) => Ok(Page::Leaf(Arc::new(leaf))),
+            FirstPage::Other(first, header) => {
+                let tail = self.read_tail(disk, &header)?;
+                decode_page(self.layout, first, tail, &header).map_err(corrupt)
+            }
+        }
     }
 
     /// Reads and decodes the node at `disk` from the file (no cache).
@@ -345,21 +371,33 @@ impl Store {
     /// Reads the pages of the node at `disk`: the first, checked against
     /// the parent's pointer, and its tail.
     fn read_extent(&self, disk: DiskRef) -> Result<(Vec<u8>, Vec<u8>, PageHeader)> {
-        let page_size = self.layout.page_size as u64;
-        let offset = self.offset_of(disk.page)?;
-        let first = self.read_at(offset, page_size, disk.page)?;
-        let header = parse_header(&first).map_err(|r| self.corrupt_page(disk.page, r))?;
-        self.check_node_header(disk, header.page, header.crc, header.page_type)?;
-        let tail = if header.tail_pages == 0 {
-            Vec::new()
-        } else {
-            let tail_len = header
-                .tail_pages
-                .checked_mul(page_size)
-                .ok_or_else(|| self.corrupt_page(disk.page, "tail too long"))?;
-            self.read_at(offset + page_size, tail_len, disk.page)?
-        };
+        let mut first = vec![0; self.layout.page_size];
+        let header = self.read_first_page(disk, &mut first)?;
+        let tail = self.read_tail(disk, &header)?;
         Ok((first, tail, header))
+    }
+
+    /// Reads the first page of the node at `disk` into `buffer` (one page
+    /// long) and checks its header against the parent's pointer.
+    fn read_first_page(&self, disk: DiskRef, buffer: &mut [u8]) -> Result<PageHeader> {
+        let offset = self.offset_of(disk.page)?;
+        self.read_into(offset, buffer, disk.page)?;
+        let header = parse_header(buffer).map_err(|r| self.corrupt_page(disk.page, r))?;
+        self.check_node_header(disk, header.page, header.crc, header.page_type)?;
+        Ok(header)
+    }
+
+    /// The tail pages of the node at `disk`, whose first page has `header`.
+    fn read_tail(&self, disk: DiskRef, header: &PageHeader) -> Result<Vec<u8>> {
+        if header.tail_pages == 0 {
+            return Ok(Vec::new());
+        }
+        let page_size = self.layout.page_size as u64;
+        let tail_len = header
+            .tail_pages
+            .checked_mul(page_size)
+            .ok_or_else(|| self.corrupt_page(disk.page, "tail too long"))?;
+        self.read_at(self.offset_of(disk.page)? + page_size, tail_len, disk.page)
     }
 
     fn check_node_header(&self, disk: DiskRef, page: u64, crc: u32, page_type: u8) -> Result<()> {
@@ -483,16 +521,41 @@ pub(crate) fn decode_page(
     tail: Vec<u8>,
     header: &PageHeader,
 ) -> DecodeResult<Page> {
-    if header.page_type == PAGE_TYPE_LEAF && header.tail_pages == 0 {
-        let origin = Origin {
-            page: header.page,
-            page_count: 1,
-            checksum: header.crc,
-        };
-        check_extent(layout, &first, &tail, header)?;
-        let leaf = LeafPage::new(layout, &first, header.count, origin)?;
+    if let Some(leaf) = leaf_in_place(layout, &first, header)? {
         return Ok(Page::Leaf(Arc::new(leaf)));
     }
     let node = decode_node(layout, &first.into(), &tail.into(), header)?;
     Ok(Page::Node(Arc::new(node)))
+}
+
+/// A leaf without tail pages, read in place from its verified first page;
+/// `None` for any other node.
+fn leaf_in_place(
+    layout: Layout,
+    first: &[u8],
+    header: &PageHeader,
+) -> DecodeResult<Option<LeafPage>> {
+    if header.page_type != PAGE_TYPE_LEAF || header.tail_pages != 0 {
+        return Ok(None);
+    }
+    let origin = Origin {
+        page: header.page,
+        page_count: 1,
+        checksum: header.crc,
+    };
+    check_extent(layout, first, &[], header)?;
+    LeafPage::new(layout, first, header.count, origin).map(Some)
+}
+
+/// The first page of a node read on a cache miss: a leaf already copied
+/// out of the page buffer, or the page itself for decoding with its tail.
+enum FirstPage {
+    Leaf(LeafPage),
+    Other(Vec<u8>, PageHeader),
+}
+
+thread_local! {
+    /// The page buffer of [`Store::read_page`], reused by every miss on
+    /// this thread.
+    static PAGE_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }

@@ -17,10 +17,10 @@ use tierdb_wal::Wal;
 
 use crate::background::Background;
 use crate::commit_pipeline::{CommitRequest, CommitState};
-use crate::iter::{Iter, owned_bounds};
+use crate::iter::{Iter, owned_bounds, prefix_bounds};
 use crate::layout::Layout;
 use crate::manifest::Manifest;
-use crate::snapshot::read_get;
+use crate::snapshot::{range_iter, read_get};
 use crate::version::Version;
 use crate::write_batch::BatchOp;
 use crate::{
@@ -191,12 +191,14 @@ impl Db {
     /// now. Accepts any `RangeBounds<&[u8]>`: `..`, `a..`, `..b`, `a..=b`,
     /// `(Bound, Bound)`.
     pub fn range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Result<Iter> {
-        self.snapshot().range(range)
+        let (lo, hi) = owned_bounds(&range);
+        range_iter(self, &self.inner.version.load(), lo, hi)
     }
 
     /// The entries whose keys start with `prefix`, in key order.
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Iter> {
-        self.snapshot().prefix(prefix)
+        let (lo, hi) = prefix_bounds(prefix.as_ref());
+        range_iter(self, &self.inner.version.load(), lo, hi)
     }
 
     /// Starts a transaction with snapshot isolation and the default

@@ -19,15 +19,20 @@ type Entry = (Bytes, Bytes);
 /// `Err(Error::Closed)`.
 pub struct Iter {
     db: Db,
-    inner: Box<dyn DoubleEndedIterator<Item = Result<Entry>> + Send>,
+    inner: Inner,
     done: bool,
 }
 
+/// What an [`Iter`] walks: a snapshot's partitions directly (no box and no
+/// dynamic call per item: scans are short, so both show), or anything else
+/// (a transaction's overlaid view) boxed.
+pub(crate) enum Inner {
+    Partitions(ConcatIter),
+    Boxed(Box<dyn DoubleEndedIterator<Item = Result<Entry>> + Send>),
+}
+
 impl Iter {
-    pub(crate) fn new(
-        db: Db,
-        inner: Box<dyn DoubleEndedIterator<Item = Result<Entry>> + Send>,
-    ) -> Self {
+    pub(crate) fn new(db: Db, inner: Inner) -> Self {
         Iter {
             db,
             inner,
@@ -36,9 +41,6 @@ impl Iter {
     }
 
     fn step(&mut self, item: Option<Result<Entry>>) -> Option<Result<Entry>> {
-        if self.done {
-            return None;
-        }
         if let Err(e) = self.db.check_open() {
             self.done = true;
             return Some(Err(e));
@@ -64,7 +66,10 @@ impl Iterator for Iter {
         if self.done {
             return None;
         }
-        let item = self.inner.next();
+        let item = match &mut self.inner {
+            Inner::Partitions(parts) => parts.next(),
+            Inner::Boxed(inner) => inner.next(),
+        };
         self.step(item)
     }
 }
@@ -74,7 +79,10 @@ impl DoubleEndedIterator for Iter {
         if self.done {
             return None;
         }
-        let item = self.inner.next_back();
+        let item = match &mut self.inner {
+            Inner::Partitions(parts) => parts.next_back(),
+            Inner::Boxed(inner) => inner.next_back(),
+        };
         self.step(item)
     }
 }

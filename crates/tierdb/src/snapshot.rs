@@ -9,7 +9,7 @@ use tierdb_tier::TierIter;
 
 use crate::Result;
 use crate::db::Db;
-use crate::iter::{ConcatIter, Iter, is_empty_range, owned_bounds, prefix_bounds};
+use crate::iter::{ConcatIter, Inner, Iter, is_empty_range, owned_bounds, prefix_bounds};
 use crate::limits::check_key;
 use crate::version::Version;
 
@@ -39,19 +39,30 @@ impl Snapshot {
 
     /// The entries in `range` as of this snapshot, in key order.
     pub fn range<'k>(&self, range: impl RangeBounds<&'k [u8]>) -> Result<Iter> {
-        self.db.check_open()?;
         let (lo, hi) = owned_bounds(&range);
-        let inner = read_range(&self.version, lo, hi)?;
-        Ok(Iter::new(self.db.clone(), Box::new(inner)))
+        range_iter(&self.db, &self.version, lo, hi)
     }
 
     /// The entries whose keys start with `prefix`, as of this snapshot.
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Iter> {
-        self.db.check_open()?;
         let (lo, hi) = prefix_bounds(prefix.as_ref());
-        let inner = read_range(&self.version, lo, hi)?;
-        Ok(Iter::new(self.db.clone(), Box::new(inner)))
+        range_iter(&self.db, &self.version, lo, hi)
     }
+}
+
+/// An iterator over `(lo, hi)` in `version`. It holds what it reads (the
+/// partitions' iterators pin their pages), not `version` itself, so
+/// `Db::range` lends it the current version without counting a reference
+/// (a cache line every reader thread writes, twice per scan).
+pub(crate) fn range_iter(
+    db: &Db,
+    version: &Version,
+    lo: Bound<Bytes>,
+    hi: Bound<Bytes>,
+) -> Result<Iter> {
+    db.check_open()?;
+    let inner = read_range(version, lo, hi)?;
+    Ok(Iter::new(db.clone(), Inner::Partitions(inner)))
 }
 
 /// A point read in `version`, routed to the partition holding `key`.

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use crate::commit_pipeline::CommitRequest;
 use crate::conflict_tracker::ConflictCheck;
 use crate::db::Db;
-use crate::iter::{Iter, OverlayIter, is_empty_range, owned_bounds, prefix_bounds};
+use crate::iter::{Inner, Iter, OverlayIter, is_empty_range, owned_bounds, prefix_bounds};
 use crate::limits::{check_key, check_value};
 use crate::range_delete::half_open;
 use crate::snapshot::{read_get, read_range};
@@ -168,7 +168,7 @@ impl Txn {
         }
         Ok(Iter::new(
             self.db.clone(),
-            Box::new(OverlayIter::new(base, overlay)),
+            Inner::Boxed(Box::new(OverlayIter::new(base, overlay))),
         ))
     }
 
