@@ -217,3 +217,43 @@ fn replaced_pages_leave_the_cache() {
     );
     assert_equal(&*tier.read_view(), &model, "after the rewrite");
 }
+
+/// Scanned items share their leaf's bytes; they are not views of the page
+/// buffer a cache miss reads into (one per thread, overwritten by the next
+/// miss) nor invalidated when their page leaves the cache: items held
+/// across scans of a tree many times the cache's size read back as written,
+/// both ways, after every page was evicted and read again.
+#[test]
+fn scanned_items_outlive_their_pages_and_the_read_buffer() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs: Arc<dyn Vfs> = Arc::new(OsVfs::new());
+    let cache = Arc::new(tierdb_cache::PageCache::new(64 << 10));
+    let tier =
+        open_with_cache(&vfs, &dir.path().join("t.btree"), 4096, Arc::clone(&cache)).unwrap();
+    let mut model = Model::new();
+    let ops = (0..4000u64)
+        .map(|i| WriteOp::Put {
+            key: Bytes::from(format!("k{i:06}")),
+            value: value(i, 1, 20 + (i % 90) as usize),
+        })
+        .collect();
+    apply(&tier, &mut model, 1, ops);
+    persist(&tier);
+    let view = tier.read_view();
+    let expected: Vec<(Bytes, Bytes)> = model.into_iter().collect();
+    let forward = collect(&*view, Bound::Unbounded, Bound::Unbounded);
+    let mut backward = collect_rev(&*view, Bound::Unbounded, Bound::Unbounded);
+    backward.reverse();
+    let evictions = cache.stats().evictions;
+    // Every leaf read again (through the same buffer) after the items above
+    // were taken from it.
+    let again = collect(&*view, Bound::Unbounded, Bound::Unbounded);
+    assert!(
+        cache.stats().evictions > evictions + 20,
+        "the tree must not fit the cache: {:?}",
+        cache.stats()
+    );
+    assert_eq!(forward, expected);
+    assert_eq!(backward, expected);
+    assert_eq!(again, expected);
+}
