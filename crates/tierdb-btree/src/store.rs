@@ -124,6 +124,9 @@ impl Store {
 
     /// Fills `buf` from `offset` (in the extent of `page`, for errors).
     fn read_into(&self, offset: u64, buf: &mut [u8], page: u64) -> Result<()> {
+        if offset.checked_add(buf.len() as u64).is_none() {
+            return Err(self.corrupt_page(page, "length overflows"));
+        }
         self.file.read_exact_at(buf, offset).map_err(|e| match e {
             Error::Io { source, .. } if source.kind() == ErrorKind::UnexpectedEof => self
                 .corrupt_page(
