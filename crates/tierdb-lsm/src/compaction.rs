@@ -29,6 +29,7 @@ use bytes::Bytes;
 use tierdb_io::Result;
 
 use crate::entry::InternalIter;
+use crate::level_iter::LevelIter;
 use crate::merge_iter::MergeIter;
 use crate::options::{CompactionStyle, LsmOptions};
 use crate::range_del::fragment;
@@ -45,6 +46,13 @@ pub(crate) struct Plan {
     pub(crate) inputs: Vec<Arc<Table>>,
     /// Where the output goes (>= 1).
     pub(crate) output_level: usize,
+}
+
+impl Plan {
+    /// True if `table` is one of the inputs.
+    fn has_input(&self, table: &Table) -> bool {
+        self.inputs.iter().any(|i| i.number == table.number)
+    }
 }
 
 /// The compaction the tree needs next, if any.
@@ -149,13 +157,7 @@ pub(crate) fn run(
     opts: &LsmOptions,
     horizon: u64,
 ) -> Result<Vec<Arc<Table>>> {
-    let children = plan
-        .inputs
-        .iter()
-        .filter(|t| t.has_entries())
-        .map(|t| Box::new(t.reader.sequential_iter()) as Box<dyn InternalIter>)
-        .collect();
-    let mut merged = MergeIter::new(children);
+    let mut merged = MergeIter::new(input_runs(plan, version));
     let drop_tombstones = is_bottom(version, plan);
     let mut retain = Retain::new(horizon, drop_tombstones);
     let range_dels = RangeDels {
@@ -171,17 +173,45 @@ pub(crate) fn run(
     TableBuilder::new(ctx, opts.target_file_bytes).write_all(&mut merged, &mut retain, range_dels)
 }
 
+/// The merge's children: each input table of L0 on its own (L0 tables
+/// overlap), and the input tables of each deeper level as one run
+/// (`LevelIter::sequential`: a level's tables are disjoint and sorted by
+/// key), so each step of the merge compares one entry per level rather
+/// than one per table. Tables without entries (range tombstones only) are
+/// left out; their tombstones reach the output through `RangeDels`.
+fn input_runs(plan: &Plan, version: &Version) -> Vec<Box<dyn InternalIter>> {
+    let deeper = &version.levels[1..];
+    let in_deeper = |t: &Arc<Table>| deeper.iter().flatten().any(|d| d.number == t.number);
+    // L0's inputs first (and any input not in a deeper level), as before.
+    let mut children: Vec<Box<dyn InternalIter>> = plan
+        .inputs
+        .iter()
+        .filter(|t| t.has_entries() && !in_deeper(t))
+        .map(|t| Box::new(t.reader.sequential_iter()) as Box<dyn InternalIter>)
+        .collect();
+    for level in deeper {
+        let tables: Vec<Arc<Table>> = level
+            .iter()
+            .filter(|t| t.has_entries() && plan.has_input(t))
+            .cloned()
+            .collect();
+        if !tables.is_empty() {
+            children.push(Box::new(LevelIter::sequential(tables)));
+        }
+    }
+    children
+}
+
 /// True if no level below the output overlaps the inputs' key range.
 fn is_bottom(version: &Version, plan: &Plan) -> bool {
     let Some((lo, hi)) = key_range(&plan.inputs) else {
         return true;
     };
-    let below_is_input = |t: &Arc<Table>| plan.inputs.iter().any(|i| i.number == t.number);
     (plan.output_level + 1..LEVELS).all(|level| {
         version
             .overlapping(level, &lo, &hi)
             .iter()
-            .all(below_is_input)
+            .all(|t| plan.has_input(t))
     })
 }
 
@@ -189,7 +219,7 @@ fn is_bottom(version: &Version, plan: &Plan) -> bool {
 pub(crate) fn replace(version: &Version, plan: &Plan, outputs: &[Arc<Table>]) -> Version {
     let mut next = version.clone();
     for level in &mut next.levels {
-        level.retain(|t| !plan.inputs.iter().any(|i| i.number == t.number));
+        level.retain(|t| !plan.has_input(t));
     }
     let out = &mut next.levels[plan.output_level];
     out.extend(outputs.iter().cloned());

@@ -6,6 +6,12 @@
 //! table's end opens the next one. A range read therefore costs one child
 //! per level in the merge, and one table seek per level, however many
 //! tables the level holds (LevelDB's "concatenating iterator").
+//!
+//! A compaction reads each input level the same way
+//! (`LevelIter::sequential`: forward only, each table read around the
+//! cache), so its merge compares one entry per input level instead of one
+//! per input table (an L0 → L2 merge at 1M products: 9 children instead of
+//! ~35, each step of the merge a comparison per child).
 
 use std::sync::Arc;
 
@@ -23,6 +29,9 @@ pub(crate) struct LevelIter {
     at: usize,
     /// The open table's iterator (`None`: not positioned).
     current: Option<SstIter>,
+    /// Tables are opened with `SstReader::sequential_iter` (a compaction's
+    /// front-to-back read) rather than `SstReader::iter`.
+    sequential: bool,
 }
 
 impl LevelIter {
@@ -33,13 +42,31 @@ impl LevelIter {
             tables,
             at: 0,
             current: None,
+            sequential: false,
+        }
+    }
+
+    /// An unpositioned cursor over `tables` (as `new`) for one front-to-back
+    /// pass, `seek_to_first` then `next` only: each table is read with
+    /// `SstReader::sequential_iter`, around the shared cache.
+    pub(crate) fn sequential(tables: Vec<Arc<Table>>) -> Self {
+        LevelIter {
+            sequential: true,
+            ..LevelIter::new(tables)
         }
     }
 
     /// Opens table `at` (or nothing past the end) and returns its cursor.
     fn open(&mut self, at: usize) -> Option<&mut SstIter> {
         self.at = at;
-        self.current = self.tables.get(at).map(|t| t.reader.iter());
+        let sequential = self.sequential;
+        self.current = self.tables.get(at).map(|t| {
+            if sequential {
+                t.reader.sequential_iter()
+            } else {
+                t.reader.iter()
+            }
+        });
         self.current.as_mut()
     }
 
