@@ -9,6 +9,7 @@
 //! the log in sequence order, so a durable commit implies every earlier one
 //! is durable too.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -122,7 +123,7 @@ impl DbInner {
                 state.conflicts.check(check, writes.iter().map(|w| &w.op))?;
             }
             let seq = state.next_seq;
-            self.log_and_apply(seq, &writes, &current)?;
+            let writes = self.log_and_apply(seq, writes, &current)?;
             state.next_seq = seq + 1;
             self.track_conflicts(&mut state.conflicts, seq, &writes);
             if let Some(capture) = &mut state.capture {
@@ -157,15 +158,30 @@ impl DbInner {
 
     /// Appends the record, applies it to the tiers and publishes the new
     /// version. Any failure past the append poisons the database: memory
-    /// and log might disagree, so no further write is allowed.
-    fn log_and_apply(&self, seq: Seq, writes: &[PartitionWrite], current: &Version) -> Result<()> {
-        let payload = commit_record::encode(writes);
+    /// and log might disagree, so no further write is allowed. The ops are
+    /// moved into one group per partition for the tiers and handed back
+    /// (grouped by partition, each group in commit order) for the conflict
+    /// tracker and a layout change's capture: cloning them cost every key
+    /// and value of a write set a shared-buffer allocation and its free.
+    fn log_and_apply(
+        &self,
+        seq: Seq,
+        writes: Vec<PartitionWrite>,
+        current: &Version,
+    ) -> Result<Vec<PartitionWrite>> {
+        let payload = commit_record::encode(&writes);
         self.wal.append(seq, &payload).map_err(|e| self.poison(e))?;
         let layout = &current.layout;
         let mut views = current.views.clone();
-        for (i, ops) in layout.route(writes.iter().map(|w| &w.op)) {
+        // `route` cut every op to one partition of this same layout.
+        let mut groups: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
+        let count = writes.len();
+        for w in writes {
+            groups.entry(layout.index(w.op.key())).or_default().push(w.op);
+        }
+        for (&i, ops) in &groups {
             let p = &layout.partitions[i];
-            p.store.apply(seq, &ops).map_err(|e| self.poison(e))?;
+            p.store.apply(seq, ops).map_err(|e| self.poison(e))?;
             p.writes.fetch_add(ops.len() as u64, Ordering::Relaxed);
             let bytes: usize = ops.iter().map(WriteOp::data_bytes).sum();
             p.bytes_applied.fetch_add(bytes as u64, Ordering::Relaxed);
@@ -176,7 +192,12 @@ impl DbInner {
             layout: layout.clone(),
             views,
         }));
-        Ok(())
+        let mut writes = Vec::with_capacity(count);
+        for (i, ops) in groups {
+            let partition = layout.partitions[i].entry.id;
+            writes.extend(ops.into_iter().map(|op| PartitionWrite { partition, op }));
+        }
+        Ok(writes)
     }
 
     pub(crate) fn wait_durable(&self, seq: Seq, durability: Durability) -> Result<()> {
