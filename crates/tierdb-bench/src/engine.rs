@@ -51,6 +51,11 @@ pub struct Breakdown {
     /// Commits and log syncs since open, for engines that count them: a
     /// phase's commits per sync is its average group-commit size.
     pub commits_syncs: Option<(u64, u64)>,
+    /// Point reads that reached an LSM tier and the tables each passed
+    /// without an answer (its filter said absent, or a false positive),
+    /// since open: a phase's difference is the L0 and level tables a read
+    /// consults beyond the one that answers.
+    pub lsm_reads: Option<(u64, u64)>,
 }
 
 impl Breakdown {
@@ -105,6 +110,18 @@ impl Breakdown {
                 "; {commits} commits, {syncs} log syncs ({:.2} per sync)",
                 commits as f64 / syncs.max(1) as f64
             );
+        }
+        if let (Some((gets, passed)), Some((gets_was, passed_was))) =
+            (self.lsm_reads, before.lsm_reads)
+        {
+            let gets = gets.saturating_sub(gets_was);
+            if gets > 0 {
+                let passed = passed.saturating_sub(passed_was);
+                line += &format!(
+                    "; LSM tables passed per read {:.2}",
+                    passed as f64 / gets as f64
+                );
+            }
         }
         Some(line)
     }

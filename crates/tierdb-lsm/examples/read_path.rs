@@ -9,6 +9,11 @@
 //! time and by the thread's CPU time (`/proc/thread-self/schedstat`, Linux;
 //! CPU time is what other work on a busy machine disturbs least).
 //!
+//! `READ_PATH_L0=L` leaves `L` L0 tables instead of 3 (8 + `L` flushes, every
+//! `N / (9 + L)` keys); `READ_PATH_THREADS=T` also times point reads on `T`
+//! threads at once (elapsed rate of all of them: what shared counters and
+//! cache lines written by every read cost when reads run in parallel).
+//!
 //! `cargo run --release -p tierdb-lsm --example read_path -- 1000000 [dir]`
 
 use std::ops::Bound;
@@ -81,6 +86,14 @@ fn main() {
     let tier = LsmTier::open(vfs, tmp.path(), cache, 1, opts).unwrap();
     let value = Bytes::from(vec![b'v'; 200]);
     let no_wal = |_| Ok(());
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (l0, threads) = (env("READ_PATH_L0", 3), env("READ_PATH_THREADS", 0));
+    let chunks = 9 + l0;
     let mut seq = 0;
     let mut batch = Vec::new();
     for (i, id) in scrambled(n).enumerate() {
@@ -94,7 +107,8 @@ fn main() {
             batch.clear();
         }
         let done = i as u64 + 1;
-        if done.is_multiple_of((n / 12).max(1)) && done <= n / 12 * 11 {
+        let chunk = (n / chunks).max(1);
+        if done.is_multiple_of(chunk) && done <= chunk * (chunks - 1) {
             tier.persist(&no_wal).unwrap();
         }
     }
@@ -114,6 +128,31 @@ fn main() {
             assert!(view.get(&key(next())).unwrap().is_some());
         }
     });
+    if threads > 0 {
+        let mut elapsed = f64::MAX;
+        for _ in 0..ROUNDS {
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for t in 0..threads {
+                    let view = &view;
+                    scope.spawn(move || {
+                        let mut rng = 0x9e37_79b9 ^ (t + 1);
+                        for _ in 0..READS {
+                            rng ^= rng << 13;
+                            rng ^= rng >> 7;
+                            rng ^= rng << 17;
+                            assert!(view.get(&key(rng % n)).unwrap().is_some());
+                        }
+                    });
+                }
+            });
+            elapsed = elapsed.min(start.elapsed().as_secs_f64());
+        }
+        println!(
+            "point-reads on {threads} threads: {:>9.0} ops/s elapsed (best of {ROUNDS})",
+            (READS * threads) as f64 / elapsed
+        );
+    }
     best("scans-100", SCANS, || {
         for _ in 0..SCANS {
             let from = Bound::Included(key(next()));

@@ -177,7 +177,10 @@ impl DbInner {
         let mut groups: BTreeMap<usize, Vec<WriteOp>> = BTreeMap::new();
         let count = writes.len();
         for w in writes {
-            groups.entry(layout.index(w.op.key())).or_default().push(w.op);
+            groups
+                .entry(layout.index(w.op.key()))
+                .or_default()
+                .push(w.op);
         }
         for (&i, ops) in &groups {
             let p = &layout.partitions[i];

@@ -148,6 +148,10 @@ impl Engine for Tierdb {
             let btrees = stats.partitions.iter().filter(|p| p.tier == Tier::BTree);
             btrees.map(|p| field(&p.stats)).sum()
         };
+        let lsm_sum = |field: fn(&tierdb::PartitionStats) -> u64| -> u64 {
+            let lsms = stats.partitions.iter().filter(|p| p.tier == Tier::Lsm);
+            lsms.map(|p| field(&p.stats)).sum()
+        };
         let btree = btree_sum(|s| s.disk_bytes);
         if btree > 0 {
             space.push(("btree".to_string(), btree));
@@ -178,6 +182,10 @@ impl Engine for Tierdb {
             cache,
             stalled_micros,
             commits_syncs: Some((stats.commits, stats.wal_syncs)),
+            lsm_reads: Some((
+                lsm_sum(|s| s.gets),
+                lsm_sum(|s| s.bloom_useful + s.bloom_ineffective),
+            )),
         }
     }
 }
