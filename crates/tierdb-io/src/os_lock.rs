@@ -107,7 +107,7 @@ fn held() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use super::*;
 
@@ -124,35 +124,40 @@ mod tests {
     }
 
     /// Without the retry, about 30 % of these cycles failed with `Locked`:
-    /// the spawned children held the released lock until their exec.
+    /// the spawned children held the released lock until their exec. The
+    /// cycles run until the other thread has spawned 20 children (at most
+    /// 30 s: a loaded machine may start the spawner late).
     #[test]
     fn a_released_lock_can_be_retaken_while_children_are_spawned() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("LOCK");
         let stop = Arc::new(AtomicBool::new(false));
+        let spawned = Arc::new(AtomicU64::new(0));
         let spawner = std::thread::spawn({
-            let stop = stop.clone();
+            let (stop, spawned) = (stop.clone(), spawned.clone());
             move || {
-                let mut spawned = 0;
                 while !stop.load(Ordering::Relaxed) {
                     std::process::Command::new("true").status().unwrap();
-                    spawned += 1;
+                    spawned.fetch_add(1, Ordering::Relaxed);
                 }
-                spawned
             }
         });
-        let mut failures = 0;
-        let cycles = 2000;
-        for _ in 0..cycles {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (mut cycles, mut failures) = (0u64, 0u64);
+        while (cycles < 2000 || spawned.load(Ordering::Relaxed) < 20) && Instant::now() < deadline {
             match OsLock::take(&path) {
                 Ok(lock) => drop(lock),
                 Err(Error::Locked { .. }) => failures += 1,
                 Err(e) => panic!("{e}"),
             }
+            cycles += 1;
         }
         stop.store(true, Ordering::Relaxed);
-        let spawned = spawner.join().unwrap();
-        assert!(spawned > 0);
+        spawner.join().unwrap();
+        assert!(
+            spawned.load(Ordering::Relaxed) >= 20,
+            "the spawner fell behind"
+        );
         assert_eq!(failures, 0, "{failures} of {cycles} cycles refused");
     }
 }
