@@ -141,15 +141,14 @@ impl LeafPage {
             }
             _ => 0,
         };
-        let heads = cells.iter().map(|cell| head(key(cell), prefix_len));
-        let places = cells.iter().flat_map(|cell| {
-            let word = |high: u16, low: u16| u32::from(high) << 16 | u32::from(low);
-            [
-                word(cell.key_at, cell.key_len),
-                word(cell.value_at, cell.value_len),
-            ]
-        });
-        let index = heads.chain(places).collect();
+        let mut index = Vec::with_capacity(3 * cells.len());
+        index.extend(cells.iter().map(|cell| head(key(cell), prefix_len)));
+        let word = |high: u16, low: u16| u32::from(high) << 16 | u32::from(low);
+        for cell in &cells {
+            index.push(word(cell.key_at, cell.key_len));
+            index.push(word(cell.value_at, cell.value_len));
+        }
+        let index = index.into_boxed_slice();
         Ok(LeafPage {
             bytes,
             index,
