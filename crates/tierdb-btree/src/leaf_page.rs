@@ -13,7 +13,6 @@
 //! reads the index densely instead of each cell's header (a cold cache line
 //! per entry, 8-10 % slower scans without the index).
 //!
-//!
 //! A point read ([`LeafPage::value_of`]) binary-searches "heads" instead:
 //! per key the 4 bytes after the prefix the leaf's keys share, as a number
 //! that orders like them, kept before the 8-byte entries in the same
