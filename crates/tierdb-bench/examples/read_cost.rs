@@ -21,18 +21,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tierdb::{Db, Options, Tier};
 use tierdb_bench::keys::{CATEGORIES, KeyChooser, KeyDist, category_start, product_key};
+use tierdb_bench::measure::thread_cpu_ns;
 
 const CACHE_MIB: usize = 256;
 const ROUNDS: usize = 3;
 const SCAN_LEN: usize = 100;
-
-/// Nanoseconds this thread has run on a CPU (0 where unknown).
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
 
 fn hit_ratio(db: &Db, before: (u64, u64)) -> f64 {
     let (hits, misses) = cache_counts(db);

@@ -18,19 +18,12 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tierdb::{Db, Durability, Options, Tier, WriteBatch};
+use tierdb_bench::measure::thread_cpu_ns;
 
 const KEYS: u64 = 1_000_000;
 const BATCH: usize = 1_000;
 const BATCHES: usize = 100;
 const ROUNDS: usize = 5;
-
-/// Nanoseconds this thread has run on a CPU (0 where unknown).
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
